@@ -1,0 +1,1 @@
+"""capture-status core: settings, client, models, explanation engine, redaction, simulator."""

@@ -1,0 +1,185 @@
+"""The one exception tree of capture-status.
+
+Every failure that leaves ``shared/`` is one of these. No ``httpx`` exception and no
+parsing error crosses this boundary (a test proves it).
+
+::
+
+    CaptureStatusError                     base: message, request_id, retryable, ...
+    ├── InvalidRequestIdError              input is not (and does not contain) a GUID
+    ├── ConfigurationError                 a setting is missing or invalid
+    ├── TooManyRequestIdsError             more ids than a front door accepts at once
+    └── UpstreamError                      anything LeadSquared (or the way to it) did
+        ├── BadRequestError                400: the request was not per spec
+        ├── AuthenticationError            401: wrong key, deactivated user or wrong region
+        ├── RequestNotFoundError           no such RequestId here (typo, region, expired)
+        ├── EndpointNotFoundError          gateway 404 on every status path (host/path wrong)
+        ├── RateLimitedError               429 or an MX rate-limit body (retryable)
+        ├── ServerError                    5xx (retryable)
+        ├── UpstreamTimeoutError           no answer in time (retryable)
+        ├── UpstreamConnectionError        could not connect / connection reset (retryable)
+        ├── MalformedResponseError         empty, non-JSON or shapeless body
+        ├── DeadlineExceededError          the whole lookup ran out of time
+        └── CircuitOpenError               LeadSquared kept failing; failing fast for a while
+
+Each message is written for a person and ends with what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "CaptureStatusError",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "DeadlineExceededError",
+    "EndpointNotFoundError",
+    "InvalidRequestIdError",
+    "MalformedResponseError",
+    "RateLimitedError",
+    "RequestNotFoundError",
+    "ServerError",
+    "TooManyRequestIdsError",
+    "UpstreamConnectionError",
+    "UpstreamError",
+    "UpstreamTimeoutError",
+]
+
+
+class CaptureStatusError(Exception):
+    """Base of every error raised by capture-status.
+
+    Attributes:
+        message: a sentence for a person, saying what happened and what to do next.
+        request_id: the LeadSquared RequestId the error is about, when there is one.
+        http_status: the upstream HTTP status, when one was received.
+        retry_after: seconds after which trying again is sensible, when known.
+        retryable: whether the same call may succeed later without any change.
+    """
+
+    retryable: bool = False
+    #: a short, stable label for logs, metrics and JSON output
+    code: str = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(message={self.message!r}, request_id={self.request_id!r}, "
+            f"http_status={self.http_status!r}, retry_after={self.retry_after!r})"
+        )
+
+    def with_request_id(self, request_id: str) -> CaptureStatusError:
+        """Return this error tagged with ``request_id`` when it has none yet."""
+        if self.request_id is None:
+            self.request_id = request_id
+        return self
+
+
+class InvalidRequestIdError(CaptureStatusError):
+    """The text given is not a RequestId and contains none. Raised before any upstream call."""
+
+    code = "invalid_request_id"
+
+
+class ConfigurationError(CaptureStatusError):
+    """A setting is missing or invalid; the message names every bad variable."""
+
+    code = "configuration"
+
+
+class TooManyRequestIdsError(CaptureStatusError):
+    """More ids were asked for at once than allowed."""
+
+    code = "too_many_ids"
+
+
+class UpstreamError(CaptureStatusError):
+    """LeadSquared, or the network on the way to it, did not give a usable answer."""
+
+    code = "upstream"
+
+
+class BadRequestError(UpstreamError):
+    """HTTP 400: LeadSquared says the request is not per spec."""
+
+    code = "bad_request"
+
+
+class AuthenticationError(UpstreamError):
+    """HTTP 401: the x-api-key was refused."""
+
+    code = "authentication"
+
+
+class RequestNotFoundError(UpstreamError):
+    """LeadSquared knows no request with this id on this host."""
+
+    code = "not_found"
+
+
+class EndpointNotFoundError(UpstreamError):
+    """The gateway answered 404 for every candidate status path: the host or path is wrong."""
+
+    code = "endpoint_not_found"
+
+
+class RateLimitedError(UpstreamError):
+    """LeadSquared throttled us (HTTP 429 or an MX rate-limit exception in a 200 body)."""
+
+    code = "rate_limited"
+    retryable = True
+
+
+class ServerError(UpstreamError):
+    """HTTP 5xx from LeadSquared."""
+
+    code = "server_error"
+    retryable = True
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """LeadSquared did not answer one attempt in time."""
+
+    code = "timeout"
+    retryable = True
+
+
+class UpstreamConnectionError(UpstreamError):
+    """The connection to LeadSquared could not be made or was cut."""
+
+    code = "connection"
+    retryable = True
+
+
+class MalformedResponseError(UpstreamError):
+    """LeadSquared answered with a body that cannot be read as a status."""
+
+    code = "malformed_response"
+
+
+class DeadlineExceededError(UpstreamError):
+    """The lookup as a whole (waits, attempts and backoff) ran out of time."""
+
+    code = "deadline_exceeded"
+    retryable = True
+
+
+class CircuitOpenError(UpstreamError):
+    """LeadSquared failed several times in a row; calls fail fast until a probe succeeds."""
+
+    code = "circuit_open"
+    retryable = True
