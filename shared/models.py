@@ -268,14 +268,16 @@ def parse_status(payload: object, *, request_id: str | None = None) -> CaptureSt
             request_id=request_id,
         )
     message = DecodedJson.from_field(task.get("message"))
+    message_value: object = message.value
     outcome = (
-        CaptureOutcome.from_message(message.value)  # pyright: ignore[reportUnknownArgumentType]
-        if message.decoded and isinstance(message.value, Mapping)
+        CaptureOutcome.from_message(message_value)  # pyright: ignore[reportUnknownArgumentType]
+        if message.decoded and isinstance(message_value, Mapping)
         else None
     )
+    # The id we asked about wins: it is the key callers and caches know the answer by.
     answered_id = _text(envelope.get("requestid"))
     return CaptureStatus(
-        request_id=(answered_id or request_id or "").lower(),
+        request_id=(request_id or answered_id or "").lower(),
         task=TaskStatus(
             task_type=_text(task.get("tasktype")),
             status=StatusKind.from_raw(status_raw),

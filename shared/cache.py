@@ -1,0 +1,116 @@
+"""Result cache by status class, and single-flight for concurrent lookups of one id."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from cachetools import TLRUCache
+
+from shared.models import CaptureStatus, StatusKind
+
+__all__ = ["CacheTtls", "ResultCache", "SingleFlight"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheTtls:
+    """How long each status class stays cached, in seconds.
+
+    Success and FAILURE are final and cached long. ERROR may still be retried by LeadSquared
+    (for about nine hours), so it is kept briefly. In-Queue and unknown statuses change soon:
+    a few seconds absorb repeated refreshes. Errors are never cached.
+    """
+
+    final: float = 86_400.0
+    error_status: float = 60.0
+    pending: float = 5.0
+
+    def for_status(self, status: CaptureStatus) -> float:
+        """The time to live of ``status``."""
+        if status.is_final:
+            return self.final
+        if status.status is StatusKind.ERROR:
+            return self.error_status
+        return self.pending
+
+
+class ResultCache:
+    """An in-process cache of decoded statuses with a TTL chosen by status class.
+
+    Args:
+        ttls: time to live per status class.
+        max_entries: bound on memory; the least recently used entries go first.
+        clock: a monotonic clock (injectable).
+    """
+
+    def __init__(
+        self,
+        ttls: CacheTtls | None = None,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttls = ttls or CacheTtls()
+        ttls_ = self.ttls
+
+        def expires_at(_key: str, value: CaptureStatus, now: float) -> float:
+            return now + ttls_.for_status(value)
+
+        self._entries: TLRUCache[str, CaptureStatus] = TLRUCache(
+            maxsize=max_entries, ttu=expires_at, timer=clock
+        )
+        self.hits = 0
+        self.misses = 0
+
+    async def get(self, request_id: str) -> CaptureStatus | None:
+        """The cached status of ``request_id``, if still fresh."""
+        found = self._entries.get(request_id)
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
+
+    async def put(self, status: CaptureStatus) -> None:
+        """Remember ``status`` for as long as its class allows."""
+        if self.ttls.for_status(status) > 0:
+            self._entries[status.request_id] = status
+
+
+class SingleFlight(Generic[K, V]):
+    """Concurrent calls for the same key share one execution of the work.
+
+    Waiters are shielded: a cancelled caller does not cancel the shared call, and every waiter
+    receives the same result or exception.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[K, asyncio.Future[V]] = {}
+        self.shared = 0
+
+    async def do(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
+        """Run ``work`` for ``key``, or join the run already in flight for it.
+
+        Raises:
+            Exception: whatever ``work`` raised, to every caller that shared it.
+        """
+        running = self._running.get(key)
+        if running is not None:
+            self.shared += 1
+            return await asyncio.shield(running)
+        task: asyncio.Task[V] = asyncio.ensure_future(work())
+        self._running[key] = task
+
+        def finished(done: asyncio.Future[V]) -> None:
+            self._running.pop(key, None)
+            if not done.cancelled():
+                done.exception()  # retrieved here so that no caller's absence logs a warning
+
+        task.add_done_callback(finished)
+        return await asyncio.shield(task)

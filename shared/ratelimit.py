@@ -1,0 +1,148 @@
+"""The call budget towards LeadSquared and the cooldown after a throttle.
+
+LeadSquared allows 25 calls per 5 s per account, shared with every other integration of that
+account. :class:`RateBudget` keeps this process (or, with Redis storage, every replica) inside
+a moving window with the ``limits`` library; :class:`ThrottleCooldown` makes every caller
+stand back after LeadSquared throttled us once, instead of hammering it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from shared.errors import RateLimitedError
+
+__all__ = ["RateBudget", "Sleep", "ThrottleCooldown", "account_key"]
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+#: how long to wait before looking at the window again when it cannot tell us
+_POLL_FLOOR = 0.01
+
+
+def account_key(base_url: str, api_key: str) -> str:
+    """A stable key for one LeadSquared account on one host, without the secret in it."""
+    digest = hashlib.sha256(f"{base_url}\n{api_key}".encode()).hexdigest()[:16]
+    return f"capture-status:{digest}"
+
+
+class RateBudget:
+    """At most ``calls`` upstream calls in any ``seconds``-long moving window.
+
+    Args:
+        calls: calls allowed per window (already reduced by any headroom).
+        seconds: the window length.
+        key: the account key (see :func:`account_key`).
+        storage: a ``limits`` async storage; in-memory by default, Redis to share across
+            processes.
+        clock: the monotonic clock deadlines are measured on (injectable).
+        sleep: how to wait (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        calls: int,
+        seconds: int,
+        *,
+        key: str,
+        storage: Storage | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.calls = calls
+        self.seconds = seconds
+        self._item = RateLimitItemPerSecond(calls, seconds, namespace="capture-status")
+        self._key = key
+        self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
+        self._clock = clock
+        self._sleep = sleep
+        self.waited_seconds_total = 0.0
+
+    async def acquire(self, *, deadline: float, request_id: str | None = None) -> float:
+        """Take one slot, waiting for one to free up but never past ``deadline``.
+
+        Args:
+            deadline: the ``clock()`` value after which waiting is pointless.
+            request_id: for error messages.
+
+        Returns:
+            The seconds spent waiting.
+
+        Raises:
+            RateLimitedError: the next free slot lies beyond the deadline (retry_after says
+                when one frees up).
+        """
+        waited = 0.0
+        while True:
+            if await self._limiter.hit(self._item, self._key):
+                self.waited_seconds_total += waited
+                return waited
+            stats = await self._limiter.get_window_stats(self._item, self._key)
+            wait = max(stats.reset_time - time.time(), _POLL_FLOOR)
+            if self._clock() + wait > deadline:
+                raise RateLimitedError(
+                    f"capture-status is holding back to stay inside LeadSquared's limit of "
+                    f"{self.calls} calls per {self.seconds} s and no slot frees up in time. "
+                    f"Try again in about {math.ceil(wait)} s.",
+                    request_id=request_id,
+                    retry_after=wait,
+                )
+            await self._sleep(wait)
+            waited += wait
+
+
+class ThrottleCooldown:
+    """After a throttle, every caller waits until the cooldown ends.
+
+    Args:
+        clock: a monotonic clock (injectable).
+        sleep: how to wait (injectable).
+    """
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._until = 0.0
+        self.started_total = 0
+
+    async def remaining(self) -> float:
+        """Seconds left in the current cooldown (0 when none)."""
+        return max(self._until - self._clock(), 0.0)
+
+    async def start(self, seconds: float) -> None:
+        """Begin (or extend) a cooldown of ``seconds`` from now."""
+        until = self._clock() + seconds
+        if until > self._until:
+            self._until = until
+            self.started_total += 1
+            log.warning("LeadSquared throttled us: every lookup waits %.1f s", seconds)
+
+    async def wait(self, *, deadline: float, request_id: str | None = None) -> None:
+        """Wait out the current cooldown, if any.
+
+        Raises:
+            RateLimitedError: the cooldown ends after ``deadline``.
+        """
+        remaining = await self.remaining()
+        if remaining <= 0:
+            return
+        if self._clock() + remaining > deadline:
+            raise RateLimitedError(
+                "LeadSquared throttled this account a moment ago and capture-status is standing "
+                f"back. Try again in about {math.ceil(remaining)} s.",
+                request_id=request_id,
+                retry_after=remaining,
+            )
+        await self._sleep(remaining)
