@@ -62,6 +62,8 @@ class ClientOptions:
     #: calls per window this process may make (the account's limit minus headroom)
     budget_calls: int = 23
     budget_seconds: int = 5
+    #: extra seconds each call counts in the window, for network jitter (see RateBudget)
+    budget_guard_seconds: float = 0.25
     timeouts: UpstreamTimeouts = field(default_factory=UpstreamTimeouts)
     deadline_seconds: float = 20.0
     retry_attempts: int = 3
@@ -143,6 +145,7 @@ class CaptureStatusClient:
             options.budget_calls,
             options.budget_seconds,
             key=key,
+            guard_seconds=options.budget_guard_seconds,
             storage=storage,
             clock=clock,
             sleep=sleep,
@@ -196,10 +199,12 @@ class CaptureStatusClient:
                 return cached
         return await self._flights.do(rid, lambda: self._fetch_status(rid))
 
-    async def get_statuses(self, request_ids: Sequence[str]) -> list[LookupResult]:
+    async def get_statuses(
+        self, request_ids: Sequence[str], *, use_cache: bool = True
+    ) -> list[LookupResult]:
         """Look up several requests concurrently; one result per input, in input order.
 
-        One bad or failing id never fails the others.
+        One bad or failing id never fails the others. ``use_cache=False`` refreshes them all.
 
         Raises:
             TooManyRequestIdsError: more than ``options.max_ids_per_call`` ids.
@@ -214,7 +219,7 @@ class CaptureStatusClient:
         async def one(query: str) -> LookupResult:
             async with gate:
                 try:
-                    status = await self.get_status(query)
+                    status = await self.get_status(query, use_cache=use_cache)
                 except CaptureStatusError as error:
                     return LookupResult(query=query, request_id=error.request_id, error=error)
                 return LookupResult(query=query, request_id=status.request_id, status=status)
@@ -270,7 +275,6 @@ class CaptureStatusClient:
         def backoff(exc: Exception) -> bool | float:
             if not isinstance(exc, UpstreamError) or not exc.retryable:
                 return False
-            self.stats.retries += 1
             if isinstance(exc, RateLimitedError):
                 if exc.http_status is None:
                     return False  # our own budget said no within the deadline: retrying won't help
@@ -278,7 +282,6 @@ class CaptureStatusClient:
                     0, opts.backoff_jitter_seconds
                 )
                 if self._clock() + wait > deadline:
-                    self.stats.retries -= 1
                     return False
                 return wait
             if exc.retry_after is not None:
@@ -294,6 +297,8 @@ class CaptureStatusClient:
             wait_jitter=opts.backoff_jitter_seconds,
         ):
             with retry:
+                if retry.num > 1:
+                    self.stats.retries += 1
                 return await attempt(deadline)
         raise AssertionError("unreachable: stamina either returns or re-raises")  # pragma: no cover
 

@@ -36,12 +36,33 @@ def account_key(base_url: str, api_key: str) -> str:
     return f"capture-status:{digest}"
 
 
+class _GuardedWindow(RateLimitItemPerSecond):
+    """A moving window a little longer than LeadSquared's.
+
+    The limiter stamps a call when it is sent; LeadSquared counts it when it arrives, a
+    variable moment later. Counting each call for ``guard`` seconds more than the upstream
+    window keeps arrival jitter from pushing two windows' worth of calls into one.
+    """
+
+    __slots__ = ("_expiry",)
+
+    def __init__(self, calls: int, seconds: int, guard: float) -> None:
+        super().__init__(calls, seconds, namespace="capture-status")
+        self._expiry = seconds + guard
+
+    def get_expiry(self) -> int:
+        # limits compares entry times against this value arithmetically; a float is exact.
+        return self._expiry  # pyright: ignore[reportReturnType]
+
+
 class RateBudget:
     """At most ``calls`` upstream calls in any ``seconds``-long moving window.
 
     Args:
         calls: calls allowed per window (already reduced by any headroom).
         seconds: the window length.
+        guard_seconds: how much longer than ``seconds`` each call is counted (arrival
+            jitter between this process and LeadSquared).
         key: the account key (see :func:`account_key`).
         storage: a ``limits`` async storage; in-memory by default, Redis to share across
             processes.
@@ -55,13 +76,14 @@ class RateBudget:
         seconds: int,
         *,
         key: str,
+        guard_seconds: float = 0.25,
         storage: Storage | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.calls = calls
         self.seconds = seconds
-        self._item = RateLimitItemPerSecond(calls, seconds, namespace="capture-status")
+        self._item = _GuardedWindow(calls, seconds, guard_seconds)
         self._key = key
         self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
         self._clock = clock

@@ -35,6 +35,7 @@ def client_options(settings: Settings, *, base_url: str | None = None) -> Client
         metrics_path=settings.lsq_metrics_path,
         budget_calls=settings.rate_budget_calls,
         budget_seconds=settings.lsq_rate_limit_seconds,
+        budget_guard_seconds=settings.lsq_rate_window_guard_seconds,
         timeouts=UpstreamTimeouts(
             connect=settings.lsq_connect_timeout_seconds, read=settings.lsq_read_timeout_seconds
         ),
@@ -64,9 +65,9 @@ def demo_banner() -> str:
 async def open_client(settings: Settings) -> AsyncIterator[CaptureStatusClient]:
     """Create the process's one client from ``settings`` and close it afterwards.
 
-    In demo mode (no ``LSQ_API_KEY``) the client talks to an in-process simulator.
+    Without ``LSQ_API_KEY`` the client talks to an in-process simulator (a demo).
     """
-    if settings.demo_mode:
+    if settings.lsq_api_key is None:
         # Imported here: only the demo needs the simulator.
         from shared.simulator import SimulatorConfig, create_app
 
@@ -78,7 +79,6 @@ async def open_client(settings: Settings) -> AsyncIterator[CaptureStatusClient]:
             transport=in_process_transport(create_app(config)),
         )
     else:
-        assert settings.lsq_api_key is not None
         client = CaptureStatusClient(client_options(settings), settings.lsq_api_key)
     async with client:
         yield client

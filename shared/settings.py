@@ -57,11 +57,14 @@ class Settings(BaseSettings):
     lsq_status_fallback_path: str = "/opportunity/capture/status"
     lsq_metrics_path: str = "/opportunity/capture/metrics"
     lsq_app_base_url: str | None = None
+    #: the async host is the simulator (set by ``make run``): label every answer as a demo
+    lsq_demo: bool = False
 
     # Reliability: the account's documented limit, and how much of it we leave to others
     lsq_rate_limit_calls: int = Field(25, ge=1, le=10_000)
     lsq_rate_limit_seconds: int = Field(5, ge=1, le=3600)
     lsq_rate_headroom_calls: int = Field(2, ge=0)
+    lsq_rate_window_guard_seconds: float = Field(0.25, ge=0, le=5)
     lsq_connect_timeout_seconds: float = Field(3.0, gt=0, le=60)
     lsq_read_timeout_seconds: float = Field(10.0, gt=0, le=120)
     lsq_lookup_deadline_seconds: float = Field(20.0, gt=0, le=600)
@@ -154,8 +157,8 @@ class Settings(BaseSettings):
 
     @property
     def demo_mode(self) -> bool:
-        """No LeadSquared credentials: the built-in simulator stands in."""
-        return self.lsq_api_key is None
+        """No LeadSquared credentials (or LSQ_DEMO): the built-in simulator stands in."""
+        return self.lsq_api_key is None or self.lsq_demo
 
     @property
     def async_base_url(self) -> str:

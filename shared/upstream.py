@@ -208,11 +208,8 @@ class UpstreamHttp:
 
 
 def in_process_transport(app: ASGIApp) -> httpx.AsyncBaseTransport:
-    """A transport that serves requests from an ASGI app (the simulator) without a socket.
-
-    Errors raised inside the app become HTTP 500 answers, as a real server would send.
-    """
-    return httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    """A transport that serves requests from an ASGI app (the simulator) without a socket."""
+    return httpx.ASGITransport(app=app)
 
 
 def _decode_json(text: str, request_id: str | None) -> object:

@@ -1,0 +1,99 @@
+"""Readable cards for a terminal: status by symbol, word and colour, then what to do.
+
+Upstream text is inserted as :class:`rich.text.Text`, never as markup, so nothing that
+LeadSquared sends can restyle the output. Colour is never the only carrier of meaning: every
+card starts with the status symbol and word.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from shared.explain import Explanation, Severity
+from shared.models import QueueMetrics
+from shared.views import LookupView
+
+__all__ = ["metrics_card", "status_card"]
+
+_STYLE = {
+    Severity.OK: "green",
+    Severity.INFO: "cyan",
+    Severity.WARNING: "yellow",
+    Severity.ERROR: "red",
+}
+
+
+def _status_word(view: LookupView) -> str:
+    explanation = view.explanation
+    if explanation.status_raw:
+        return explanation.status_raw
+    if view.error is not None:
+        return view.error.code.replace("_", " ")
+    return "unknown"
+
+
+def status_card(view: LookupView) -> RenderableType:
+    """A panel for one looked-up id."""
+    e: Explanation = view.explanation
+    style = _STYLE.get(e.severity, "white")
+    title = Text.assemble(
+        (f"{e.symbol} {_status_word(view)}", f"bold {style}"),
+        ("  ·  ", "dim"),
+        (view.request_id or view.query, "bold"),
+    )
+    parts: list[RenderableType] = [Text(e.headline, style="bold")]
+    if e.what_happened:
+        parts.append(Text(e.what_happened))
+    if e.why:
+        parts.append(Text.assemble(("Why: ", "bold"), e.why))
+    if e.facts:
+        facts = Table.grid(padding=(0, 2))
+        facts.add_column(style="dim", no_wrap=True)
+        facts.add_column()
+        for fact in e.facts:
+            facts.add_row(Text(fact.label), Text(fact.value))
+        parts.append(facts)
+    if e.next_steps:
+        steps = Text("Next steps\n", style="bold")
+        for number, step in enumerate(e.next_steps, 1):
+            steps.append(f"  {number}. ")
+            steps.append(step)
+            steps.append("\n")
+        steps.rstrip()
+        parts.append(steps)
+    summary = e.request_summary
+    if summary is not None:
+        parts.append(Text.assemble(("Submitted request: ", "bold"), summary_line(e)))
+    for link in e.links:
+        parts.append(Text.assemble((f"{link.label}: ", "bold"), (link.url, "underline")))
+    return Panel(Group(*parts), title=title, title_align="left", border_style=style)
+
+
+def summary_line(explanation: Explanation) -> str:
+    """The redacted request summary on one line."""
+    summary = explanation.request_summary
+    if summary is None:
+        return ""
+    return summary.one_line()
+
+
+def metrics_card(metrics: QueueMetrics, reading: str) -> RenderableType:
+    """A panel with the queue figures and what they mean."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column()
+
+    def show(value: float | int | None, unit: str = "") -> Text:
+        return Text("unknown" if value is None else f"{value:g}{unit}")
+
+    table.add_row("Pending requests", show(metrics.pending_messages))
+    table.add_row("Worst-case delay", show(metrics.max_delay_seconds, " s"))
+    table.add_row("Processing rate", show(metrics.processing_rate_per_minute, " per minute"))
+    return Panel(
+        Group(Text(reading, style="bold"), table),
+        title=Text("Capture Opportunities queue", style="bold"),
+        title_align="left",
+    )

@@ -1,0 +1,141 @@
+"""One result view per looked-up id, shared by every front door that returns data.
+
+A :class:`LookupView` carries the decoded status (with the submitted body's PII masked),
+the explanation, and, when the lookup failed, the error as plain data. The CLI prints it as
+JSON; the MCP server returns it as structured content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.client import CaptureStatusClient, LookupResult
+from shared.errors import CaptureStatusError
+from shared.explain import Explanation, explain, explain_error
+from shared.models import CaptureStatus, DecodedJson, QueueMetrics, StatusKind
+from shared.redact import Redactor
+
+__all__ = ["ErrorView", "LookupView", "look_up", "lookup_view", "redacted_status"]
+
+
+class ErrorView(BaseModel):
+    """A failed lookup, as data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+    retryable: bool
+    retry_after_seconds: float | None = None
+    http_status: int | None = None
+
+    @classmethod
+    def from_error(cls, error: CaptureStatusError) -> ErrorView:
+        """The data of ``error`` (its message is already written for people)."""
+        return cls(
+            code=error.code,
+            message=error.message,
+            retryable=error.retryable,
+            retry_after_seconds=error.retry_after,
+            http_status=error.http_status,
+        )
+
+
+class LookupView(BaseModel):
+    """Everything known about one looked-up id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    query: str
+    request_id: str | None
+    found: bool
+    status: CaptureStatus | None = None
+    explanation: Explanation
+    error: ErrorView | None = None
+
+
+def _redacted_json(field: DecodedJson, redactor: Redactor) -> DecodedJson:
+    if not field.present:
+        return field
+    if field.raw is not None:
+        return field.model_copy(update={"raw": redactor.text(field.raw)})
+    return field.model_copy(update={"value": redactor.json(field.value)})
+
+
+def redacted_status(status: CaptureStatus, redactor: Redactor) -> CaptureStatus:
+    """``status`` with the PII of its RequestBody, Message and reasons masked."""
+    task = status.task
+    reason = task.status_reason
+    masked_task = task.model_copy(
+        update={
+            "status_reason": None if reason is None else redactor.text(reason),
+            "request_body": _redacted_json(task.request_body, redactor),
+            "message": _redacted_json(task.message, redactor),
+        }
+    )
+    outcome = status.outcome
+    if outcome is not None and outcome.exception_message is not None:
+        outcome = outcome.model_copy(
+            update={"exception_message": redactor.text(outcome.exception_message)}
+        )
+    return status.model_copy(update={"task": masked_task, "outcome": outcome})
+
+
+def lookup_view(
+    result: LookupResult,
+    *,
+    metrics: QueueMetrics | None = None,
+    app_base_url: str | None = None,
+    redactor: Redactor | None = None,
+) -> LookupView:
+    """The view of one :class:`~shared.client.LookupResult`."""
+    redactor = redactor or Redactor()
+    if result.status is not None:
+        return LookupView(
+            query=result.query,
+            request_id=result.status.request_id,
+            found=True,
+            status=redacted_status(result.status, redactor),
+            explanation=explain(
+                result.status, metrics, app_base_url=app_base_url, redactor=redactor
+            ),
+        )
+    assert result.error is not None
+    return LookupView(
+        query=result.query,
+        request_id=result.request_id,
+        found=False,
+        explanation=explain_error(result.error, request_id=result.request_id),
+        error=ErrorView.from_error(result.error),
+    )
+
+
+async def look_up(
+    client: CaptureStatusClient,
+    queries: Sequence[str],
+    *,
+    app_base_url: str | None = None,
+    redactor: Redactor | None = None,
+    fresh: bool = False,
+) -> list[LookupView]:
+    """Look up every query and explain each; queue metrics are added when any is In-Queue.
+
+    A metrics failure only leaves them out of the explanation: it never fails a lookup.
+
+    Raises:
+        TooManyRequestIdsError: more queries than the client accepts at once.
+    """
+    results = await client.get_statuses(queries, use_cache=not fresh)
+    metrics: QueueMetrics | None = None
+    if any(r.status is not None and r.status.status is StatusKind.IN_QUEUE for r in results):
+        try:
+            metrics = await client.get_metrics()
+        except CaptureStatusError:
+            metrics = None
+    return [
+        lookup_view(r, metrics=metrics, app_base_url=app_base_url, redactor=redactor)
+        for r in results
+    ]
+

@@ -1,0 +1,80 @@
+"""Fixtures shared by every test: the simulator (the one fake of LeadSquared) and clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from starlette.applications import Starlette
+
+from shared.cache import CacheTtls
+from shared.client import CaptureStatusClient, ClientOptions
+from shared.simulator import Simulator, SimulatorConfig, create_app
+from shared.upstream import in_process_transport
+
+SIM_KEY = "sim-test-key-4821"
+FAST_RETRIES: dict[str, Any] = {
+    "backoff_initial_seconds": 0.01,
+    "backoff_max_seconds": 0.05,
+    "backoff_jitter_seconds": 0.01,
+}
+
+
+class FakeClock:
+    """A monotonic clock that only moves when a test moves it."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def fast_options(base_url: str = "http://sim", **overrides: Any) -> ClientOptions:
+    """Client options that keep tests quick: tiny backoff, a short deadline."""
+    values: dict[str, Any] = {"base_url": base_url, "deadline_seconds": 10.0, **FAST_RETRIES}
+    values.update(overrides)
+    return ClientOptions(**values)
+
+
+@pytest.fixture
+def sim_app() -> Starlette:
+    return create_app(SimulatorConfig(api_key=SIM_KEY))
+
+
+@pytest.fixture
+def sim(sim_app: Starlette) -> Simulator:
+    simulator: Simulator = sim_app.state.simulator
+    return simulator
+
+
+ClientFactory = Callable[..., CaptureStatusClient]
+
+
+@pytest.fixture
+async def make_client(sim_app: Starlette) -> AsyncIterator[ClientFactory]:
+    """Build in-process clients of the simulator; every one is closed after the test."""
+    made: list[CaptureStatusClient] = []
+
+    def factory(
+        *, app: Starlette | None = None, api_key: str = SIM_KEY, **overrides: Any
+    ) -> CaptureStatusClient:
+        client = CaptureStatusClient(
+            fast_options(**overrides),
+            SecretStr(api_key),
+            transport=in_process_transport(app or sim_app),
+        )
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.aclose()
+
+
+__all__ = ["SIM_KEY", "CacheTtls", "ClientFactory", "FakeClock", "fast_options"]
