@@ -1,0 +1,418 @@
+"""The simulator's state: requests and their progression, the rate window, faults, calls.
+
+One :class:`Simulator` lives in ``app.state.simulator``. Tests reach it directly (in
+process) or through the ``/_sim/*`` control routes (across processes). Its methods take a
+lock because a test thread may drive it while uvicorn serves it from another thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.simulator.config import SimulatorConfig
+from shared.simulator.faults import Fault, FaultKind
+from shared.simulator.samples import (
+    SAMPLES,
+    TASK_TYPE,
+    UNKNOWN_REQUEST_ID,
+    encode_message,
+    encode_request_body,
+    exception_message,
+)
+from shared.simulator.window import MovingWindow
+
+__all__ = ["CallRecord", "InvalidCaptureBodyError", "Simulator"]
+
+#: ProcessingRatePerMinute is "averaged over the last 10 minutes" (DOC)
+_RATE_PERIOD_SECONDS = 600.0
+_SUCCESS_REASON = "Request was successfully completed"
+_LAST_STEP = "In-Process-Queue"
+_QUEUED_STEP = "In-Process-Queue"
+#: the opportunity field the simulator treats as mandatory (the opportunity name)
+_MANDATORY_FIELD = "mx_Custom_1"
+_SAMPLES_BY_ID = {sample.request_id: sample for sample in SAMPLES.values()}
+
+
+class CallRecord(BaseModel):
+    """One request that reached the simulated API host (control routes are not recorded).
+
+    Attributes:
+        at: the simulator clock when the call arrived.
+        method: the HTTP method.
+        path: the URL path.
+        status_code: the HTTP status answered; ``None`` when the connection was cut.
+        request_id: the RequestId asked about (status) or assigned (capture), if any.
+        fault: the fault that shaped the answer, if one applied.
+        counted: whether the call counted against the rate window (an authenticated call
+            on an API route that the window admitted).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    at: float
+    method: str
+    path: str
+    status_code: int | None
+    request_id: str | None = None
+    fault: FaultKind | None = None
+    counted: bool = False
+
+
+class InvalidCaptureBodyError(ValueError):
+    """A capture body is not per spec (LeadSquared answers such a POST with 400)."""
+
+
+@dataclass(frozen=True)
+class _Submission:
+    request_id: str
+    submitted_at: float
+    request_body: str
+    final_status: str
+    final_reason: str
+    message: Mapping[str, Any]
+    #: the created opportunity and lead, for later duplicates to point at
+    opportunity_id: str | None = None
+    prospect_id: str | None = None
+
+
+def _lower_keys(mapping: Mapping[Any, Any]) -> dict[str, Any]:
+    # LeadSquared's .NET binding reads body keys case-insensitively (INF)
+    return {str(key).lower(): value for key, value in mapping.items()}
+
+
+def _new_guid() -> str:
+    while (guid := str(uuid.uuid4())) == UNKNOWN_REQUEST_ID:
+        pass  # pragma: no cover - astronomically unlikely
+    return guid
+
+
+class Simulator:
+    """The state behind the simulated LeadSquared async API.
+
+    Attributes:
+        config: the configuration it was created with.
+        calls: every request that reached the API host, in arrival order.
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.calls: list[CallRecord] = []
+        self._lock = threading.Lock()
+        self._windows: dict[str, MovingWindow] = {}
+        self._fault: Fault | None = None
+        self._submissions: dict[str, _Submission] = {}
+        self._created_by_search_value: dict[str, _Submission] = {}
+
+    # ---- time, window, faults -------------------------------------------------------
+
+    def now(self) -> float:
+        """The simulator clock (``config.clock``)."""
+        return self.config.clock()
+
+    def _window(self, api_key: str) -> MovingWindow:
+        window = self._windows.get(api_key)
+        if window is None:
+            window = MovingWindow(self.config.rate_limit_calls, self.config.rate_limit_seconds)
+            self._windows[api_key] = window
+        return window
+
+    def admit(self, api_key: str, now: float) -> bool:
+        """Count a call of ``api_key`` at ``now`` against its window, if the window has room."""
+        with self._lock:
+            return self._window(api_key).try_admit(now)
+
+    def retry_after_header(self, api_key: str, now: float) -> str:
+        """Whole seconds until ``api_key``'s window has room again (at least 1)."""
+        with self._lock:
+            return self._window(api_key).retry_after_header(now)
+
+    @property
+    def fault(self) -> Fault | None:
+        """The fault currently set (with its ``remaining`` count as it stands), if any."""
+        return self._fault
+
+    def set_fault(self, fault: Fault | None) -> None:
+        """Apply ``fault`` to the following API calls, or clear faults with ``None``."""
+        with self._lock:
+            self._fault = fault
+
+    def take_fault(self, path: str, *, is_status_route: bool) -> Fault | None:
+        """The fault for a call on ``path``, counting its ``remaining`` down by one."""
+        with self._lock:
+            fault = self._fault
+            if fault is None or not fault.applies_to(path, is_status_route=is_status_route):
+                return None
+            if fault.remaining is not None:
+                left = fault.remaining - 1
+                self._fault = fault.model_copy(update={"remaining": left}) if left else None
+            return fault
+
+    # ---- calls ---------------------------------------------------------------------
+
+    def record(self, call: CallRecord) -> None:
+        """Append ``call`` to :attr:`calls`."""
+        with self._lock:
+            self.calls.append(call)
+
+    def reset_calls(self) -> None:
+        """Forget the recorded calls (the rate window, faults and requests are kept)."""
+        with self._lock:
+            self.calls.clear()
+
+    def reset(self) -> None:
+        """Back to the initial state: no calls, no fault, empty windows, no submissions."""
+        with self._lock:
+            self.calls.clear()
+            self._windows.clear()
+            self._fault = None
+            self._submissions.clear()
+            self._created_by_search_value.clear()
+
+    def count(self, status_code: int | None = None, path: str | None = None) -> int:
+        """How many recorded calls match ``status_code`` and ``path`` (``None`` = any)."""
+        with self._lock:
+            return sum(
+                1
+                for call in self.calls
+                if (status_code is None or call.status_code == status_code)
+                and (path is None or call.path == path)
+            )
+
+    def max_calls_in_any_window(self, seconds: float) -> int:
+        """The most counted calls in any half-open period of ``seconds``.
+
+        Only calls that counted against the rate window are considered, so a client that
+        respects a budget of N per ``seconds`` keeps this at N or below.
+        """
+        with self._lock:
+            times = sorted(call.at for call in self.calls if call.counted)
+        best = 0
+        start = 0
+        for end, at in enumerate(times):
+            while at - times[start] >= seconds:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    # ---- requests --------------------------------------------------------------------
+
+    def status_envelope(self, request_id: str) -> dict[str, Any] | None:
+        """The status answer for ``request_id`` at the current clock, or ``None`` if unknown."""
+        key = request_id.strip().lower()
+        with self._lock:
+            submission = self._submissions.get(key)
+        if submission is not None:
+            return self._submission_envelope(submission, self.now())
+        sample = _SAMPLES_BY_ID.get(key)
+        # a deep copy: callers (faults) may reshape the answer, the sample must not change
+        return None if sample is None else copy.deepcopy(dict(sample.envelope))
+
+    def _submission_envelope(self, submission: _Submission, now: float) -> dict[str, Any]:
+        queued = now < submission.submitted_at + self.config.processing_seconds
+        task: dict[str, Any] = {"TaskType": TASK_TYPE}
+        if queued:
+            task |= {
+                "Status": "In-Queue",
+                "StatusReason": None,
+                "TaskCurrentStep": _QUEUED_STEP,
+                "TaskLastStep": None,
+                "RequestBody": submission.request_body,
+                "Message": None,
+            }
+        else:
+            task |= {
+                "Status": submission.final_status,
+                "StatusReason": submission.final_reason,
+                "TaskCurrentStep": None,
+                "TaskLastStep": _LAST_STEP,
+                "RequestBody": submission.request_body,
+                "Message": encode_message(submission.message),
+            }
+        return {"RequestId": submission.request_id, "TaskStatus": task}
+
+    def metrics(self) -> dict[str, Any]:
+        """The queue metrics answer at the current clock, derived from queued requests.
+
+        Seeded samples that stay In-Queue forever count as pending but add no delay (like
+        the docs' example: one pending message, a maximum delay of 0).
+        """
+        now = self.now()
+        processing = self.config.processing_seconds
+        with self._lock:
+            submissions = list(self._submissions.values())
+        pending = 0
+        max_delay = 0.0
+        finished_recently = 0
+        for submission in submissions:
+            done_at = submission.submitted_at + processing
+            if now < done_at:
+                pending += 1
+                max_delay = max(max_delay, done_at - now)
+            elif now - _RATE_PERIOD_SECONDS < done_at:
+                finished_recently += 1
+        pending += sum(1 for sample in SAMPLES.values() if sample.expected_status == "In-Queue")
+        return {
+            "PendingMessages": pending,
+            "MaxDelayInSeconds": math.ceil(max_delay),
+            # the docs' example spells it with a lower-case r: so does the simulator
+            "ProcessingratePerMinute": round(finished_recently / (_RATE_PERIOD_SECONDS / 60.0), 1),
+        }
+
+    def submit(self, body: Mapping[str, Any] | str | bytes) -> str:
+        """Queue a capture like ``POST <capture path>`` and return its new RequestId.
+
+        ``body`` is the JSON text as sent (kept verbatim as ``RequestBody``) or an already
+        decoded object (encoded the way the docs show ``RequestBody``). The request is
+        In-Queue for ``processing_seconds`` by the clock, then final; the final answer is
+        decided now, deterministically, from the body:
+
+        - no ``OpportunityEventCode``: FAILURE, MXMandatoryAttributeMissingException;
+        - no ``Fields`` (or an empty list): FAILURE, MXInvalidActivityFieldsException;
+        - ``OverwriteFields`` and ``UpdateEmptyFields`` both true: FAILURE,
+          MXInvalidInputException; so is a ``SearchBy`` naming an attribute not sent;
+        - the lead's search value (``SearchBy``, default EmailAddress) equals one created
+          earlier by a submission: Success, duplicate (PostDeDupActionPerformed 3);
+        - else Success, a new opportunity with fresh GUIDs.
+
+        Raises:
+            InvalidCaptureBodyError: the body is not a JSON object with ``LeadDetails`` (a
+                list) and ``Opportunity`` (an object).
+        """
+        if isinstance(body, Mapping):
+            decoded: object = body
+            request_body = encode_request_body(body)
+        else:
+            request_body = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            try:
+                decoded = json.loads(request_body)
+            except ValueError as exc:
+                raise InvalidCaptureBodyError("the request body is not valid JSON") from exc
+        if not isinstance(decoded, Mapping):
+            raise InvalidCaptureBodyError("the request body is not a JSON object")
+        top = _lower_keys(decoded)  # pyright: ignore[reportUnknownArgumentType]
+        lead_details = top.get("leaddetails")
+        opportunity = top.get("opportunity")
+        if not isinstance(lead_details, list) or not isinstance(opportunity, Mapping):
+            raise InvalidCaptureBodyError(
+                "LeadDetails (a list) and Opportunity (an object) are required"
+            )
+        with self._lock:
+            request_id = _new_guid()
+            submission = self._decide(
+                request_id,
+                self.now(),
+                request_body,
+                lead_details,  # pyright: ignore[reportUnknownArgumentType]
+                _lower_keys(opportunity),  # pyright: ignore[reportUnknownArgumentType]
+            )
+            self._submissions[request_id] = submission
+        return request_id
+
+    def _decide(
+        self,
+        request_id: str,
+        now: float,
+        request_body: str,
+        lead_details: list[Any],
+        opportunity: dict[str, Any],
+    ) -> _Submission:
+        def failure(exception_type: str, text: str) -> _Submission:
+            return _Submission(
+                request_id=request_id,
+                submitted_at=now,
+                request_body=request_body,
+                final_status="FAILURE",
+                final_reason=text,
+                message=exception_message(exception_type, text, sync_request_id=_new_guid()),
+            )
+
+        if opportunity.get("opportunityeventcode") in (None, ""):
+            return failure(
+                "MXMandatoryAttributeMissingException",
+                "OpportunityEventCode is a mandatory attribute.",
+            )
+        fields = opportunity.get("fields")
+        if not isinstance(fields, list) or not fields:
+            return failure(
+                "MXInvalidActivityFieldsException",
+                f"Field name : '{_MANDATORY_FIELD}' of datatype : 'String' is mandatory.",
+            )
+        if (
+            opportunity.get("overwritefields") is True
+            and opportunity.get("updateemptyfields") is True
+        ):
+            return failure(
+                "MXInvalidInputException",
+                "OverwriteFields and UpdateEmptyFields cannot both be true.",
+            )
+        attributes: dict[str, Any] = {}
+        for item in lead_details:
+            if isinstance(item, Mapping):
+                entry = _lower_keys(item)  # pyright: ignore[reportUnknownArgumentType]
+                attributes.setdefault(str(entry.get("attribute", "")).lower(), entry.get("value"))
+        search_by = str(attributes.get("searchby") or "EmailAddress")
+        search_value = attributes.get(search_by.lower())
+        if "searchby" in attributes and search_value in (None, ""):
+            return failure("MXInvalidInputException", f"Invalid SearchBy value : '{search_by}'.")
+        search_key = f"{search_by.lower()}={str(search_value).strip().lower()}"
+
+        earlier = self._created_by_search_value.get(search_key) if search_value else None
+        if earlier is not None:
+            return _Submission(
+                request_id=request_id,
+                submitted_at=now,
+                request_body=request_body,
+                final_status="Success",
+                final_reason=_SUCCESS_REASON,
+                message={
+                    "AdditionalDetails": [
+                        {"ActivityId": _new_guid(), "PostDeDupActionPerformed": 3}
+                    ],
+                    "ConflictedOpportunityId": earlier.opportunity_id,
+                    "CreatedOpportunityId": None,
+                    "ExceptionMessage": None,
+                    "ExceptionType": None,
+                    "IsUnique": False,
+                    "PrimaryAction": 1,
+                    "RelatedProspectId": earlier.prospect_id,
+                    "RequestId": _new_guid(),
+                    "SecondaryAction": 3,
+                    "Status": 0,
+                },
+            )
+        opportunity_id = _new_guid()
+        prospect_id = _new_guid()
+        created = _Submission(
+            request_id=request_id,
+            submitted_at=now,
+            request_body=request_body,
+            final_status="Success",
+            final_reason=_SUCCESS_REASON,
+            message={
+                "AdditionalDetails": [{"ActivityId": _new_guid(), "PostDeDupActionPerformed": 1}],
+                "ConflictedOpportunityId": None,
+                "CreatedOpportunityId": opportunity_id,
+                "ExceptionMessage": None,
+                "ExceptionType": None,
+                "IsUnique": True,
+                "PrimaryAction": 1,
+                "RelatedProspectId": prospect_id,
+                "RequestId": _new_guid(),
+                "SecondaryAction": 2,
+                "Status": 0,
+            },
+            opportunity_id=opportunity_id,
+            prospect_id=prospect_id,
+        )
+        if search_value:
+            self._created_by_search_value[search_key] = created
+        return created
