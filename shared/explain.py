@@ -594,7 +594,7 @@ def _system_error(context: _Context) -> _Story:
         f"to 10 times, after {RETRY_SCHEDULE_TEXT}: {RETRY_HORIZON_TEXT} in all."
     )
     if reason:
-        why += f" Reason given: {reason}"
+        why += f" Reason given: {_sentence(reason)}"
     rid = context.request_id
     if name:
         shown = context.upstream(name, _HEADLINE_PART_LIMIT)
@@ -698,7 +698,7 @@ def _unknown_status(context: _Context) -> _Story:
         "another status means."
     )
     if context.reason:
-        why += f" Reason given: {context.reason}"
+        why += f" Reason given: {_sentence(context.reason)}"
     return _Story(
         severity=Severity.WARNING,
         headline=f"Unrecognised status: {raw}",
@@ -730,7 +730,11 @@ def _exception_why(
         parts.append(f"Exception message: {context.upstream(outcome.exception_message)}")
     if not parts:
         return "LeadSquared gave no reason and no exception name."
-    return " ".join(part if part.endswith((".", "…")) else part + "." for part in parts)
+    return " ".join(_sentence(part) for part in parts)
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?", "…")) else f"{text}."
 
 
 def _find_on_lead_step(context: _Context) -> str:

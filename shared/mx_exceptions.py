@@ -57,10 +57,7 @@ class KnownException(BaseModel):
 _CATALOGUE = (
     KnownException(
         name="MXInvalidActivityFieldsException",
-        meaning=(
-            "A mandatory opportunity field is missing or invalid (LeadSquared's example: "
-            "\"Field name : 'mx_Custom_19' of datatype : 'String' is mandatory.\")."
-        ),
+        meaning="A mandatory opportunity field is missing or has an invalid value.",
         fix=(
             "Send the field named in the reason; check the mandatory fields of this "
             "opportunity type in LeadSquared's settings."
