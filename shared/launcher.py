@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -44,10 +44,39 @@ class FrontDoor:
     why_not: str = ""
 
 
+#: where ``make run`` serves MCP over streamable HTTP (loopback only)
+MCP_DEMO_PORT = 8000
+
+
 def front_doors(settings: Settings) -> list[FrontDoor]:
     """The front doors of this product and whether ``settings`` allow each to run."""
-    del settings
-    return []
+    slack_ready = settings.slack_bot_token is not None and (
+        settings.slack_app_token is not None or settings.slack_signing_secret is not None
+    )
+    return [
+        FrontDoor(
+            name="MCP server (streamable HTTP)",
+            argv=(
+                "-m",
+                "mcp_server",
+                "--transport",
+                "http",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(MCP_DEMO_PORT),
+            ),  # fmt: skip
+            enabled=settings.demo_mode or bool(settings.mcp_auth_tokens),
+            why_not="set MCP_AUTH_TOKENS to serve MCP over HTTP",
+        ),
+        FrontDoor(
+            name="Slack app",
+            argv=("-m", "bot"),
+            enabled=slack_ready,
+            why_not="set SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode) or "
+            "SLACK_SIGNING_SECRET (HTTP)",
+        ),
+    ]
 
 
 async def run_product(settings: Settings) -> int:
@@ -95,7 +124,7 @@ async def run_product(settings: Settings) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _upstream(settings: Settings, console: Console) -> AsyncIterator[Mapping[str, str]]:
+async def _upstream(settings: Settings, console: Console) -> AsyncGenerator[Mapping[str, str]]:
     """Start the simulator in demo mode; yield the environment the front doors need."""
     if not settings.demo_mode:
         yield {}

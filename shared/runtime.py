@@ -8,7 +8,7 @@ LeadSquared credentials the client talks to the built-in simulator in process, a
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 from pydantic import SecretStr
@@ -62,7 +62,7 @@ def demo_banner() -> str:
 
 
 @asynccontextmanager
-async def open_client(settings: Settings) -> AsyncIterator[CaptureStatusClient]:
+async def open_client(settings: Settings) -> AsyncGenerator[CaptureStatusClient]:
     """Create the process's one client from ``settings`` and close it afterwards.
 
     Without ``LSQ_API_KEY`` the client talks to an in-process simulator (a demo).

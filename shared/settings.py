@@ -86,9 +86,16 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str | None = None
+    #: optional allowlists (comma-separated ids); empty means everyone in the workspace
+    slack_allowed_team_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    slack_allowed_channel_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    slack_allowed_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    slack_max_ids: int = Field(10, ge=1, le=10)
 
     # MCP
     mcp_auth_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    mcp_max_ids: int = Field(20, ge=1, le=50)
+    mcp_wait_max_seconds: float = Field(600.0, gt=0, le=3600)
     mcp_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = (
         "127.0.0.1:*",
         "localhost:*",
@@ -131,7 +138,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a path starting with '/'")
         return value
 
-    @field_validator("mcp_auth_tokens", "mcp_allowed_hosts", mode="before")
+    @field_validator(
+        "mcp_auth_tokens",
+        "mcp_allowed_hosts",
+        "slack_allowed_team_ids",
+        "slack_allowed_channel_ids",
+        "slack_allowed_user_ids",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         return _csv(value)

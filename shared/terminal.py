@@ -67,8 +67,9 @@ def status_card(view: LookupView) -> RenderableType:
     summary = e.request_summary
     if summary is not None:
         parts.append(Text.assemble(("Submitted request: ", "bold"), summary_line(e)))
-    for link in e.links:
-        parts.append(Text.assemble((f"{link.label}: ", "bold"), (link.url, "underline")))
+    parts.extend(
+        Text.assemble((f"{link.label}: ", "bold"), (link.url, "underline")) for link in e.links
+    )
     return Panel(Group(*parts), title=title, title_align="left", border_style=style)
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from starlette.types import ASGIApp
 from pydantic import SecretStr
+from starlette.types import ASGIApp
 
 from shared.errors import (
     AuthenticationError,

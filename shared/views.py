@@ -138,4 +138,3 @@ async def look_up(
         lookup_view(r, metrics=metrics, app_base_url=app_base_url, redactor=redactor)
         for r in results
     ]
-

@@ -7,7 +7,9 @@ import asyncio
 import httpx
 import pytest
 from pydantic import SecretStr
+from starlette.applications import Starlette
 
+from shared.cache import CacheTtls
 from shared.client import CaptureStatusClient
 from shared.errors import (
     AuthenticationError,
@@ -24,8 +26,15 @@ from shared.errors import (
     UpstreamConnectionError,
 )
 from shared.models import StatusKind
-from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Fault, FaultKind, Simulator
-from shared.simulator import SimulatorConfig, create_app
+from shared.simulator import (
+    SAMPLES,
+    UNKNOWN_REQUEST_ID,
+    Fault,
+    FaultKind,
+    Simulator,
+    SimulatorConfig,
+    create_app,
+)
 from shared.upstream import UpstreamHttp, in_process_transport
 from tests.conftest import SIM_KEY, ClientFactory, FakeClock, fast_options
 
@@ -79,11 +88,11 @@ async def test_a_wrong_api_key_is_an_authentication_error_and_not_retried(
     assert sim.count(status_code=401) == 1
 
 
-async def test_a_request_the_host_finds_not_per_spec_is_a_bad_request(sim_app: object) -> None:
+async def test_a_request_the_host_finds_not_per_spec_is_a_bad_request(sim_app: Starlette) -> None:
     http = UpstreamHttp(
         "http://sim",
         SecretStr(SIM_KEY),
-        transport=in_process_transport(sim_app),  # pyright: ignore[reportArgumentType]
+        transport=in_process_transport(sim_app),
     )
     try:
         with pytest.raises(BadRequestError) as caught:
@@ -183,7 +192,7 @@ async def test_the_whole_lookup_never_outlives_its_deadline(
     sim.set_fault(Fault(kind=FaultKind.LATENCY, seconds=5.0))
     client = make_client(deadline_seconds=0.3, retry_attempts=5)
     async with asyncio.timeout(3):
-        with pytest.raises(DeadlineExceededError, match="0.3 s"):
+        with pytest.raises(DeadlineExceededError, match=r"0\.3 s"):
             await client.get_status(CREATED)
 
 
@@ -206,8 +215,12 @@ async def test_an_unknown_status_is_kept_with_its_raw_text(
     assert status.task.status_raw == "Paused"
 
 
-async def test_the_fallback_status_path_is_found_once_and_remembered(make_client: ClientFactory) -> None:
-    app = create_app(SimulatorConfig(api_key=SIM_KEY, status_paths=("/opportunity/capture/status",)))
+async def test_the_fallback_status_path_is_found_once_and_remembered(
+    make_client: ClientFactory,
+) -> None:
+    app = create_app(
+        SimulatorConfig(api_key=SIM_KEY, status_paths=("/opportunity/capture/status",))
+    )
     sim: Simulator = app.state.simulator
     client = make_client(app=app)
     assert (await client.get_status(CREATED)).status is StatusKind.SUCCESS
@@ -244,17 +257,17 @@ async def test_a_hundred_concurrent_lookups_of_one_id_make_one_upstream_call(
     assert client.cache.hits >= 1
 
 
-async def test_a_final_status_is_served_from_the_cache_until_its_ttl_passes(sim_app: object) -> None:
+async def test_a_final_status_is_served_from_the_cache_until_its_ttl_passes(
+    sim_app: Starlette, sim: Simulator
+) -> None:
     clock = FakeClock()
-    from shared.cache import CacheTtls
 
     client = CaptureStatusClient(
         fast_options(cache_ttls=CacheTtls(final=100, error_status=10, pending=5)),
         SecretStr(SIM_KEY),
-        transport=in_process_transport(sim_app),  # pyright: ignore[reportArgumentType]
+        transport=in_process_transport(sim_app),
         clock=clock,
     )
-    sim: Simulator = sim_app.state.simulator  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
     async with client:
         await client.get_status(CREATED)
         await client.get_status(IN_QUEUE)

@@ -38,7 +38,9 @@ def _capture_body(n: int) -> dict[str, Any]:
     }
 
 
-async def test_a_burst_of_distinct_lookups_never_exceeds_the_budget_and_is_never_throttled() -> None:
+async def test_a_burst_of_distinct_lookups_never_exceeds_the_budget_and_is_never_throttled() -> (
+    None
+):
     app = create_app(
         SimulatorConfig(
             api_key=SIM_KEY,

@@ -12,8 +12,14 @@ from shared.client import CaptureStatusClient
 from shared.errors import CaptureStatusError, ConfigurationError
 from shared.logs import configure_logging
 from shared.settings import load_settings
-from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Fault, FaultKind, SimulatorConfig
-from shared.simulator import create_app
+from shared.simulator import (
+    SAMPLES,
+    UNKNOWN_REQUEST_ID,
+    Fault,
+    FaultKind,
+    SimulatorConfig,
+    create_app,
+)
 from shared.upstream import in_process_transport
 from tests.conftest import fast_options
 
@@ -32,7 +38,9 @@ async def test_the_api_key_is_never_logged_nor_shown_in_errors_or_reprs(
         transport=in_process_transport(app),
     )
     async with client:
-        app.state.simulator.set_fault(Fault(kind=FaultKind.SERVER_ERROR, status_code=500, remaining=2))
+        app.state.simulator.set_fault(
+            Fault(kind=FaultKind.SERVER_ERROR, status_code=500, remaining=2)
+        )
         for rid in (SAMPLES["created"].request_id, UNKNOWN_REQUEST_ID):
             try:
                 await client.get_status(rid)
