@@ -65,7 +65,7 @@ def front_doors(settings: Settings) -> list[FrontDoor]:
                 "127.0.0.1",
                 "--port",
                 str(MCP_DEMO_PORT),
-            ),  # fmt: skip
+            ),
             enabled=settings.demo_mode or bool(settings.mcp_auth_tokens),
             why_not="set MCP_AUTH_TOKENS to serve MCP over HTTP",
         ),
