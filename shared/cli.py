@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -28,6 +29,7 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_LOOKUP_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for s in (settings.lsq_api_key, settings.slack_bot_token, settings.slack_signing_secret)
         if s is not None
     ]
-    configure_logging("WARNING" if args.command != "run" else settings.lsq_log_level,
-                      settings.lsq_log_format, secrets=secrets)  # fmt: skip
+    # One-shot commands print cards; only `run` (a server) logs at the configured level.
+    level = settings.lsq_log_level if args.command == "run" else "ERROR"
+    configure_logging(level, settings.lsq_log_format, secrets=secrets)
     try:
         if args.command == "run":
             from shared.launcher import run_product
@@ -75,6 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # the last line of defence: a message, never a traceback
+        sys.stderr.write(
+            f"capture-status stopped on an unexpected {type(error).__name__}. Please report "
+            "it with the command you ran; run with LSQ_LOG_LEVEL=DEBUG for details.\n"
+        )
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        return EXIT_INTERNAL
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

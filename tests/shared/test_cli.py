@@ -1,0 +1,119 @@
+"""The capture-status command: cards, JSON, exit codes, and never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the command as a user would, from a folder with no .env file."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LSQ_", "SLACK_", "MCP_"))}
+    clean.update(env or {})
+    clean["COLUMNS"] = "120"
+    return subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "shared.cli", *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=tempfile.gettempdir(),  # a folder without a .env file
+        timeout=60,
+        check=False,
+    )
+
+
+def test_get_prints_a_card_per_id_and_says_it_is_a_demo() -> None:
+    created = SAMPLES["created"].request_id
+    failed = SAMPLES["failure_invalid_activity_fields"].request_id
+    result = run_cli("get", created, f"see https://x/status?RequestID={failed}")
+    assert result.returncode == 0, result.stderr
+    assert "DEMO MODE" in result.stderr
+    assert "Opportunity created" in result.stdout
+    assert "✅ Success" in result.stdout
+    assert "❌ FAILURE" in result.stdout
+    assert "MXInvalidActivityFieldsException" in result.stdout
+
+
+def test_any_failed_lookup_exits_non_zero_with_a_message_and_no_traceback() -> None:
+    result = run_cli("get", SAMPLES["created"].request_id, UNKNOWN_REQUEST_ID, "not-an-id")
+    assert result.returncode == 1
+    assert "2 of 3 lookups failed" in result.stderr
+    assert "region" in result.stdout.lower()
+    assert "GUID" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_json_output_carries_every_decoded_field_and_the_explanation() -> None:
+    result = run_cli("get", "--json", SAMPLES["created"].request_id, UNKNOWN_REQUEST_ID)
+    assert result.returncode == 1
+    views = json.loads(result.stdout)
+    found, missing = views
+    assert found["found"] is True
+    assert found["status"]["task"]["status"] == "Success"
+    assert found["status"]["outcome"]["created_opportunity_id"]
+    assert found["status"]["task"]["request_body"]["value"]["Opportunity"]
+    assert found["explanation"]["headline"].startswith("Opportunity created")
+    assert missing["found"] is False
+    assert missing["error"]["code"] == "not_found"
+    assert missing["explanation"]["next_steps"]
+
+
+def test_json_output_masks_the_submitted_lead_details() -> None:
+    result = run_cli("get", "--json", SAMPLES["created"].request_id)
+    body = json.dumps(json.loads(result.stdout)[0]["status"]["task"]["request_body"])
+    envelope = json.dumps(SAMPLES["created"].envelope)
+    emails = [w for w in envelope.replace('"', " ").split() if "@" in w and "." in w]
+    assert emails
+    for email in emails:
+        assert email.strip(",\\") not in body
+
+
+def test_metrics_prints_the_queue_and_its_reading() -> None:
+    result = run_cli("metrics", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert set(figures) == {"pending_messages", "max_delay_seconds", "processing_rate_per_minute"}
+    human = run_cli("metrics")
+    assert "Pending requests" in human.stdout
+
+
+def test_demo_looks_up_every_sample() -> None:
+    result = run_cli("demo")
+    assert result.returncode == 0, result.stderr
+    for sample in SAMPLES.values():
+        assert sample.request_id in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"LSQ_REGION": "mars1"}, ["LSQ_REGION"]),
+        ({"LSQ_API_KEY": "k", "LSQ_RATE_LIMIT_CALLS": "x"}, ["LSQ_RATE_LIMIT_CALLS"]),
+    ],
+)
+def test_a_bad_setting_stops_with_one_clear_message(env: dict[str, str], names: list[str]) -> None:
+    result = run_cli("get", SAMPLES["created"].request_id, env=env)
+    assert result.returncode == 2
+    for name in names:
+        assert name in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_host_is_explained_not_crashed() -> None:
+    env = {
+        "LSQ_API_KEY": "k",
+        "LSQ_ASYNC_BASE_URL": "http://127.0.0.1:9",
+        "LSQ_RETRY_ATTEMPTS": "1",
+        "LSQ_CONNECT_TIMEOUT_SECONDS": "1",
+    }
+    result = run_cli("get", SAMPLES["created"].request_id, env=env)
+    assert result.returncode == 1
+    assert "Could not reach LeadSquared" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

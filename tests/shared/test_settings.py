@@ -1,0 +1,104 @@
+"""Settings: documented defaults, region hosts, and one clear message for every bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import ConfigurationError
+from shared.runtime import client_options
+from shared.settings import REGION_HOSTS, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("LSQ_", "SLACK_", "MCP_", "REDIS_")):
+            monkeypatch.delenv(name)
+
+
+def test_without_credentials_the_product_runs_as_a_demo() -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.demo_mode
+    assert settings.async_base_url == REGION_HOSTS["sg"]
+    assert settings.rate_budget_calls == 23
+
+
+@pytest.mark.parametrize(
+    ("region", "host"),
+    [
+        ("in21", "https://asyncapi-in21.leadsquared.com"),
+        ("India", "https://asyncapi-in21.leadsquared.com"),
+        ("US11", "https://asyncapi-us11.leadsquared.com"),
+        ("singapore", "https://asyncapi.leadsquared.com"),
+    ],
+)
+def test_a_region_chooses_its_documented_async_host(
+    monkeypatch: pytest.MonkeyPatch, region: str, host: str
+) -> None:
+    monkeypatch.setenv("LSQ_API_KEY", "k")
+    monkeypatch.setenv("LSQ_REGION", region)
+    settings = load_settings(_env_file=None)
+    assert not settings.demo_mode
+    assert settings.async_base_url == host
+
+
+def test_a_base_url_wins_over_the_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LSQ_API_KEY", "k")
+    monkeypatch.setenv("LSQ_REGION", "ca12")
+    monkeypatch.setenv("LSQ_ASYNC_BASE_URL", "https://asyncapi-ca12.leadsquared.com/")
+    settings = load_settings(_env_file=None)
+    assert settings.async_base_url == "https://asyncapi-ca12.leadsquared.com"
+
+
+def test_every_bad_value_is_named_in_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LSQ_REGION", "mars1")
+    monkeypatch.setenv("LSQ_STATUS_PATH", "opportunity/status")
+    monkeypatch.setenv("LSQ_RATE_LIMIT_CALLS", "lots")
+    monkeypatch.setenv("LSQ_LOOKUP_DEADLINE_SECONDS", "-1")
+    monkeypatch.setenv("LSQ_MASK_PII", "maybe")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    message = caught.value.message
+    for name in (
+        "LSQ_REGION",
+        "LSQ_STATUS_PATH",
+        "LSQ_RATE_LIMIT_CALLS",
+        "LSQ_LOOKUP_DEADLINE_SECONDS",
+        "LSQ_MASK_PII",
+    ):
+        assert name in message
+    assert "LSQ_ASYNC_BASE_URL" in message  # the way out for an undocumented region
+
+
+def test_a_base_url_without_a_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LSQ_ASYNC_BASE_URL", "https://asyncapi.leadsquared.com")
+    with pytest.raises(ConfigurationError, match="LSQ_API_KEY"):
+        load_settings(_env_file=None)
+
+
+def test_headroom_must_leave_calls_to_make(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LSQ_RATE_LIMIT_CALLS", "10")
+    monkeypatch.setenv("LSQ_RATE_HEADROOM_CALLS", "10")
+    with pytest.raises(ConfigurationError, match="LSQ_RATE_HEADROOM_CALLS"):
+        load_settings(_env_file=None)
+
+
+def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_ALLOWED_HOSTS", "mcp.example.com, mcp.example.com:443")
+    monkeypatch.setenv("SLACK_ALLOWED_CHANNEL_IDS", "C1,C2")
+    settings = load_settings(_env_file=None)
+    assert settings.mcp_allowed_hosts == ("mcp.example.com", "mcp.example.com:443")
+    assert settings.slack_allowed_channel_ids == ("C1", "C2")
+
+
+def test_client_options_follow_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LSQ_API_KEY", "k")
+    monkeypatch.setenv("LSQ_RATE_LIMIT_CALLS", "20")
+    monkeypatch.setenv("LSQ_RATE_HEADROOM_CALLS", "4")
+    monkeypatch.setenv("LSQ_CACHE_PENDING_TTL_SECONDS", "7")
+    options = client_options(load_settings(_env_file=None))
+    assert options.budget_calls == 16
+    assert options.cache_ttls.pending == 7
+    assert options.base_url == REGION_HOSTS["sg"]
