@@ -7,9 +7,9 @@ import asyncio
 import importlib
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.report import Figure, machine_description, print_figures
 
