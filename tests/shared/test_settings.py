@@ -102,3 +102,13 @@ def test_client_options_follow_the_settings(monkeypatch: pytest.MonkeyPatch) -> 
     assert options.budget_calls == 16
     assert options.cache_ttls.pending == 7
     assert options.base_url == REGION_HOSTS["sg"]
+
+
+def test_the_example_env_file_loads_as_a_demo() -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    settings = load_settings(_env_file=example)
+    assert settings.demo_mode
+    assert settings.lsq_throttle_cooldown_seconds is None
+    assert settings.mcp_allowed_hosts == ("127.0.0.1:*", "localhost:*", "[::1]:*")
