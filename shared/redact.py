@@ -96,7 +96,7 @@ _NAME_KEY_PREFIXES = frozenset(
 
 _EMAIL = re.compile(
     r"(?P<local>[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64})"
-    r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,8})"
+    r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,127})"
     r"(?P<tld>[A-Za-z][A-Za-z0-9\-]{0,61}[A-Za-z0-9])"
     r"(?![A-Za-z0-9\-])"
 )
