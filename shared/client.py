@@ -346,7 +346,17 @@ class CaptureStatusClient:
             if isinstance(exc, RateLimitedError):
                 self.stats.throttles += 1
                 await self.cooldown.start(exc.retry_after or self._cooldown_seconds())
-            log.info("upstream %s %s: %s", path, rid or "-", exc.code, extra={"request_id": rid})
+            # Failures LeadSquared may recover from matter to operators; answers about one
+            # id (not found, unreadable) are the caller's business.
+            log.log(
+                logging.WARNING if exc.retryable else logging.DEBUG,
+                "upstream %s for %s: %s (HTTP %s)",
+                path,
+                rid or "-",
+                exc.code,
+                exc.http_status,
+                extra={"request_id": rid},
+            )
             raise
         self.stats.upstream_by_outcome["ok"] += 1
         return payload

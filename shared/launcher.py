@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import sys
 from collections.abc import AsyncGenerator, Mapping
@@ -42,6 +43,7 @@ class FrontDoor:
     argv: tuple[str, ...]
     enabled: bool
     why_not: str = ""
+    url: str = ""
 
 
 #: where ``make run`` serves MCP over streamable HTTP (loopback only)
@@ -68,6 +70,7 @@ def front_doors(settings: Settings) -> list[FrontDoor]:
             ),
             enabled=settings.demo_mode or bool(settings.mcp_auth_tokens),
             why_not="set MCP_AUTH_TOKENS to serve MCP over HTTP",
+            url=f"http://127.0.0.1:{MCP_DEMO_PORT}/mcp",
         ),
         FrontDoor(
             name="Slack app",
@@ -96,31 +99,46 @@ async def run_product(settings: Settings) -> int:
                 }
             )
         await _show_first_answers(settings, console)
-        doors = front_doors(settings)
-        children: list[asyncio.subprocess.Process] = []
-        for door in doors:
-            if not door.enabled:
-                console.print(f"[dim]- {door.name}: not started ({door.why_not})[/]")
-                continue
-            console.print(f"[bold]- {door.name}:[/] {' '.join(door.argv)}")
-            children.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable, *door.argv, env={**os.environ, **child_env}
-                )
-            )
+        env = {**os.environ, **child_env}
+        if settings.demo_mode and not settings.mcp_auth_tokens:
+            # The MCP HTTP transport always requires a token: make one for this demo run
+            # (loopback only) and show it, since the user needs it to connect.
+            env["MCP_AUTH_TOKENS"] = secrets.token_urlsafe(24)
+            console.print(f"MCP demo bearer token (this run only): {env['MCP_AUTH_TOKENS']}")
+        children = await _start_front_doors(front_doors(settings), env, console)
         if not children and not settings.demo_mode:
             console.print("No front door is configured to run; see the README's settings.")
             return 0
         console.print("[bold]Serving. Press Ctrl-C to stop.[/]")
-        waiters = [asyncio.create_task(stop.wait())] + [
-            asyncio.create_task(child.wait()) for child in children
-        ]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for task in waiters:
-            task.cancel()
-        await _stop_children(children)
+        watchers = [asyncio.create_task(_watch(name, child, console)) for name, child in children]
+        await stop.wait()
+        await _stop_children([child for _, child in children])
+        for watcher in watchers:
+            watcher.cancel()
     console.print("Stopped.")
     return 0
+
+
+async def _start_front_doors(
+    doors: list[FrontDoor], env: dict[str, str], console: Console
+) -> list[tuple[str, asyncio.subprocess.Process]]:
+    children: list[tuple[str, asyncio.subprocess.Process]] = []
+    for door in doors:
+        if not door.enabled:
+            console.print(f"- {door.name}: not started ({door.why_not})", style="dim")
+            continue
+        console.print(f"- {door.name}: python {' '.join(door.argv)}", style="bold")
+        if door.url:
+            console.print(f"  listening on {door.url}")
+        process = await asyncio.create_subprocess_exec(sys.executable, *door.argv, env=env)
+        children.append((door.name, process))
+    return children
+
+
+async def _watch(name: str, child: asyncio.subprocess.Process, console: Console) -> None:
+    """Say so loudly when a front door stops on its own; the others keep serving."""
+    code = await child.wait()
+    console.print(f"{name} stopped (exit status {code}); see its messages above.", style="red")
 
 
 @contextlib.asynccontextmanager
