@@ -11,6 +11,8 @@ from typing import Generic, TypeVar
 from cachetools import TLRUCache
 
 from shared.models import CaptureStatus, StatusKind
+from shared.redact import DEFAULT_REDACTOR, redacted_status
+from shared.redis_link import RedisLink, ceil_ms
 
 __all__ = ["CacheTtls", "ResultCache", "SingleFlight"]
 
@@ -41,11 +43,17 @@ class CacheTtls:
 
 
 class ResultCache:
-    """An in-process cache of decoded statuses with a TTL chosen by status class.
+    """Decoded statuses with a TTL chosen by status class, in process and (optionally) Redis.
+
+    The in-process layer answers first. With a :class:`~shared.redis_link.RedisLink` a miss
+    there asks Redis, so an answer one replica fetched serves every replica. What goes to
+    Redis has the submitted body's PII masked: lead details never leave the process.
 
     Args:
         ttls: time to live per status class.
         max_entries: bound on memory; the least recently used entries go first.
+        key: the account key; Redis keys derive from it.
+        link: Redis, to share the cache across processes.
         clock: a monotonic clock (injectable).
     """
 
@@ -54,6 +62,8 @@ class ResultCache:
         ttls: CacheTtls | None = None,
         *,
         max_entries: int = 10_000,
+        key: str = "capture-status",
+        link: RedisLink | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttls = ttls or CacheTtls()
@@ -65,12 +75,20 @@ class ResultCache:
         self._entries: TLRUCache[str, CaptureStatus] = TLRUCache(
             maxsize=max_entries, ttu=expires_at, timer=clock
         )
+        self._prefix = f"{key}:status:"
+        self._link = link
         self.hits = 0
+        self.shared_hits = 0
         self.misses = 0
 
     async def get(self, request_id: str) -> CaptureStatus | None:
         """The cached status of ``request_id``, if still fresh."""
         found = self._entries.get(request_id)
+        if found is None and self._link is not None:
+            found = await self._shared_get(self._link, request_id)
+            if found is not None:
+                self.shared_hits += 1
+                self._entries[request_id] = found
         if found is None:
             self.misses += 1
         else:
@@ -79,8 +97,31 @@ class ResultCache:
 
     async def put(self, status: CaptureStatus) -> None:
         """Remember ``status`` for as long as its class allows."""
-        if self.ttls.for_status(status) > 0:
-            self._entries[status.request_id] = status
+        ttl = self.ttls.for_status(status)
+        if ttl <= 0:
+            return
+        self._entries[status.request_id] = status
+        if self._link is not None:
+            link = self._link
+            masked = redacted_status(status, DEFAULT_REDACTOR).model_dump_json()
+
+            async def share() -> None:
+                await link.client.set(self._prefix + status.request_id, masked, px=ceil_ms(ttl))
+
+            await link.run(share, None)
+
+    async def _shared_get(self, link: RedisLink, request_id: str) -> CaptureStatus | None:
+        async def fetch() -> bytes | str | None:
+            value: bytes | str | None = await link.client.get(self._prefix + request_id)
+            return value
+
+        raw = await link.run(fetch, None)
+        if raw is None:
+            return None
+        try:
+            return CaptureStatus.model_validate_json(raw)
+        except ValueError:
+            return None  # written by another version: fetch a fresh answer instead
 
 
 class SingleFlight(Generic[K, V]):

@@ -23,12 +23,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
 import stamina
-from limits.aio.storage import Storage
 from pydantic import SecretStr
 
+from shared.breaker import CircuitBreaker
 from shared.cache import CacheTtls, ResultCache, SingleFlight
 from shared.errors import (
     CaptureStatusError,
+    CircuitOpenError,
     DeadlineExceededError,
     EndpointNotFoundError,
     RateLimitedError,
@@ -38,6 +39,7 @@ from shared.errors import (
 from shared.ids import extract_request_id
 from shared.models import CaptureStatus, QueueMetrics, parse_metrics, parse_status
 from shared.ratelimit import RateBudget, Sleep, ThrottleCooldown, account_key
+from shared.redis_link import RedisLink
 from shared.upstream import UpstreamHttp, UpstreamTimeouts
 
 if TYPE_CHECKING:
@@ -64,6 +66,10 @@ class ClientOptions:
     budget_seconds: int = 5
     #: extra seconds each call counts in the window, for network jitter (see RateBudget)
     budget_guard_seconds: float = 0.25
+    #: this replica's share of the budget while the shared (Redis) window is unreachable
+    fallback_budget_calls: int | None = None
+    breaker_failure_threshold: int = 5
+    breaker_open_seconds: float = 30.0
     timeouts: UpstreamTimeouts = field(default_factory=UpstreamTimeouts)
     deadline_seconds: float = 20.0
     retry_attempts: int = 3
@@ -115,7 +121,7 @@ class CaptureStatusClient:
         options: hosts, paths, budget, timeouts, retries and cache settings.
         api_key: the async ``x-api-key``.
         transport: an httpx transport instead of the network (tests, in-process simulator).
-        storage: a ``limits`` async storage for the budget (Redis to share it).
+        link: Redis, to share the budget, the cooldown and the cache with other replicas.
         clock: a monotonic clock (injectable).
         sleep: how to wait for the budget and cooldowns (injectable).
     """
@@ -126,7 +132,7 @@ class CaptureStatusClient:
         api_key: SecretStr,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        storage: Storage | None = None,
+        link: RedisLink | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -146,13 +152,23 @@ class CaptureStatusClient:
             options.budget_seconds,
             key=key,
             guard_seconds=options.budget_guard_seconds,
-            storage=storage,
+            link=link,
+            fallback_calls=options.fallback_budget_calls,
             clock=clock,
             sleep=sleep,
         )
-        self.cooldown = ThrottleCooldown(clock=clock, sleep=sleep)
+        self.breaker = CircuitBreaker(
+            failure_threshold=options.breaker_failure_threshold,
+            open_seconds=options.breaker_open_seconds,
+            clock=clock,
+        )
+        self.cooldown = ThrottleCooldown(key=key, link=link, clock=clock, sleep=sleep)
         self.cache = ResultCache(
-            options.cache_ttls, max_entries=options.cache_max_entries, clock=clock
+            options.cache_ttls,
+            max_entries=options.cache_max_entries,
+            key=key,
+            link=link,
+            clock=clock,
         )
         self._flights: SingleFlight[str, CaptureStatus] = SingleFlight()
         self._metrics_flight: SingleFlight[str, QueueMetrics] = SingleFlight()
@@ -275,6 +291,8 @@ class CaptureStatusClient:
         def backoff(exc: Exception) -> bool | float:
             if not isinstance(exc, UpstreamError) or not exc.retryable:
                 return False
+            if isinstance(exc, CircuitOpenError):
+                return False  # failing fast is the point
             if isinstance(exc, RateLimitedError):
                 if exc.http_status is None:
                     return False  # our own budget said no within the deadline: retrying won't help
@@ -336,27 +354,43 @@ class CaptureStatusClient:
     async def _call(
         self, path: str, params: dict[str, str], rid: str | None, deadline: float
     ) -> object:
-        await self.cooldown.wait(deadline=deadline, request_id=rid)
-        await self.budget.acquire(deadline=deadline, request_id=rid)
-        self.stats.upstream_calls += 1
+        probe = self.breaker.before_call(rid)
+        outcome: UpstreamError | None = None
+        finished = False
         try:
-            payload = await self._http.get_json(path, params, request_id=rid)
-        except UpstreamError as exc:
-            self.stats.upstream_by_outcome[exc.code] += 1
-            if isinstance(exc, RateLimitedError):
-                self.stats.throttles += 1
-                await self.cooldown.start(exc.retry_after or self._cooldown_seconds())
-            # Failures LeadSquared may recover from matter to operators; answers about one
-            # id (not found, unreadable) are the caller's business.
-            log.log(
-                logging.WARNING if exc.retryable else logging.DEBUG,
-                "upstream %s for %s: %s (HTTP %s)",
-                path,
-                rid or "-",
-                exc.code,
-                exc.http_status,
-                extra={"request_id": rid},
-            )
-            raise
-        self.stats.upstream_by_outcome["ok"] += 1
-        return payload
+            await self.cooldown.wait(deadline=deadline, request_id=rid)
+            await self.budget.acquire(deadline=deadline, request_id=rid)
+            self.stats.upstream_calls += 1
+            try:
+                payload = await self._http.get_json(path, params, request_id=rid)
+            except UpstreamError as exc:
+                outcome = exc
+                finished = True
+                self._note_failure(path, rid, exc)
+                if isinstance(exc, RateLimitedError):
+                    await self.cooldown.start(exc.retry_after or self._cooldown_seconds())
+                raise
+            finished = True
+            self.stats.upstream_by_outcome["ok"] += 1
+            return payload
+        finally:
+            if finished:
+                self.breaker.record(outcome, probe=probe)
+            elif probe:
+                self.breaker.release_probe()
+
+    def _note_failure(self, path: str, rid: str | None, exc: UpstreamError) -> None:
+        self.stats.upstream_by_outcome[exc.code] += 1
+        if isinstance(exc, RateLimitedError):
+            self.stats.throttles += 1
+        # Failures LeadSquared may recover from matter to operators; answers about one
+        # id (not found, unreadable) are the caller's business.
+        log.log(
+            logging.WARNING if exc.retryable else logging.DEBUG,
+            "upstream %s for %s: %s (HTTP %s)",
+            path,
+            rid or "-",
+            exc.code,
+            exc.http_status,
+            extra={"request_id": rid},
+        )

@@ -16,10 +16,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 from limits import RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
 from shared.errors import RateLimitedError
+from shared.redis_link import GuardedRedisStorage, RedisLink, ceil_ms
 
 __all__ = ["RateBudget", "Sleep", "ThrottleCooldown", "account_key"]
 
@@ -58,14 +60,18 @@ class _GuardedWindow(RateLimitItemPerSecond):
 class RateBudget:
     """At most ``calls`` upstream calls in any ``seconds``-long moving window.
 
+    With a :class:`~shared.redis_link.RedisLink` the window lives in Redis and every replica
+    draws on it; while Redis is unreachable this replica falls back to a local window of
+    ``fallback_calls`` (its share of the budget) and returns to Redis once it answers again.
+
     Args:
         calls: calls allowed per window (already reduced by any headroom).
         seconds: the window length.
+        key: the account key (see :func:`account_key`).
         guard_seconds: how much longer than ``seconds`` each call is counted (arrival
             jitter between this process and LeadSquared).
-        key: the account key (see :func:`account_key`).
-        storage: a ``limits`` async storage; in-memory by default, Redis to share across
-            processes.
+        link: Redis, to share the window across processes.
+        fallback_calls: this replica's share while Redis is down (default: all ``calls``).
         clock: the monotonic clock deadlines are measured on (injectable).
         sleep: how to wait (injectable for tests).
     """
@@ -77,18 +83,52 @@ class RateBudget:
         *,
         key: str,
         guard_seconds: float = 0.25,
-        storage: Storage | None = None,
+        link: RedisLink | None = None,
+        fallback_calls: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.calls = calls
         self.seconds = seconds
-        self._item = _GuardedWindow(calls, seconds, guard_seconds)
         self._key = key
-        self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
+        self._link = link
+        self._shared_item = _GuardedWindow(calls, seconds, guard_seconds)
+        self._shared: MovingWindowRateLimiter | None = None
+        if link is not None:
+            storage = GuardedRedisStorage(
+                "async+" + link.url.removeprefix("async+"), link.client, op_timeout=link.op_timeout
+            )
+            self._shared = MovingWindowRateLimiter(storage)
+            local_calls = max(1, min(fallback_calls or calls, calls))
+        else:
+            local_calls = calls
+        self._local_item = _GuardedWindow(local_calls, seconds, guard_seconds)
+        self._local = MovingWindowRateLimiter(MemoryStorage())
         self._clock = clock
         self._sleep = sleep
         self.waited_seconds_total = 0.0
+
+    @property
+    def shared(self) -> bool:
+        """True while the window in use is the one every replica shares."""
+        return self._link is not None and self._link.healthy
+
+    async def _try_once(self) -> float | None:
+        """Take a slot if one is free now; else the seconds until one may be."""
+        if self._shared is not None and self._link is not None and self._link.should_try():
+            try:
+                if await self._shared.hit(self._shared_item, self._key):
+                    self._link.mark_up()
+                    return None
+                stats = await self._shared.get_window_stats(self._shared_item, self._key)
+                self._link.mark_up()
+                return max(stats.reset_time - time.time(), _POLL_FLOOR)
+            except StorageError as error:
+                self._link.mark_down(error)
+        if await self._local.hit(self._local_item, self._key):
+            return None
+        stats = await self._local.get_window_stats(self._local_item, self._key)
+        return max(stats.reset_time - time.time(), _POLL_FLOOR)
 
     async def acquire(self, *, deadline: float, request_id: str | None = None) -> float:
         """Take one slot, waiting for one to free up but never past ``deadline``.
@@ -106,11 +146,10 @@ class RateBudget:
         """
         waited = 0.0
         while True:
-            if await self._limiter.hit(self._item, self._key):
+            wait = await self._try_once()
+            if wait is None:
                 self.waited_seconds_total += waited
                 return waited
-            stats = await self._limiter.get_window_stats(self._item, self._key)
-            wait = max(stats.reset_time - time.time(), _POLL_FLOOR)
             if self._clock() + wait > deadline:
                 raise RateLimitedError(
                     f"capture-status is holding back to stay inside LeadSquared's limit of "
@@ -124,16 +163,25 @@ class RateBudget:
 
 
 class ThrottleCooldown:
-    """After a throttle, every caller waits until the cooldown ends.
+    """After a throttle, every caller (in every replica, with Redis) waits until it ends.
 
     Args:
+        key: the account key; the Redis key of the shared cooldown derives from it.
+        link: Redis, to share the cooldown across processes.
         clock: a monotonic clock (injectable).
         sleep: how to wait (injectable).
     """
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep
+        self,
+        *,
+        key: str = "capture-status",
+        link: RedisLink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        self._redis_key = f"{key}:cooldown"
+        self._link = link
         self._clock = clock
         self._sleep = sleep
         self._until = 0.0
@@ -141,7 +189,16 @@ class ThrottleCooldown:
 
     async def remaining(self) -> float:
         """Seconds left in the current cooldown (0 when none)."""
-        return max(self._until - self._clock(), 0.0)
+        local = max(self._until - self._clock(), 0.0)
+        if self._link is None:
+            return local
+        link = self._link
+
+        async def shared() -> float:
+            millis = int(await link.client.pttl(self._redis_key))
+            return max(millis, 0) / 1000
+
+        return max(local, await link.run(shared, 0.0))
 
     async def start(self, seconds: float) -> None:
         """Begin (or extend) a cooldown of ``seconds`` from now."""
@@ -150,6 +207,16 @@ class ThrottleCooldown:
             self._until = until
             self.started_total += 1
             log.warning("LeadSquared throttled us: every lookup waits %.1f s", seconds)
+        if self._link is not None:
+            link = self._link
+
+            async def share() -> None:
+                millis = ceil_ms(seconds)
+                # NX creates it; GT only ever lengthens one another replica started.
+                await link.client.set(self._redis_key, "1", px=millis, nx=True)
+                await link.client.pexpire(self._redis_key, millis, gt=True)
+
+            await link.run(share, None)
 
     async def wait(self, *, deadline: float, request_id: str | None = None) -> None:
         """Wait out the current cooldown, if any.

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from shared.models import CaptureStatus, DecodedJson
+
 __all__ = [
     "DEFAULT_REDACTOR",
     "Redactor",
@@ -36,6 +38,7 @@ __all__ = [
     "mask_json",
     "mask_pii_value",
     "mask_text",
+    "redacted_status",
     "truncate",
 ]
 
@@ -382,3 +385,30 @@ def _mask_phone(phone: str) -> str:
 
 def _digit_count(text: str) -> int:
     return sum(ch.isdigit() for ch in text)
+
+
+def _redacted_json(field: DecodedJson, redactor: Redactor) -> DecodedJson:
+    if not field.present:
+        return field
+    if field.raw is not None:
+        return field.model_copy(update={"raw": redactor.text(field.raw)})
+    return field.model_copy(update={"value": redactor.json(field.value)})
+
+
+def redacted_status(status: CaptureStatus, redactor: Redactor) -> CaptureStatus:
+    """``status`` with the PII of its RequestBody, Message and reasons masked."""
+    task = status.task
+    reason = task.status_reason
+    masked_task = task.model_copy(
+        update={
+            "status_reason": None if reason is None else redactor.text(reason),
+            "request_body": _redacted_json(task.request_body, redactor),
+            "message": _redacted_json(task.message, redactor),
+        }
+    )
+    outcome = status.outcome
+    if outcome is not None and outcome.exception_message is not None:
+        outcome = outcome.model_copy(
+            update={"exception_message": redactor.text(outcome.exception_message)}
+        )
+    return status.model_copy(update={"task": masked_task, "outcome": outcome})

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from shared.cache import CacheTtls
 from shared.client import CaptureStatusClient, ClientOptions
+from shared.redis_link import RedisLink
 from shared.settings import Settings
 from shared.upstream import UpstreamTimeouts, in_process_transport
 
@@ -49,6 +50,9 @@ def client_options(settings: Settings, *, base_url: str | None = None) -> Client
             pending=settings.lsq_cache_pending_ttl_seconds,
         ),
         cache_max_entries=settings.lsq_cache_max_entries,
+        fallback_budget_calls=max(1, settings.rate_budget_calls // settings.lsq_fallback_replicas),
+        breaker_failure_threshold=settings.lsq_breaker_failures,
+        breaker_open_seconds=settings.lsq_breaker_open_seconds,
     )
 
 
@@ -67,6 +71,7 @@ async def open_client(settings: Settings) -> AsyncGenerator[CaptureStatusClient]
 
     Without ``LSQ_API_KEY`` the client talks to an in-process simulator (a demo).
     """
+    link: RedisLink | None = None
     if settings.lsq_api_key is None:
         # Imported here: only the demo needs the simulator.
         from shared.simulator import SimulatorConfig, create_app
@@ -79,6 +84,15 @@ async def open_client(settings: Settings) -> AsyncGenerator[CaptureStatusClient]
             transport=in_process_transport(create_app(config)),
         )
     else:
-        client = CaptureStatusClient(client_options(settings), settings.lsq_api_key)
-    async with client:
-        yield client
+        link = (
+            RedisLink(settings.redis_url.get_secret_value())
+            if settings.redis_url is not None
+            else None
+        )
+        client = CaptureStatusClient(client_options(settings), settings.lsq_api_key, link=link)
+    try:
+        async with client:
+            yield client
+    finally:
+        if link is not None:
+            await link.aclose()

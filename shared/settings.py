@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     lsq_cache_pending_ttl_seconds: float = Field(5.0, ge=0)
     lsq_cache_max_entries: int = Field(10_000, ge=1)
     lsq_throttle_cooldown_seconds: float | None = Field(None, gt=0)
+    lsq_breaker_failures: int = Field(5, ge=1, le=100)
+    lsq_breaker_open_seconds: float = Field(30.0, gt=0, le=3600)
+    #: replicas sharing the account: while Redis is unreachable each takes 1/N of the budget
+    lsq_fallback_replicas: int = Field(4, ge=1, le=1000)
 
     # Presentation
     lsq_mask_pii: bool = True

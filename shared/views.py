@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict
 from shared.client import CaptureStatusClient, LookupResult
 from shared.errors import CaptureStatusError
 from shared.explain import Explanation, explain, explain_error
-from shared.models import CaptureStatus, DecodedJson, QueueMetrics, StatusKind
-from shared.redact import Redactor
+from shared.models import CaptureStatus, QueueMetrics, StatusKind
+from shared.redact import Redactor, redacted_status
 
-__all__ = ["ErrorView", "LookupView", "look_up", "lookup_view", "redacted_status"]
+__all__ = ["ErrorView", "LookupView", "look_up", "lookup_view"]
 
 
 class ErrorView(BaseModel):
@@ -54,33 +54,6 @@ class LookupView(BaseModel):
     status: CaptureStatus | None = None
     explanation: Explanation
     error: ErrorView | None = None
-
-
-def _redacted_json(field: DecodedJson, redactor: Redactor) -> DecodedJson:
-    if not field.present:
-        return field
-    if field.raw is not None:
-        return field.model_copy(update={"raw": redactor.text(field.raw)})
-    return field.model_copy(update={"value": redactor.json(field.value)})
-
-
-def redacted_status(status: CaptureStatus, redactor: Redactor) -> CaptureStatus:
-    """``status`` with the PII of its RequestBody, Message and reasons masked."""
-    task = status.task
-    reason = task.status_reason
-    masked_task = task.model_copy(
-        update={
-            "status_reason": None if reason is None else redactor.text(reason),
-            "request_body": _redacted_json(task.request_body, redactor),
-            "message": _redacted_json(task.message, redactor),
-        }
-    )
-    outcome = status.outcome
-    if outcome is not None and outcome.exception_message is not None:
-        outcome = outcome.model_copy(
-            update={"exception_message": redactor.text(outcome.exception_message)}
-        )
-    return status.model_copy(update={"task": masked_task, "outcome": outcome})
 
 
 def lookup_view(

@@ -36,8 +36,17 @@ class FakeClock:
 
 
 def fast_options(base_url: str = "http://sim", **overrides: Any) -> ClientOptions:
-    """Client options that keep tests quick: tiny backoff, a short deadline."""
-    values: dict[str, Any] = {"base_url": base_url, "deadline_seconds": 10.0, **FAST_RETRIES}
+    """Client options that keep tests quick: tiny backoff, a short deadline.
+
+    The circuit breaker is set out of reach so that tests of other behaviours, which make
+    many failing calls on purpose, do not trip it; its own tests set a threshold.
+    """
+    values: dict[str, Any] = {
+        "base_url": base_url,
+        "deadline_seconds": 10.0,
+        "breaker_failure_threshold": 1_000,
+        **FAST_RETRIES,
+    }
     values.update(overrides)
     return ClientOptions(**values)
 

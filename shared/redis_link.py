@@ -1,0 +1,178 @@
+"""Sharing the budget, the cooldown and the cache between replicas through Redis.
+
+Every replica of the Slack app and the MCP server calls LeadSquared for the same account,
+whose limit they share. With ``REDIS_URL`` set they draw on one moving window (``limits``
+with its Redis storage: check-and-insert is one Lua script, atomic across processes), one
+throttle cooldown and one result cache.
+
+When Redis is unreachable a replica does not stop answering: :class:`RedisLink` notices,
+logs loudly once, and the callers fall back to their local state (the budget to this
+replica's share of it) until a probe finds Redis again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+import redis.asyncio as redis
+from limits.aio.storage import RedisStorage
+from limits.errors import StorageError
+from redis.exceptions import RedisError
+
+__all__ = ["GuardedRedisStorage", "RedisLink", "redis_unavailable_errors"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: what a Redis outage looks like to a caller
+redis_unavailable_errors: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+# limits' moving-window script, except that the key's TTL is rounded up to whole seconds:
+# EXPIRE wants an integer, and our window is a little longer than LeadSquared's (the jitter
+# guard of RateBudget), so it is not a whole number of seconds.
+_ACQUIRE_MOVING_WINDOW = """
+local timestamp = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local expiry = tonumber(ARGV[3])
+local amount = tonumber(ARGV[4])
+if amount > limit then
+    return false
+end
+local entry = redis.call('lindex', KEYS[1], limit - amount)
+if entry and tonumber(entry) >= timestamp - expiry then
+    return false
+end
+for i = 1, amount do
+    redis.call('lpush', KEYS[1], timestamp)
+end
+redis.call('ltrim', KEYS[1], 0, limit - 1)
+redis.call('expire', KEYS[1], math.ceil(expiry))
+return true
+"""
+
+
+class GuardedRedisStorage(RedisStorage):
+    """``limits``' Redis storage (redis-py) that accepts a fractional moving window.
+
+    Args:
+        uri: the ``async+redis://`` URI limits reads windows through.
+        client: the redis-py client that runs the acquiring script.
+        op_timeout: seconds one Redis command may take.
+    """
+
+    def __init__(self, uri: str, client: redis.Redis, *, op_timeout: float = 0.5) -> None:
+        super().__init__(
+            uri,
+            wrap_exceptions=True,
+            implementation="redispy",
+            socket_timeout=op_timeout,
+            socket_connect_timeout=op_timeout,
+        )
+        self._acquire: Callable[..., Awaitable[Any]] = cast(
+            "Callable[..., Awaitable[Any]]", client.register_script(_ACQUIRE_MOVING_WINDOW)
+        )
+
+    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """Atomically take ``amount`` slots of the moving window, if free.
+
+        Raises:
+            limits.errors.StorageError: Redis did not answer.
+        """
+        try:
+            acquired = await self._acquire(
+                keys=[self.bridge.prefixed_key(key)], args=[time.time(), limit, expiry, amount]
+            )
+        except redis_unavailable_errors as exc:
+            raise StorageError(exc if isinstance(exc, Exception) else Exception(exc)) from exc
+        return bool(acquired)
+
+
+class RedisLink:
+    """One Redis connection with a memory of whether Redis is reachable.
+
+    Args:
+        url: the Redis URL (``redis://…``, ``rediss://…``); may hold a password.
+        retry_seconds: after a failure, how long to wait before probing Redis again.
+        op_timeout: seconds one Redis command may take before Redis counts as down.
+        clock: a monotonic clock (injectable).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        retry_seconds: float = 5.0,
+        op_timeout: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.client: redis.Redis = redis.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
+            url, socket_timeout=op_timeout, socket_connect_timeout=op_timeout
+        )
+        self.op_timeout = op_timeout
+        self._retry_seconds = retry_seconds
+        self._clock = clock
+        self._down_since: float | None = None
+        self._next_probe = 0.0
+        self.outages = 0
+
+    @property
+    def healthy(self) -> bool:
+        """False from the first failure until Redis answers again."""
+        return self._down_since is None
+
+    def should_try(self) -> bool:
+        """Whether to use Redis now: always when healthy, else once per retry period."""
+        return self._down_since is None or self._clock() >= self._next_probe
+
+    def mark_down(self, error: BaseException) -> None:
+        """Record a failure; the first one of an outage is logged loudly."""
+        now = self._clock()
+        self._next_probe = now + self._retry_seconds
+        if self._down_since is None:
+            self._down_since = now
+            self.outages += 1
+            log.error(
+                "Redis is unreachable (%s): this replica keeps answering on its own share of "
+                "the rate budget, a local cooldown and a local cache until Redis is back",
+                type(error).__name__,
+            )
+
+    def mark_up(self) -> None:
+        """Record a success; the end of an outage is logged."""
+        if self._down_since is not None:
+            log.warning(
+                "Redis is reachable again after %.0f s: budget, cooldown and cache are shared "
+                "again",
+                self._clock() - self._down_since,
+            )
+            self._down_since = None
+
+    async def run(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
+        """Run a Redis ``operation``; on an outage return ``fallback`` instead of failing."""
+        if not self.should_try():
+            return fallback
+        try:
+            result = await operation()
+        except redis_unavailable_errors as error:
+            self.mark_down(error)
+            return fallback
+        self.mark_up()
+        return result
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisLink(healthy={self.healthy}, outages={self.outages})"
+
+
+def ceil_ms(seconds: float) -> int:
+    """Milliseconds for PX arguments, at least 1."""
+    return max(1, math.ceil(seconds * 1000))
