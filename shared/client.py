@@ -138,6 +138,8 @@ class CaptureStatusClient:
     ) -> None:
         self.options = options
         self.stats = ClientStats()
+        #: Redis, when budget, cooldown and cache are shared with other replicas
+        self.link = link
         self._clock = clock
         self._http = UpstreamHttp(
             options.base_url,
@@ -147,6 +149,8 @@ class CaptureStatusClient:
             max_connections=max(options.max_concurrency, options.budget_calls),
         )
         key = account_key(options.base_url, api_key.get_secret_value())
+        #: names this account in shared state (a hash: never the key itself)
+        self.account_key = key
         self.budget = RateBudget(
             options.budget_calls,
             options.budget_seconds,
