@@ -94,6 +94,8 @@ class ClientStats:
     retries: int = 0
     throttles: int = 0
     lookups: int = 0
+    #: "found", "cached", or the error code of a failed lookup
+    lookups_by_outcome: Counter[str] = field(default_factory=Counter[str])
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,13 +213,20 @@ class CaptureStatusClient:
             InvalidRequestIdError: no RequestId in ``request_id`` (no quota spent).
             UpstreamError: any subclass; the message says what to do next.
         """
-        rid = extract_request_id(request_id)
         self.stats.lookups += 1
-        if use_cache:
-            cached = await self.cache.get(rid)
-            if cached is not None:
-                return cached
-        return await self._flights.do(rid, lambda: self._fetch_status(rid))
+        try:
+            rid = extract_request_id(request_id)
+            if use_cache:
+                cached = await self.cache.get(rid)
+                if cached is not None:
+                    self.stats.lookups_by_outcome["cached"] += 1
+                    return cached
+            status = await self._flights.do(rid, lambda: self._fetch_status(rid))
+        except CaptureStatusError as error:
+            self.stats.lookups_by_outcome[error.code] += 1
+            raise
+        self.stats.lookups_by_outcome["found"] += 1
+        return status
 
     async def get_statuses(
         self, request_ids: Sequence[str], *, use_cache: bool = True

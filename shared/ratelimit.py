@@ -107,6 +107,7 @@ class RateBudget:
         self._clock = clock
         self._sleep = sleep
         self.waited_seconds_total = 0.0
+        self.waits = 0
 
     @property
     def shared(self) -> bool:
@@ -149,6 +150,7 @@ class RateBudget:
             wait = await self._try_once()
             if wait is None:
                 self.waited_seconds_total += waited
+                self.waits += waited > 0
                 return waited
             if self._clock() + wait > deadline:
                 raise RateLimitedError(
