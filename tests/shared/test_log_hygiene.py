@@ -1,0 +1,98 @@
+"""No secret, no lead PII and no query-string credential reaches any log line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from shared.client import CaptureStatusClient
+from shared.errors import CaptureStatusError
+from shared.logs import configure_logging
+from shared.redact import mask_json
+from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Fault, FaultKind, SimulatorConfig
+from shared.simulator import create_app
+from shared.upstream import in_process_transport
+from shared.views import look_up
+from tests.conftest import fast_options
+
+API_KEY = "lsq-live-9f8e7d6c5b4a"
+FAULTS = [
+    Fault(kind=FaultKind.SERVER_ERROR, status_code=502, remaining=1),
+    Fault(kind=FaultKind.RATE_LIMITED, retry_after=0.01, remaining=1),
+    Fault(kind=FaultKind.MX_THROTTLE, remaining=1),
+    Fault(kind=FaultKind.MALFORMED_JSON, remaining=1),
+    Fault(kind=FaultKind.TRUNCATED_JSON, remaining=1),
+    Fault(kind=FaultKind.EMPTY_BODY, remaining=1),
+    Fault(kind=FaultKind.CONNECTION_RESET, remaining=1),
+    Fault(kind=FaultKind.UNKNOWN_STATUS, remaining=1),
+    None,
+]
+
+
+def _pii_of_samples() -> set[str]:
+    """Every email, phone number and name the seeded samples carry, to look for in logs."""
+    text = json.dumps([sample.envelope for sample in SAMPLES.values()])
+    decoded = text.encode().decode("unicode_escape")
+    found = set(re.findall(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", decoded))
+    pairs = r'"(?:FirstName|LastName|Phone|Mobile)"\s*,\s*"Value"\s*:\s*"([^"]+)"'
+    found |= {match.group(1) for match in re.finditer(pairs, decoded)}
+    return found
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", secrets=[API_KEY], stream=stream)
+    for noisy in ("httpx", "httpcore", "stamina", "shared"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG)
+    yield stream
+    logging.getLogger().handlers.clear()
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.kind.value if f else "none")
+async def test_no_log_line_carries_a_secret_pii_or_a_query_credential(
+    log_stream: io.StringIO, fault: Fault | None
+) -> None:
+    app = create_app(SimulatorConfig(api_key=API_KEY))
+    app.state.simulator.set_fault(fault)
+    client = CaptureStatusClient(
+        fast_options(retry_attempts=2),
+        SecretStr(API_KEY),
+        transport=in_process_transport(app),
+    )
+    ids = [s.request_id for s in SAMPLES.values()] + [UNKNOWN_REQUEST_ID, "not an id"]
+    async with client:
+        views = await look_up(client, ids)
+        try:
+            await client.get_metrics()
+        except CaptureStatusError:
+            pass
+    assert views
+    logging.getLogger("shared.test").info(
+        "GET /opportunity/capture?accessKey=u$r1234&secretKey=abcdef123 with x-api-key: %s",
+        API_KEY,
+    )
+    lines = log_stream.getvalue().splitlines()
+    assert lines, "the run logged nothing, so this test proves nothing"
+    text = "\n".join(lines)
+    assert API_KEY not in text
+    assert "u$r1234" not in text
+    assert "abcdef123" not in text
+    for pii in _pii_of_samples():
+        assert pii not in text, pii
+    for line in lines:
+        json.loads(line)  # every line is one JSON object
+
+
+def test_the_pii_list_of_this_test_is_not_empty() -> None:
+    pii = _pii_of_samples()
+    assert any("@" in p for p in pii)
+    assert any(p.startswith("+") for p in pii)
+    assert "Priya" in pii
+    assert mask_json({"EmailAddress": next(p for p in pii if "@" in p)}) != {}
