@@ -1,0 +1,272 @@
+"""Streamable HTTP on a real loopback socket: tokens, Host/Origin checks, both protocol eras."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
+
+import httpx
+import httpx2
+import pytest
+import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.mcpserver import MCPServer
+from pydantic import SecretStr
+from starlette.types import ASGIApp
+
+from mcp_server.http_app import build_http_app, is_loopback, transport_security
+from mcp_server.state import ServerState
+from shared.errors import ConfigurationError
+from shared.simulator import SAMPLES, Simulator
+from tests.conftest import FakeClock
+from tests.mcp_server.conftest import (
+    PROCESSING_SECONDS,
+    TOKEN,
+    ClientOpenings,
+    ServerFactory,
+    capture_body,
+    held_in_a_task,
+    make_settings,
+    structured,
+)
+
+CREATED = SAMPLES["created"].request_id
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "raw-test", "version": "1"},
+    },
+}
+MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None]:
+        # a server inside a test must not take over the test runner's Ctrl-C
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncGenerator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port); yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    server = _QuietServer(
+        uvicorn.Config(app, lifespan="on", log_config=None, access_log=False, http="h11")
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    await task
+                    raise RuntimeError("uvicorn stopped while starting")
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        async with asyncio.timeout(10):
+            await task
+        sock.close()
+
+
+@pytest.fixture
+def http_server(server: MCPServer[ServerState]) -> ASGIApp:
+    return build_http_app(server, make_settings())
+
+
+@pytest.fixture
+async def base_url(http_server: ASGIApp) -> AsyncIterator[str]:
+    async with serving(http_server) as url:
+        yield url
+
+
+async def post(
+    base_url: str, *, headers: dict[str, str], body: object = INITIALIZE
+) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        return await http.post("/mcp", content=json.dumps(body), headers=headers)
+
+
+@contextlib.asynccontextmanager
+async def mcp_over_http(base_url: str, *, era: str, token: str = TOKEN) -> AsyncGenerator[Client]:
+    """An MCP client over streamable HTTP with the bearer token (its HTTP client closed after)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+        transport = streamable_http_client(f"{base_url}/mcp", http_client=http)
+        async with held_in_a_task(Client(transport, mode=era)) as client:
+            yield client
+
+
+async def test_a_request_without_a_token_gets_401_with_a_bearer_challenge(base_url: str) -> None:
+    response = await post(base_url, headers=MCP_HEADERS)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="capture-status"'
+    assert response.json()["error"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}", "Bearer", f"Basic {TOKEN}", TOKEN],
+    ids=["longer", "shorter", "empty", "basic-scheme", "no-scheme"],
+)
+async def test_a_wrong_token_gets_401(base_url: str, authorization: str) -> None:
+    response = await post(base_url, headers={**MCP_HEADERS, "authorization": authorization})
+    assert response.status_code == 401
+    assert "Bearer" in response.headers["www-authenticate"]
+
+
+async def test_every_path_but_healthz_needs_the_token(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        assert (await http.get("/mcp")).status_code == 401
+        assert (await http.get("/other")).status_code == 401
+        health = await http.get("/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+
+
+async def test_a_foreign_host_gets_421_even_with_the_token(base_url: str) -> None:
+    headers = {**MCP_HEADERS, "authorization": f"Bearer {TOKEN}", "host": "evil.example.com"}
+    response = await post(base_url, headers=headers)
+    assert response.status_code == 421
+
+
+async def test_a_foreign_origin_gets_403(base_url: str) -> None:
+    headers = {
+        **MCP_HEADERS,
+        "authorization": f"Bearer {TOKEN}",
+        "origin": "https://evil.example.com",
+    }
+    response = await post(base_url, headers=headers)
+    assert response.status_code == 403
+
+
+async def test_a_legacy_initialize_with_the_token_works_and_opens_no_session(
+    base_url: str,
+) -> None:
+    headers = {**MCP_HEADERS, "authorization": f"Bearer {TOKEN}"}
+    response = await post(base_url, headers=headers)
+    assert response.status_code == 200
+    # stateless: no session to pin to a replica behind a load balancer
+    assert "mcp-session-id" not in response.headers
+    data = next(
+        line.removeprefix("data: ")
+        for line in response.text.splitlines()
+        if line.startswith("data: ")
+    )
+    result = json.loads(data)["result"]
+    assert result["serverInfo"]["name"] == "capture-status"
+
+
+async def test_the_allowed_hosts_setting_admits_a_deployed_host_name(
+    make_server: ServerFactory,
+) -> None:
+    settings = make_settings(mcp_allowed_hosts=("mcp.example.com", "mcp.example.com:*"))
+    app = build_http_app(make_server(settings=settings), settings)
+    async with serving(app) as url:
+        headers = {**MCP_HEADERS, "authorization": f"Bearer {TOKEN}"}
+        deployed = await post(url, headers={**headers, "host": "mcp.example.com"})
+        loopback = await post(url, headers=headers)
+    assert deployed.status_code == 200
+    assert loopback.status_code == 421
+
+
+@pytest.mark.parametrize("http_era", ["auto", "legacy"], ids=["2026-sessionless", "legacy"])
+async def test_an_mcp_client_with_the_token_lists_and_calls_tools(
+    base_url: str, http_era: str
+) -> None:
+    async with mcp_over_http(base_url, era=http_era) as client:
+        tools = (await client.list_tools()).tools
+        result = await client.call_tool("get_capture_status", {"request_id": CREATED})
+    assert len(tools) == 4
+    content = structured(result)
+    assert content["status"] == "Success"
+    assert content["outcome"]["kind"] == "created"
+
+
+@pytest.mark.parametrize("http_era", ["auto", "legacy"], ids=["2026-sessionless", "legacy"])
+async def test_progress_notifications_reach_an_http_client_during_a_wait(
+    base_url: str, http_era: str, sim: Simulator, sim_clock: FakeClock
+) -> None:
+    rid = sim.submit(capture_body())
+    first_note = asyncio.Event()
+    notes: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append(message)
+        first_note.set()
+
+    async def finish_when_progress_arrives() -> None:
+        await first_note.wait()
+        sim_clock.advance(PROCESSING_SECONDS)
+
+    finisher = asyncio.create_task(finish_when_progress_arrives())
+    async with mcp_over_http(base_url, era=http_era) as client:
+        result = await client.call_tool(
+            "wait_for_capture",
+            {"request_id": rid, "timeout_seconds": 30},
+            progress_callback=on_progress,
+        )
+    async with asyncio.timeout(5):
+        await finisher
+    content = structured(result)
+    assert content["finished"] is True
+    assert content["capture"]["status"] == "Success"
+    assert notes
+    assert notes[0] is not None
+    assert notes[0].startswith("Check 1: In-Queue")
+
+
+async def test_the_http_app_opens_one_client_at_startup_and_closes_it_at_shutdown(
+    http_server: ASGIApp, openings: ClientOpenings
+) -> None:
+    async with serving(http_server) as url:
+        assert (openings.opened, openings.closed) == (1, 0)
+        for era in ("auto", "legacy"):
+            async with mcp_over_http(url, era=era) as client:
+                await client.call_tool("get_capture_status", {"request_id": CREATED})
+        assert (openings.opened, openings.closed) == (1, 0)
+    assert (openings.opened, openings.closed) == (1, 1)
+
+
+def test_http_refuses_to_start_without_tokens(server: MCPServer[ServerState]) -> None:
+    with pytest.raises(ConfigurationError, match="MCP_AUTH_TOKENS is empty"):
+        build_http_app(server, make_settings(mcp_auth_tokens=()))
+
+
+def test_http_refuses_short_tokens(server: MCPServer[ServerState]) -> None:
+    settings = make_settings(mcp_auth_tokens=(SecretStr(TOKEN), SecretStr("short")))
+    with pytest.raises(ConfigurationError, match="shorter than 16 characters"):
+        build_http_app(server, settings)
+
+
+def test_origins_are_derived_from_the_allowed_hosts() -> None:
+    security = transport_security(make_settings(mcp_allowed_hosts=("mcp.example.com",)))
+    assert security.enable_dns_rebinding_protection
+    assert security.allowed_hosts == ["mcp.example.com"]
+    assert security.allowed_origins == ["http://mcp.example.com", "https://mcp.example.com"]
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("mcp.example.com", False),
+    ],
+)
+def test_loopback_addresses_are_recognised(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
