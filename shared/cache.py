@@ -127,8 +127,10 @@ class ResultCache:
 class SingleFlight(Generic[K, V]):
     """Concurrent calls for the same key share one execution of the work.
 
-    Waiters are shielded: a cancelled caller does not cancel the shared call, and every waiter
-    receives the same result or exception.
+    The first caller (the leader) runs the work in its own task, with no task of its own to
+    spawn; the others wait for its outcome and receive the same result or exception. A
+    leader that is cancelled does not take the others down with it: one of them runs the
+    work again.
     """
 
     def __init__(self) -> None:
@@ -141,17 +143,27 @@ class SingleFlight(Generic[K, V]):
         Raises:
             Exception: whatever ``work`` raised, to every caller that shared it.
         """
-        running = self._running.get(key)
-        if running is not None:
+        while (running := self._running.get(key)) is not None:
             self.shared += 1
-            return await asyncio.shield(running)
-        task: asyncio.Task[V] = asyncio.ensure_future(work())
-        self._running[key] = task
-
-        def finished(done: asyncio.Future[V]) -> None:
-            self._running.pop(key, None)
-            if not done.cancelled():
-                done.exception()  # retrieved here so that no caller's absence logs a warning
-
-        task.add_done_callback(finished)
-        return await asyncio.shield(task)
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if not running.cancelled():
+                    raise  # this caller was cancelled
+                # the leader was cancelled: try again, perhaps as the new leader
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._running[key] = future
+        try:
+            result = await work()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: a leader without followers logs no warning
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            del self._running[key]

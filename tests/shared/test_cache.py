@@ -52,22 +52,46 @@ async def test_every_sharer_receives_the_same_exception_and_the_key_is_freed() -
     assert await flight.do("k", ok) == 1
 
 
-async def test_a_cancelled_caller_does_not_cancel_the_shared_run() -> None:
+async def test_a_cancelled_leader_does_not_take_the_others_down_with_it() -> None:
+    flight: SingleFlight[str, int] = SingleFlight()
+    release = asyncio.Event()
+    runs = 0
+
+    async def work() -> int:
+        nonlocal runs
+        runs += 1
+        await release.wait()
+        return 7
+
+    leader = asyncio.create_task(flight.do("k", work))
+    follower = asyncio.create_task(flight.do("k", work))
+    await asyncio.sleep(0)
+    leader.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    assert await follower == 7
+    assert runs == 2  # the follower ran the work again as the new leader
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+
+
+async def test_a_cancelled_follower_leaves_the_shared_run_alone() -> None:
     flight: SingleFlight[str, int] = SingleFlight()
     release = asyncio.Event()
 
     async def work() -> int:
         await release.wait()
-        return 7
+        return 9
 
-    first = asyncio.create_task(flight.do("k", work))
-    second = asyncio.create_task(flight.do("k", work))
+    leader = asyncio.create_task(flight.do("k", work))
+    follower = asyncio.create_task(flight.do("k", work))
     await asyncio.sleep(0)
-    first.cancel()
+    follower.cancel()
+    await asyncio.sleep(0)
     release.set()
-    assert await second == 7
+    assert await leader == 9
     with pytest.raises(asyncio.CancelledError):
-        await first
+        await follower
 
 
 @pytest.mark.parametrize(
