@@ -14,7 +14,7 @@ from typing import Any
 from bench.report import Figure, machine_description, print_figures
 
 #: benchmark module names, in the order they run
-BENCHMARKS = ("burst",)
+BENCHMARKS = ("lookup_overhead", "calls_per_lookup", "sustained_budget", "burst")
 
 
 def main() -> int:
