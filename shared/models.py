@@ -26,6 +26,7 @@ __all__ = [
     "QueueMetrics",
     "StatusKind",
     "TaskStatus",
+    "lower_keys",
     "parse_metrics",
     "parse_status",
 ]
@@ -139,13 +140,13 @@ class CaptureOutcome(BaseModel):
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> CaptureOutcome:
         """Decode the object found in ``Message`` (keys in any casing)."""
-        m = _ci(message)
+        m = lower_keys(message)
         details = m.get("additionaldetails")
         detail_items: list[Mapping[str, Any]] = []
         if isinstance(details, list):
-            detail_items = [_ci(d) for d in details if isinstance(d, Mapping)]  # pyright: ignore[reportUnknownArgumentType,reportUnknownVariableType]
+            detail_items = [lower_keys(d) for d in details if isinstance(d, Mapping)]  # pyright: ignore[reportUnknownArgumentType,reportUnknownVariableType]
         elif isinstance(details, Mapping):
-            detail_items = [_ci(details)]  # pyright: ignore[reportUnknownArgumentType]
+            detail_items = [lower_keys(details)]  # pyright: ignore[reportUnknownArgumentType]
         activity_ids = tuple(
             s for d in detail_items if (s := _text(d.get("activityid"))) is not None
         )
@@ -249,7 +250,7 @@ def parse_status(payload: object, *, request_id: str | None = None) -> CaptureSt
             "minute; if it persists, check LSQ_ASYNC_BASE_URL and LSQ_STATUS_PATH.",
             request_id=request_id,
         )
-    envelope = _ci(payload)  # pyright: ignore[reportUnknownArgumentType]
+    envelope = lower_keys(payload)  # pyright: ignore[reportUnknownArgumentType]
     task_raw = envelope.get("taskstatus")
     if isinstance(task_raw, str):
         task_raw = DecodedJson.from_field(task_raw).value
@@ -259,7 +260,7 @@ def parse_status(payload: object, *, request_id: str | None = None) -> CaptureSt
             "to explain yet. Check the id and the region, then try again in a minute.",
             request_id=request_id,
         )
-    task = _ci(task_raw)  # pyright: ignore[reportUnknownArgumentType]
+    task = lower_keys(task_raw)  # pyright: ignore[reportUnknownArgumentType]
     status_raw = _text(task.get("status"))
     if status_raw is None:
         raise MalformedResponseError(
@@ -303,7 +304,7 @@ def parse_metrics(payload: object) -> QueueMetrics:
             "LeadSquared's queue metrics answer is not a JSON object. Try again in a minute; "
             "if it persists, check LSQ_ASYNC_BASE_URL and LSQ_METRICS_PATH."
         )
-    m = _ci(payload)  # pyright: ignore[reportUnknownArgumentType]
+    m = lower_keys(payload)  # pyright: ignore[reportUnknownArgumentType]
     pending = _number(m.get("pendingmessages"))
     return QueueMetrics(
         pending_messages=None if pending is None else int(pending),
@@ -316,7 +317,7 @@ def _squash(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-def _ci(mapping: Mapping[Any, Any]) -> dict[str, Any]:
+def lower_keys(mapping: Mapping[Any, Any]) -> dict[str, Any]:
     """The mapping with lower-cased string keys (the first spelling wins on a clash)."""
     out: dict[str, Any] = {}
     for key, value in mapping.items():

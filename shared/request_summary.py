@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.models import DecodedJson
+from shared.models import DecodedJson, lower_keys
 from shared.redact import Redactor, truncate
 
 __all__ = ["RAW_EXCERPT_LIMIT", "RequestSummary", "summarize_request"]
@@ -110,10 +110,10 @@ def summarize_request(body: DecodedJson, redactor: Redactor) -> RequestSummary |
     value: object = body.value
     if not isinstance(value, Mapping):
         return _unreadable(json.dumps(redactor.json(value), ensure_ascii=False), redactor)
-    root = _lower_keys(cast("Mapping[Any, Any]", value))
+    root = lower_keys(cast("Mapping[Any, Any]", value))
     opportunity_raw = root.get("opportunity")
     opportunity = (
-        _lower_keys(cast("Mapping[Any, Any]", opportunity_raw))
+        lower_keys(cast("Mapping[Any, Any]", opportunity_raw))
         if isinstance(opportunity_raw, Mapping)
         else {}
     )
@@ -161,7 +161,7 @@ def _lead_details(details: object, redactor: Redactor) -> tuple[tuple[str, ...],
     elif isinstance(details, list):
         for entry in cast("list[Any]", details):
             if isinstance(entry, Mapping):
-                fields = _lower_keys(cast("Mapping[Any, Any]", entry))
+                fields = lower_keys(cast("Mapping[Any, Any]", entry))
                 attribute = fields.get("attribute")
                 if isinstance(attribute, str):
                     pairs.append((attribute, fields.get("value")))
@@ -189,7 +189,7 @@ def _opportunity_fields(fields: object, redactor: Redactor) -> tuple[tuple[str, 
     entries = cast("list[Any]", fields)
     for entry in entries:
         if isinstance(entry, Mapping):
-            schema_name = _lower_keys(cast("Mapping[Any, Any]", entry)).get("schemaname")
+            schema_name = lower_keys(cast("Mapping[Any, Any]", entry)).get("schemaname")
             if isinstance(schema_name, str) and (name := _name(schema_name, redactor)):
                 names.append(name)
     return tuple(names[:_MAX_NAMES]), len(entries)
@@ -200,14 +200,6 @@ def _name(text: str, redactor: Redactor) -> str | None:
     if not stripped:
         return None
     return truncate(redactor.text(stripped), _NAME_LIMIT)
-
-
-def _lower_keys(mapping: Mapping[Any, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, item in mapping.items():
-        if isinstance(key, str):
-            out.setdefault(key.lower(), item)
-    return out
 
 
 def _integer(value: object) -> int | None:

@@ -21,6 +21,7 @@ __all__ = [
     "TASK_TYPE",
     "UNKNOWN_REQUEST_ID",
     "Sample",
+    "created_message",
     "encode_message",
     "encode_request_body",
     "exception_message",
@@ -155,7 +156,7 @@ def _envelope(
     }
 
 
-def _created_message(
+def created_message(
     *, activity_id: str, opportunity_id: str, prospect_id: str, sync_request_id: str
 ) -> dict[str, Any]:
     # key order and values as in the docs' example
@@ -254,7 +255,7 @@ def _build_samples() -> list[Sample]:
                     ),
                 ),
                 message=encode_message(
-                    _created_message(
+                    created_message(
                         activity_id="ec2b45cc-2f4e-4d8c-9a57-1b3e5d7f9a01",
                         opportunity_id="0722f894-8c1a-4e6b-b2d3-5f7a9c1e3b42",
                         prospect_id="e7b8c25f-6d4a-4b3c-8e2f-1a9b7c5d3e60",
@@ -592,7 +593,7 @@ def _build_samples() -> list[Sample]:
                     _opportunity("Newsletter sign-up", _fields("Starter plan - Schmidt")),
                 ),
                 message=encode_message(
-                    _created_message(
+                    created_message(
                         activity_id="03b6e93f-d533-41cf-a95c-156477c76b83",
                         opportunity_id="62476c19-99c9-4d1d-ba0e-ec2b49e4662c",
                         prospect_id="6225014e-c7c5-4f0b-b75f-82dda1638dc6",
