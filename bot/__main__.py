@@ -1,0 +1,176 @@
+"""``python -m bot``: run the Slack app until SIGINT or SIGTERM.
+
+Socket Mode when ``SLACK_APP_TOKEN`` is set; otherwise an HTTP server
+(``--host``/``--port``, default ``127.0.0.1:3000``) with ``POST /slack/events`` and
+``GET /healthz``. Settings are read once, here. A configuration problem prints one message
+and exits with status 2, without a traceback. The first signal stops taking new requests and
+finishes the answers in flight; a second one stops at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import aiohttp
+
+from bot.app import build_slack_bot
+from bot.http_server import EVENTS_PATH, bind_socket, create_http_app, start_http_server
+from bot.logs import install_payload_filter
+from bot.socket_mode import run_socket_mode
+from shared.errors import ConfigurationError
+from shared.logs import configure_logging
+from shared.runtime import demo_banner, open_client
+from shared.settings import Settings, load_settings
+
+__all__ = ["DEFAULT_PORT", "check_slack_settings", "main", "serve"]
+
+log = logging.getLogger("bot")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIGURATION = 2
+EXIT_INTERRUPTED = 130
+#: extra time after the lookup deadline for an answer to reach Slack during a shutdown
+_ANSWER_SECONDS = 10.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Run the capture-status Slack app: Socket Mode when SLACK_APP_TOKEN is "
+        "set, otherwise an HTTP server for Slack's requests.",
+    )
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"HTTP mode: address to listen on (default {DEFAULT_HOST}; 0.0.0.0 in a container)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"HTTP mode: port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    return parser
+
+
+def check_slack_settings(settings: Settings) -> None:
+    """Check the Slack settings the chosen mode needs.
+
+    Raises:
+        ConfigurationError: one message naming every missing setting.
+    """
+    problems: list[str] = []
+    if settings.slack_bot_token is None:
+        problems.append(
+            "SLACK_BOT_TOKEN: is not set; copy the Bot User OAuth Token (xoxb-…) from the "
+            "app's 'OAuth & Permissions' page"
+        )
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+        problems.append(
+            "SLACK_SIGNING_SECRET: is not set; HTTP mode needs it to verify that requests "
+            "come from Slack (the app's 'Basic Information' page). To use Socket Mode "
+            "instead, set SLACK_APP_TOKEN"
+        )
+    if problems:
+        raise ConfigurationError(
+            "capture-status cannot start the Slack app; fix these settings (environment or "
+            ".env):\n  - " + "\n  - ".join(problems)
+        )
+
+
+async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event) -> None:
+    """Run the Slack app until ``stop`` is set, then finish the answers in flight.
+
+    Raises:
+        ConfigurationError: a setting is missing, or Slack refused a token.
+        OSError: the HTTP address cannot be bound.
+    """
+    check_slack_settings(settings)
+    socket_mode = settings.slack_app_token is not None
+    if settings.demo_mode:
+        log.warning(demo_banner())
+    drain_seconds = settings.lsq_lookup_deadline_seconds + _ANSWER_SECONDS
+    async with open_client(settings) as client:
+        bot = build_slack_bot(settings, client, connection="Socket Mode" if socket_mode else "HTTP")
+        try:
+            await bot.identity.verify()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning(
+                "Slack could not be reached to check SLACK_BOT_TOKEN (%s); it will be checked "
+                "on the first request",
+                type(error).__name__,
+            )
+        if settings.slack_app_token is not None:
+            await run_socket_mode(bot, settings.slack_app_token, stop, drain_seconds=drain_seconds)
+            return
+        sock = bind_socket(host, port)
+        server = await start_http_server(create_http_app(bot, drain_seconds=drain_seconds), sock)
+        log.info("Slack app listening on %s%s (HTTP mode)", server.url, EVENTS_PATH)
+        stopping = asyncio.create_task(stop.wait())
+        serving = asyncio.create_task(server.wait())
+        await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        await server.stop()
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set() and main_task is not None:
+            main_task.cancel()  # second signal: stop now
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await serve(settings, host=args.host, port=args.port, stop=stop)
+    except ConfigurationError as error:
+        sys.stderr.write(error.message + "\n")
+        return EXIT_CONFIGURATION
+    except OSError as error:
+        sys.stderr.write(f"capture-status cannot listen on {args.host}:{args.port}: {error}\n")
+        return EXIT_FAILED
+    except asyncio.CancelledError:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m bot``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        sys.stderr.write(error.message + "\n")
+        return EXIT_CONFIGURATION
+    secrets = [
+        secret.get_secret_value()
+        for secret in (
+            settings.lsq_api_key,
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+        )
+        if secret is not None
+    ]
+    configure_logging(settings.lsq_log_level, settings.lsq_log_format, secrets=secrets)
+    install_payload_filter()
+    try:
+        return asyncio.run(_run(settings, args))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

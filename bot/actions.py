@@ -1,0 +1,99 @@
+"""Names Slack routes by (command, action ids, shortcut callback id) and button values.
+
+Button values are echoed back by Slack and stored with the message, so they hold only
+opaque RequestIds (design: never PII in a value), and are validated again when they come
+back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import cast
+
+from shared.ids import find_request_ids
+
+__all__ = [
+    "COMMAND",
+    "COMMAND_PATTERN",
+    "METRICS_REFRESH",
+    "OPEN_PATTERN",
+    "OPEN_PREFIX",
+    "REFRESH",
+    "SHARE",
+    "SHORTCUT_CALLBACK_ID",
+    "CardTarget",
+]
+
+#: the slash command; a separate development app may register ``/capture-status-dev``
+COMMAND = "/capture-status"
+COMMAND_PATTERN = re.compile(r"^/capture-status(?:-dev)?$")
+SHORTCUT_CALLBACK_ID = "check_capture_status"
+REFRESH = "capture_status_refresh"
+SHARE = "capture_status_share"
+METRICS_REFRESH = "capture_status_metrics_refresh"
+#: link buttons still send an action that must be acknowledged: ``capture_status_open_<n>``
+OPEN_PREFIX = "capture_status_open"
+OPEN_PATTERN = re.compile(rf"^{OPEN_PREFIX}_\d+$")
+_MAX_IDS_IN_VALUE = 20
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+@dataclass(frozen=True, slots=True)
+class CardTarget:
+    """What a Refresh or Share button acts on.
+
+    Attributes:
+        request_id: the card the button belongs to.
+        message_ids: every id of the message, in order; Refresh re-renders them all in place
+            (an ephemeral message can only be replaced whole).
+        shared: the message is (or will be) the redacted copy shared in the channel.
+        by: who shared it (a Slack user id), kept so a refreshed copy still says so.
+    """
+
+    request_id: str
+    message_ids: tuple[str, ...]
+    shared: bool = False
+    by: str | None = None
+
+    def encode(self) -> str:
+        """The button value (JSON with ids only; well under Slack's 2000 characters)."""
+        payload: dict[str, object] = {"id": self.request_id, "ids": list(self.message_ids)}
+        if self.shared:
+            payload["shared"] = True
+        if self.by is not None and _USER_ID.match(self.by):
+            payload["by"] = self.by
+        return json.dumps(payload, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, value: object) -> CardTarget | None:
+        """Read a button value back; ``None`` when it is not one of ours."""
+        if not isinstance(value, str):
+            return None
+        try:
+            loaded: object = json.loads(value)
+        except ValueError:
+            return None
+        if not isinstance(loaded, dict):
+            return None
+        data = cast("dict[str, object]", loaded)
+        raw_id, raw_ids, shared = data.get("id"), data.get("ids"), data.get("shared", False)
+        by = data.get("by")
+        clicked = find_request_ids(raw_id) if isinstance(raw_id, str) else []
+        if len(clicked) != 1:
+            return None
+        ids: list[str] = []
+        if isinstance(raw_ids, list):
+            for item in cast("list[object]", raw_ids):
+                found = find_request_ids(item) if isinstance(item, str) else []
+                if len(found) == 1 and found[0] not in ids:
+                    ids.append(found[0])
+        if clicked[0] not in ids:
+            ids.insert(0, clicked[0])
+        return cls(
+            clicked[0],
+            tuple(ids[:_MAX_IDS_IN_VALUE]),
+            shared=shared is True,
+            by=by if isinstance(by, str) and _USER_ID.match(by) else None,
+        )

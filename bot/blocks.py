@@ -1,0 +1,363 @@
+"""Block Kit for every answer: the Slack twin of :mod:`shared.terminal`.
+
+Pure functions from the core's views (:class:`~shared.views.LookupView`,
+:class:`~shared.explain.Explanation`, :class:`~shared.models.QueueMetrics`) to message
+dicts. Every string from LeadSquared or from a person is escaped and cut
+(:mod:`bot.mrkdwn`); every message has a top-level ``text`` fallback; status is carried by a
+symbol and a word, never by colour alone. Tests validate every block with slack-sdk's models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+from bot.actions import METRICS_REFRESH, OPEN_PREFIX, REFRESH, SHARE, CardTarget
+from bot.kit import (
+    BUTTON_URL,
+    CONTEXT_TEXT,
+    FALLBACK_TEXT,
+    MAX_BLOCKS,
+    MAX_FIELDS,
+    Block,
+    RenderContext,
+    SlackMessage,
+    actions,
+    button,
+    checked_line,
+    context,
+    context_line,
+    demo_note,
+    divider,
+    header,
+    section,
+    size,
+)
+from bot.mrkdwn import cut, escape, escape_cut
+from shared.explain import Explanation
+from shared.ids import REQUEST_ID_EXAMPLE
+from shared.models import QueueMetrics
+from shared.views import LookupView
+
+__all__ = [
+    "MESSAGE_CHAR_BUDGET",
+    "failure_message",
+    "help_message",
+    "lookup_message",
+    "metrics_failed_message",
+    "metrics_message",
+    "no_ids_in_message",
+    "notice_message",
+    "refusal_message",
+    "status_word",
+    "usage_text",
+]
+
+#: whole-message budget: Slack rejects large payloads even when each block is within limits
+#: (msg_blocks_too_long near 13k characters, bolt-js #2509)
+MESSAGE_CHAR_BUDGET = 11_000
+#: cards shown in the full layout before a message switches to compact cards
+FULL_LAYOUT_MAX_CARDS = 2
+
+_ERROR_WORDS = {
+    "not_found": "Not found",
+    "rate_limited": "Throttled",
+    "authentication": "Key refused",
+    "server_error": "LeadSquared error",
+    "timeout": "No answer",
+    "connection": "Unreachable",
+    "deadline_exceeded": "Timed out",
+    "circuit_open": "Paused",
+    "malformed_response": "Unreadable answer",
+    "endpoint_not_found": "Wrong endpoint",
+    "bad_request": "Rejected",
+    "invalid_request_id": "Not an id",
+    "too_many_ids": "Too many ids",
+    "configuration": "Misconfigured",
+}
+
+
+class _Layout(Enum):
+    FULL = "full"
+    COMPACT = "compact"
+    MINIMAL = "minimal"
+
+
+def status_word(view: LookupView) -> str:
+    """The status in one word or two, for the header: ``Success``, ``Not found``, …"""
+    explanation = view.explanation
+    if explanation.status_raw:
+        return explanation.status_raw
+    if view.error is not None:
+        return _ERROR_WORDS.get(view.error.code, view.error.code.replace("_", " ").capitalize())
+    return "Unknown"
+
+
+def _fact_fields(explanation: Explanation, *, limit: int, value_limit: int) -> list[str]:
+    facts = list(explanation.facts)
+    fields = [
+        f"*{escape_cut(f.label, 200)}*\n{escape_cut(f.value, value_limit)}"
+        for f in facts[: limit if len(facts) <= limit else limit - 1]
+    ]
+    if len(facts) > limit:
+        rest = "; ".join(f"{f.label}: {f.value}" for f in facts[limit - 1 :])
+        fields.append(f"*Also*\n{escape_cut(rest, value_limit)}")
+    return fields
+
+
+def _steps(explanation: Explanation, *, each: int) -> str:
+    return "\n".join(
+        f"{number}. {escape_cut(step, each)}"
+        for number, step in enumerate(explanation.next_steps, 1)
+    )
+
+
+def _card_title(view: LookupView) -> str:
+    ident = view.request_id or view.query
+    return f"{view.explanation.symbol} {status_word(view)} · {ident}"
+
+
+def _card_buttons(
+    view: LookupView,
+    message_ids: tuple[str, ...],
+    *,
+    shared: bool,
+    by: str | None,
+    max_links: int,
+) -> list[dict[str, Any]]:
+    rid = view.request_id
+    buttons: list[dict[str, Any]] = []
+    if rid is not None and not view.explanation.is_final:
+        target = CardTarget(rid, message_ids or (rid,), shared=shared, by=by if shared else None)
+        buttons.append(button(REFRESH, "Refresh", value=target.encode(), style="primary"))
+    if rid is not None and not shared:
+        share = CardTarget(rid, (rid,), shared=True)
+        buttons.append(button(SHARE, "Share to channel", value=share.encode()))
+    for number, link in enumerate(view.explanation.links[:max_links]):
+        if link.url.startswith(("https://", "http://")) and len(link.url) <= BUTTON_URL:
+            label = link.label[:1].lower() + link.label[1:]
+            buttons.append(button(f"{OPEN_PREFIX}_{number}", f"Open {label}", url=link.url))
+    return buttons
+
+
+def _card(
+    view: LookupView,
+    index: int,
+    ctx: RenderContext,
+    message_ids: tuple[str, ...],
+    *,
+    layout: _Layout,
+    shared: bool,
+) -> list[Block]:
+    e = view.explanation
+    bid = f"{ctx.nonce}-{index}"
+    blocks: list[Block] = [header(f"{bid}-head", _card_title(view))]
+    headline = f"*{escape_cut(e.headline, 300)}*"
+    if layout is _Layout.FULL:
+        blocks.append(section(f"{bid}-what", f"{headline}\n{escape_cut(e.what_happened, 2500)}"))
+        if e.why:
+            blocks.append(section(f"{bid}-why", f"*Why*\n{escape_cut(e.why, 2800)}"))
+        fields = _fact_fields(e, limit=MAX_FIELDS, value_limit=600)
+        if fields:
+            blocks.append(section(f"{bid}-facts", fields=fields))
+        if e.next_steps:
+            blocks.append(section(f"{bid}-next", f"*Next steps*\n{_steps(e, each=600)}"))
+        footer = context_line(ctx)
+        if e.request_summary is not None:
+            summary = escape_cut(e.request_summary.one_line(), 1000)
+            footer.insert(0, f"*Submitted request:* {summary}")
+        blocks.append(context(f"{bid}-ctx", footer))
+    elif layout is _Layout.COMPACT:
+        fields = _fact_fields(e, limit=4, value_limit=200)
+        blocks.append(
+            section(f"{bid}-what", f"{headline}\n{escape_cut(e.what_happened, 600)}", fields)
+        )
+        first_step = [f"*Next:* {escape_cut(e.next_steps[0], 400)}"] if e.next_steps else []
+        blocks.append(context(f"{bid}-ctx", first_step + context_line(ctx)))
+    else:
+        step = f"\n{escape_cut(e.next_steps[0], 300)}" if e.next_steps else ""
+        blocks.append(section(f"{bid}-what", headline + step))
+        blocks.append(context(f"{bid}-ctx", [checked_line(ctx)]))
+    max_links = {_Layout.FULL: 3, _Layout.COMPACT: 2, _Layout.MINIMAL: 1}[layout]
+    buttons = _card_buttons(view, message_ids, shared=shared, by=ctx.shared_by, max_links=max_links)
+    if buttons:
+        blocks.append(actions(f"{bid}-act", buttons))
+    return blocks
+
+
+def _fallback(lines: Sequence[str]) -> str:
+    return cut("\n".join(lines), FALLBACK_TEXT) or "capture-status"
+
+
+# --- messages -------------------------------------------------------------------------
+
+
+def lookup_message(
+    views: Sequence[LookupView],
+    ctx: RenderContext,
+    *,
+    shared: bool = False,
+    note: str | None = None,
+) -> SlackMessage:
+    """The answer for looked-up ids: one card per id.
+
+    Args:
+        views: one view per id, in the order asked.
+        ctx: when, where from, demo or not, render nonce, who shared.
+        shared: render the copy shared in the channel (no Share button).
+        note: a line shown above the cards (e.g. ids left out of a shortcut).
+    """
+    message_ids = tuple(v.request_id for v in views if v.request_id is not None)
+    first = _Layout.FULL if len(views) <= FULL_LAYOUT_MAX_CARDS else _Layout.COMPACT
+    layouts = [layout for layout in _Layout if _rank(layout) >= _rank(first)]
+    blocks: list[Block] = []
+    for layout in layouts:
+        blocks = []
+        if note:
+            blocks.append(context(f"{ctx.nonce}-note", [escape_cut(note, CONTEXT_TEXT)]))
+        for index, view in enumerate(views):
+            if index:
+                blocks.append(divider(f"{ctx.nonce}-{index}-div"))
+            blocks.extend(_card(view, index, ctx, message_ids, layout=layout, shared=shared))
+        if len(blocks) <= MAX_BLOCKS and size(blocks) <= MESSAGE_CHAR_BUDGET:
+            break
+    lines = [
+        f"{v.explanation.symbol} {escape(status_word(v))} · "
+        f"{escape_cut(v.request_id or v.query, 80)}: {escape_cut(v.explanation.headline, 200)}"
+        for v in views
+    ]
+    return {"text": _fallback(lines), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _rank(layout: _Layout) -> int:
+    return list(_Layout).index(layout)
+
+
+def notice_message(explanation: Explanation, ctx: RenderContext | None = None) -> SlackMessage:
+    """A short answer that is not about one id: invalid input, too many ids, a failed check."""
+    prefix = f"{ctx.nonce}-notice" if ctx is not None else "notice"
+    text = (
+        f"{explanation.symbol} *{escape_cut(explanation.headline, 300)}*\n"
+        f"{escape_cut(explanation.what_happened, 1500)}"
+    )
+    blocks: list[Block] = [section(f"{prefix}-what", text)]
+    if explanation.next_steps:
+        blocks.append(section(f"{prefix}-next", _steps(explanation, each=500)))
+    footer = ["Type `/capture-status help` for usage and examples."]
+    if ctx is not None:
+        footer = context_line(ctx)
+    blocks.append(context(f"{prefix}-ctx", footer))
+    fallback = f"{explanation.symbol} {escape(explanation.headline)}: {explanation.what_happened}"
+    return {"text": _fallback([escape_cut(fallback, FALLBACK_TEXT)]), "blocks": blocks}
+
+
+def help_message(command: str, *, max_ids: int, demo: bool) -> SlackMessage:
+    """Usage with examples (``help`` or an empty command)."""
+    cmd = escape_cut(command, 40)
+    blocks: list[Block] = [
+        section(
+            "help-intro",
+            f"*{cmd}* explains LeadSquared Capture Opportunities requests: whether each one "
+            "was created, is a duplicate, failed or is still queued, why, and what to do next.",
+        ),
+        section("help-usage", usage_text(cmd, max_ids=max_ids)),
+        context(
+            "help-examples",
+            [
+                f"Example: `{cmd} {REQUEST_ID_EXAMPLE}`",
+                "Answers are visible only to you until you press *Share to channel*; "
+                "personal data from the request is masked.",
+            ],
+        ),
+    ]
+    if demo:
+        blocks.append(context("help-demo", [demo_note()]))
+    return {
+        "text": f"{cmd} <RequestId> [more ids…] | metrics | help (up to {max_ids} ids at once)",
+        "blocks": blocks,
+    }
+
+
+def usage_text(command: str, *, max_ids: int) -> str:
+    """The usage lines shared by the help answer and the Home tab (``command`` escaped)."""
+    return (
+        "*How to use it*\n"
+        f"• `{command} <RequestId>`: the status of one capture request. Paste the id alone, "
+        "or the URL or log line that contains it.\n"
+        f"• `{command} <id> <id> …`: up to {max_ids} requests at once.\n"
+        f"• `{command} metrics`: the health of the Capture Opportunities queue.\n"
+        f"• `{command} help`: this help.\n"
+        "• Message shortcut *Check capture status* (the ⋮ menu of any message): looks up every "
+        "RequestId in that message."
+    )
+
+
+def metrics_message(metrics: QueueMetrics, reading: str, ctx: RenderContext) -> SlackMessage:
+    """Queue health: pending requests, worst-case delay, processing rate."""
+
+    def show(value: float | None, unit: str = "") -> str:
+        return "unknown" if value is None else escape(f"{value:g}{unit}")
+
+    blocks: list[Block] = [
+        header(f"{ctx.nonce}-m-head", "📊 Capture Opportunities queue"),
+        section(
+            f"{ctx.nonce}-m-read",
+            f"*{escape_cut(reading, 1000)}*",
+            fields=[
+                f"*Requests in queue*\n{show(metrics.pending_messages)}",
+                f"*Worst-case delay*\n{show(metrics.max_delay_seconds, ' s')}",
+                "*Processing rate (10-min average)*\n"
+                f"{show(metrics.processing_rate_per_minute, ' per minute')}",
+            ],
+        ),
+        context(f"{ctx.nonce}-m-ctx", context_line(ctx)),
+        actions(f"{ctx.nonce}-m-act", [button(METRICS_REFRESH, "Refresh", value="metrics")]),
+    ]
+    return {"text": f"📊 Capture Opportunities queue: {escape_cut(reading, 500)}", "blocks": blocks}
+
+
+def metrics_failed_message(explanation: Explanation, ctx: RenderContext) -> SlackMessage:
+    """The queue check failed: the core's explanation, with Refresh when trying again helps."""
+    message = notice_message(explanation, ctx)
+    if not explanation.is_final:
+        message["blocks"].append(
+            actions(f"{ctx.nonce}-m-act", [button(METRICS_REFRESH, "Refresh", value="metrics")])
+        )
+    return message
+
+
+def refusal_message(command: str) -> SlackMessage:
+    """The polite answer to someone the allowlists leave out."""
+    text = (
+        f":no_entry: *{escape_cut(command, 40)} isn't enabled here.*\n"
+        "The admins of this app limited it to certain workspaces, channels or people. "
+        "Ask them if you need it here."
+    )
+    return {
+        "text": f"{escape_cut(command, 40)} isn't enabled here.",
+        "blocks": [section("refusal", text)],
+    }
+
+
+def failure_message() -> SlackMessage:
+    """Something unexpected broke while answering (never a traceback in Slack)."""
+    text = (
+        ":warning: *capture-status could not finish this answer.*\n"
+        "Something unexpected went wrong on its side. Try again in a minute; if it keeps "
+        "happening, tell the admins of this app (the details are in its logs)."
+    )
+    return {
+        "text": "capture-status could not finish this answer; try again in a minute.",
+        "blocks": [section("failure", text)],
+    }
+
+
+def no_ids_in_message() -> SlackMessage:
+    """The shortcut was used on a message without any RequestId."""
+    text = (
+        ":mag: *No RequestId in that message.*\n"
+        f"A RequestId is a GUID such as `{REQUEST_ID_EXAMPLE}`: the RequestID the async API "
+        "returned when the capture was queued. Use the shortcut on a message that contains one."
+    )
+    return {"text": "No RequestId in that message.", "blocks": [section("no-ids", text)]}

@@ -1,0 +1,117 @@
+"""What a ``/capture-status`` command, or a message given to the shortcut, asks for.
+
+Pure functions: no Slack, no I/O. Ids are found anywhere in the text (bare, inside URLs or
+log lines) with the core's :func:`~shared.ids.find_request_ids`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from shared.ids import find_request_ids
+
+__all__ = [
+    "HELP_WORDS",
+    "METRICS_WORDS",
+    "Help",
+    "InvalidInput",
+    "Lookup",
+    "Metrics",
+    "ParsedCommand",
+    "TooManyIds",
+    "ids_in_message",
+    "parse_command",
+]
+
+HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
+METRICS_WORDS = frozenset({"metrics", "queue", "health"})
+# Keys of a Slack message whose string values people wrote or tools rendered. Ids such as
+# client_msg_id, ts or block_id are GUID-shaped too, so the walk never looks at them.
+_TEXT_KEYS = frozenset({"text", "fallback", "pretext", "title", "value", "url", "title_link"})
+_CONTAINER_KEYS = frozenset({"blocks", "attachments", "elements", "fields", "text"})
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """``help`` or an empty command: show the usage."""
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """``metrics``: show the queue health."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Look these RequestIds up (distinct, lower-cased, in the order given)."""
+
+    request_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidInput:
+    """The text holds no RequestId."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TooManyIds:
+    """More RequestIds than one command may look up."""
+
+    count: int
+    cap: int
+
+
+ParsedCommand = Help | Metrics | Lookup | InvalidInput | TooManyIds
+
+
+def parse_command(text: str | None, *, max_ids: int) -> ParsedCommand:
+    """Read the text typed after ``/capture-status``.
+
+    Args:
+        text: the command text as Slack sent it (may be empty or missing).
+        max_ids: the most ids one command may look up.
+    """
+    stripped = (text or "").strip()
+    word = stripped.lower()
+    if not stripped or word in HELP_WORDS:
+        return Help()
+    if word in METRICS_WORDS:
+        return Metrics()
+    ids = find_request_ids(stripped)
+    if not ids:
+        return InvalidInput(stripped)
+    if len(ids) > max_ids:
+        return TooManyIds(count=len(ids), cap=max_ids)
+    return Lookup(tuple(ids))
+
+
+def ids_in_message(message: Mapping[str, Any]) -> list[str]:
+    """Every distinct RequestId written in a Slack message: its text, blocks and attachments."""
+    texts: list[str] = []
+    _collect_texts(message, texts, depth=0)
+    seen: dict[str, None] = {}
+    for text in texts:
+        for rid in find_request_ids(text):
+            seen.setdefault(rid, None)
+    return list(seen)
+
+
+def _collect_texts(node: object, out: list[str], *, depth: int) -> None:
+    if depth > 12:  # messages are shallow; this only guards against odd payloads
+        return
+    if isinstance(node, Mapping):
+        for key, value in cast("Mapping[object, object]", node).items():
+            if not isinstance(key, str):
+                continue
+            if isinstance(value, str):
+                if key in _TEXT_KEYS:
+                    out.append(value)
+            elif key in _CONTAINER_KEYS:
+                _collect_texts(value, out, depth=depth + 1)
+    elif isinstance(node, Sequence) and not isinstance(node, str | bytes):
+        for item in cast("Sequence[object]", node):
+            _collect_texts(item, out, depth=depth + 1)

@@ -1,0 +1,186 @@
+"""HTTP mode: a Starlette app with ``POST /slack/events`` and ``GET /healthz``, under uvicorn.
+
+Bolt is mounted through its Starlette adapter (the plain ASGI adapter answers 404 on every
+other path, so it cannot serve ``/healthz``). Bolt verifies every request's signature and
+age (401 otherwise). On shutdown uvicorn stops accepting requests and finishes the open
+ones; the lifespan then waits for answers still in flight (lookups that were acknowledged
+but not yet answered) before the client is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncGenerator, Generator
+
+import uvicorn
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.app import SlackBot
+
+__all__ = ["EVENTS_PATH", "RunningServer", "bind_socket", "create_http_app", "start_http_server"]
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+#: how long uvicorn waits for open HTTP requests (acks are fast) before closing them
+_HTTP_GRACE_SECONDS = 10.0
+
+
+def create_http_app(bot: SlackBot, *, drain_seconds: float) -> Starlette:
+    """The ASGI app serving ``bot``.
+
+    Args:
+        bot: the Bolt app with its in-flight counter.
+        drain_seconds: how long a shutdown waits for answers in flight.
+    """
+    handler = AsyncSlackRequestHandler(bot.app)
+
+    async def events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "in_flight": bot.in_flight.count})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncGenerator[None]:
+        yield
+        pending = bot.in_flight.count
+        if pending:
+            log.info("Shutting down: waiting for %d answer(s) in flight", pending)
+        if not await bot.in_flight.drain(drain_seconds):
+            log.warning(
+                "Shutdown grace of %.0f s ended with %d answer(s) unfinished",
+                drain_seconds,
+                bot.in_flight.count,
+            )
+
+    return Starlette(
+        routes=[
+            Route(EVENTS_PATH, events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0 picks a free port).
+
+    Binding here rather than in uvicorn turns a taken port into an ``OSError`` instead of
+    uvicorn's ``sys.exit``.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handling (the entry point owns signals) and with a
+    started event instead of a flag to poll."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+
+class RunningServer:
+    """A uvicorn server running in the current event loop.
+
+    Attributes:
+        url: the base URL, e.g. ``http://127.0.0.1:3000``.
+    """
+
+    def __init__(self, url: str, server: _Server, task: asyncio.Task[None]) -> None:
+        self.url = url
+        self._server = server
+        self._task = task
+
+    def request_stop(self) -> None:
+        """Begin a graceful shutdown (what SIGTERM does)."""
+        self._server.should_exit = True
+
+    def force_stop(self) -> None:
+        """Stop without waiting for open requests (a second Ctrl-C)."""
+        self._server.force_exit = True
+
+    async def wait(self) -> None:
+        """Wait until the server has stopped (its lifespan shutdown included)."""
+        await asyncio.shield(self._task)
+
+    @property
+    def stopped(self) -> bool:
+        """True once the server has stopped."""
+        return self._task.done()
+
+    async def stop(self) -> None:
+        """Shut down gracefully and wait for it."""
+        self.request_stop()
+        await self.wait()
+
+
+async def _serve(server: _Server, sock: socket.socket) -> None:
+    try:
+        await server.serve(sockets=[sock])
+    except SystemExit as exc:
+        # uvicorn answers a failed startup with sys.exit(), which would end the whole loop
+        raise RuntimeError(f"uvicorn exited with status {exc.code}") from None
+
+
+async def start_http_server(
+    app: Starlette, sock: socket.socket, *, startup_timeout: float = 10.0
+) -> RunningServer:
+    """Serve ``app`` on the bound ``sock`` as a task; return once it accepts requests.
+
+    Raises:
+        RuntimeError: the server stopped while starting (its lifespan failed).
+        TimeoutError: it did not start within ``startup_timeout`` seconds.
+    """
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(_HTTP_GRACE_SECONDS),
+    )
+    server = _Server(config)
+    task = asyncio.create_task(_serve(server, sock), name="slack-http")
+    ready = asyncio.create_task(server.ready.wait())
+    try:
+        async with asyncio.timeout(startup_timeout):
+            await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    except TimeoutError:
+        server.should_exit = server.force_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    finally:
+        ready.cancel()
+    if not server.ready.is_set() or task.done():
+        await asyncio.gather(task, return_exceptions=True)
+        raise RuntimeError("the Slack app's HTTP server stopped while starting")
+    host, port = sock.getsockname()[:2]
+    url_host = f"[{host}]" if ":" in host else host
+    return RunningServer(f"http://{url_host}:{port}", server, task)

@@ -1,0 +1,66 @@
+"""Making untrusted text safe for Slack: mrkdwn escaping and cutting to Block Kit limits.
+
+Everything that comes from LeadSquared or from a person is *data*: it goes through
+:func:`escape_cut` before it is put into mrkdwn, so a stored ``<!channel>``, ``<@U123>`` or
+``<https://evil|click>`` shows as text instead of pinging people or faking a link. The text
+objects built around it also set ``verbatim`` so Slack does not turn bare words into
+mentions or links.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ELLIPSIS", "cut", "escape", "escape_cut", "plain"]
+
+ELLIPSIS = "…"
+# Bare @channel/@here/@everyone are not mentions in app messages, but a zero-width space
+# keeps them inert even if a client or a future parse mode would read them as one.
+_BROADCAST_WORDS = re.compile(r"(?<![\w.+-])@(channel|here|everyone)(?![\w-]|\.\w)", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def escape(text: str) -> str:
+    """``text`` with ``&``, ``<`` and ``>`` escaped for Slack mrkdwn and broadcasts defused."""
+    text = _CONTROL.sub("", text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST_WORDS.sub("@\u200b\\1", text)
+
+
+def escape_cut(text: str, limit: int) -> str:
+    """:func:`escape` ``text``, then cut it to ``limit`` characters without splitting ``&lt;``.
+
+    Slack counts the escaped text against its limits, so the cut happens after escaping.
+    """
+    return _cut_escaped(escape(text), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters, ending with ``…`` when it was cut."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def plain(text: str, limit: int) -> str:
+    """Text for a ``plain_text`` object (never parsed by Slack): control characters removed, cut.
+
+    Blank text becomes a dash, because Slack rejects empty text objects.
+    """
+    cleaned = " ".join(_CONTROL.sub("", text).split())
+    return cut(cleaned or "-", limit)
+
+
+def _cut_escaped(escaped: str, limit: int) -> str:
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if len(escaped) <= limit:
+        return escaped
+    head = escaped[: limit - 1]
+    # every '&' in escaped text starts an entity: drop one that the cut left unfinished
+    amp = head.rfind("&")
+    if amp != -1 and ";" not in head[amp:]:
+        head = head[:amp]
+    return head.rstrip() + ELLIPSIS

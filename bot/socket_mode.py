@@ -1,0 +1,109 @@
+"""Socket Mode: Slack delivers payloads over a websocket the app opens (no public URL).
+
+Used when ``SLACK_APP_TOKEN`` (an ``xapp-`` app-level token with ``connections:write``) is
+set. Signature checks do not apply (the websocket itself is authenticated by the token).
+Acknowledgements go back over the websocket; answers still go to each payload's
+``response_url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import cast
+
+from pydantic import SecretStr
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError
+
+from bot.app import SlackBot
+from bot.identity import slack_error_code
+from bot.logs import slack_library_logger
+from shared.errors import ConfigurationError
+
+__all__ = ["SocketModeConnection", "run_socket_mode"]
+
+log = logging.getLogger(__name__)
+
+
+class SocketModeConnection:
+    """One Socket Mode connection of ``bot`` to Slack.
+
+    Args:
+        bot: the Bolt app (its web client's base URL decides where
+            ``apps.connections.open`` is called).
+        app_token: ``SLACK_APP_TOKEN``.
+    """
+
+    def __init__(self, bot: SlackBot, app_token: SecretStr) -> None:
+        self._handler = AsyncSocketModeHandler(
+            bot.app,
+            app_token=app_token.get_secret_value(),
+            logger=slack_library_logger(),
+            web_client=bot.web_client,
+        )
+
+    async def connect(self) -> None:
+        """Open the websocket.
+
+        Raises:
+            ConfigurationError: Slack refused the app-level token.
+        """
+        client = self._handler.client
+        try:
+            # asked here so a refused token is a clear error, not a reconnect loop
+            client.wss_uri = await client.issue_new_wss_url()
+        except SlackApiError as error:
+            raise ConfigurationError(
+                f"Slack refused SLACK_APP_TOKEN ({slack_error_code(error)}). Create an "
+                "app-level token (xapp-…) with the connections:write scope on the app's "
+                "'Basic Information' page, and turn Socket Mode on."
+            ) from None
+        await self._handler.connect_async()
+        log.info("Connected to Slack in Socket Mode")
+
+    async def is_connected(self) -> bool:
+        """Whether the websocket is open."""
+        return await self._handler.client.is_connected()
+
+    async def close(self) -> None:
+        """Close the websocket and the client's session; stop its background tasks."""
+        client = self._handler.client
+        await self._handler.close_async()
+        # the client cancels these without waiting; wait so none is left pending
+        candidates: list[object] = [
+            client.message_processor,  # pyright: ignore[reportUnknownMemberType]
+            client.message_receiver,  # pyright: ignore[reportUnknownMemberType]
+            client.current_session_monitor,  # pyright: ignore[reportUnknownMemberType]
+        ]
+        tasks = [
+            cast("asyncio.Future[object]", task)
+            for task in candidates
+            if isinstance(task, asyncio.Future)
+        ]
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_socket_mode(
+    bot: SlackBot, app_token: SecretStr, stop: asyncio.Event, *, drain_seconds: float
+) -> None:
+    """Serve ``bot`` over Socket Mode until ``stop`` is set, then finish answers in flight.
+
+    Raises:
+        ConfigurationError: Slack refused the app-level token.
+    """
+    connection = SocketModeConnection(bot, app_token)
+    try:
+        await connection.connect()
+        await stop.wait()
+    finally:
+        await connection.close()
+    pending = bot.in_flight.count
+    if pending:
+        log.info("Shutting down: waiting for %d answer(s) in flight", pending)
+    if not await bot.in_flight.drain(drain_seconds):
+        log.warning("Shutdown grace ended with %d answer(s) unfinished", bot.in_flight.count)

@@ -1,0 +1,263 @@
+"""A local stand-in for Slack's side of the conversation, for tests and the benchmark.
+
+It is not a fake of LeadSquared (the simulator is the only one): it answers the few Web API
+methods the app calls (``auth.test``, ``apps.connections.open``, ``chat.postEphemeral``,
+``views.publish``) and receives what the app posts to ``response_url``s (``/hooks/<name>``),
+recording everything so a test can wait for it with a bounded, event-driven wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from slack_sdk.signature import SignatureVerifier
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+__all__ = [
+    "APP_TOKEN",
+    "BOT_TOKEN",
+    "SIGNING_SECRET",
+    "FakeSlack",
+    "Received",
+    "action_body",
+    "command_body",
+    "event_body",
+    "shortcut_body",
+    "signed_headers",
+]
+
+SIGNING_SECRET = "test-signing-secret-8c1e"
+BOT_TOKEN = "xoxb-test-bot-token-3f9a"
+APP_TOKEN = "xapp-test-app-token-77d2"
+TEAM_ID = "T0ACME"
+BOT_USER_ID = "U0BOT"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One request Slack's side received from the app."""
+
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeSlack:
+    """Slack's Web API and response_url hooks on loopback, recording every request.
+
+    Attributes:
+        url: the base URL once served (set by the fixture).
+        refuse_tokens: answer ``invalid_auth`` to auth.test and apps.connections.open.
+        ws_url: what apps.connections.open hands out.
+        hook_status: the HTTP status response_url hooks answer with.
+    """
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.received: list[Received] = []
+        self.refuse_tokens = False
+        self.ws_url = "ws://127.0.0.1:9/unused"
+        self.hook_status = 200
+        self._changed = asyncio.Event()
+        self.app = Starlette(
+            routes=[
+                Route("/api/{method}", self._api, methods=["POST", "GET"]),
+                Route("/hooks/{name}", self._hook, methods=["POST"]),
+            ]
+        )
+
+    def hook_url(self, name: str) -> str:
+        """A response_url that lands here."""
+        return f"{self.url}/hooks/{name}"
+
+    def posts(self, path: str) -> list[Received]:
+        """Everything received on ``path`` so far."""
+        return [r for r in self.received if r.path == path]
+
+    async def wait_for(self, path: str, count: int = 1, *, within: float = 5.0) -> list[Received]:
+        """Wait (bounded) until ``count`` requests arrived on ``path``; return them."""
+        async with asyncio.timeout(within):
+            while len(self.posts(path)) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.posts(path)
+
+    async def _record(self, request: Request) -> Received:
+        raw = await request.body()
+        content_type = request.headers.get("content-type", "")
+        body: dict[str, Any]
+        if "json" in content_type:
+            loaded: object = json.loads(raw or b"{}")
+            body = cast("dict[str, Any]", loaded) if isinstance(loaded, dict) else {}
+        else:
+            body = dict(urllib.parse.parse_qsl(raw.decode()))
+            for key in ("blocks", "view"):
+                value = body.get(key)
+                if isinstance(value, str) and value[:1] in "[{":
+                    body[key] = json.loads(value)
+        received = Received(request.url.path, body, dict(request.headers))
+        self.received.append(received)
+        self._changed.set()
+        return received
+
+    async def _api(self, request: Request) -> Response:
+        await self._record(request)
+        method = request.path_params["method"]
+        if method in ("auth.test", "apps.connections.open") and self.refuse_tokens:
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        answers: dict[str, Mapping[str, Any]] = {
+            "auth.test": {
+                "ok": True,
+                "url": "https://acme.slack.com/",
+                "team": "Acme",
+                "user": "capture-status",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": "B0BOT",
+                "is_enterprise_install": False,
+            },
+            "apps.connections.open": {"ok": True, "url": self.ws_url},
+            "chat.postEphemeral": {"ok": True, "message_ts": "1700000000.000100"},
+            "views.publish": {"ok": True, "view": {"id": "V0HOME"}},
+        }
+        answer = answers.get(method, {"ok": False, "error": "unknown_method"})
+        return JSONResponse(dict(answer))
+
+    async def _hook(self, request: Request) -> Response:
+        await self._record(request)
+        if self.hook_status != 200:
+            return PlainTextResponse("expired_url", self.hook_status)
+        return PlainTextResponse("ok")
+
+
+def signed_headers(
+    body: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET
+) -> dict[str, str]:
+    """The headers Slack signs a request with (``v0=`` HMAC-SHA256 of ``v0:ts:body``)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    assert signature is not None
+    return {"x-slack-request-timestamp": ts, "x-slack-signature": signature}
+
+
+def command_body(
+    text: str,
+    *,
+    response_url: str,
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0OPS",
+    team_id: str = TEAM_ID,
+    command: str = "/capture-status",
+) -> str:
+    """A slash command as Slack posts it (form-encoded)."""
+    return urllib.parse.urlencode(
+        {
+            "token": "legacy-verification-token",
+            "team_id": team_id,
+            "team_domain": "acme",
+            "channel_id": channel_id,
+            "channel_name": "ops",
+            "user_id": user_id,
+            "user_name": "alice",
+            "command": command,
+            "text": text,
+            "api_app_id": "A0CAPTURE",
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": "1337.42.abcdef",
+        }
+    )
+
+
+def _user(user_id: str, team_id: str) -> dict[str, str]:
+    return {"id": user_id, "username": "alice", "team_id": team_id}
+
+
+def action_body(
+    action_id: str,
+    value: str | None,
+    *,
+    response_url: str,
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0OPS",
+    team_id: str = TEAM_ID,
+    url: str | None = None,
+) -> str:
+    """A button click (``block_actions``) as Slack posts it: ``payload=<json>``."""
+    action: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id,
+        "block_id": "b1",
+        "text": {"type": "plain_text", "text": "Button"},
+        "action_ts": "1700000000.000200",
+    }
+    if value is not None:
+        action["value"] = value
+    if url is not None:
+        action["url"] = url
+    payload = {
+        "type": "block_actions",
+        "user": _user(user_id, team_id),
+        "api_app_id": "A0CAPTURE",
+        "token": "legacy-verification-token",
+        "container": {"type": "message", "message_ts": "1700000000.000100", "is_ephemeral": True},
+        "trigger_id": "1337.42.abcdef",
+        "team": {"id": team_id, "domain": "acme"},
+        "channel": {"id": channel_id, "name": "ops"},
+        "response_url": response_url,
+        "actions": [action],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def shortcut_body(
+    message: Mapping[str, Any],
+    *,
+    response_url: str | None,
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0OPS",
+    team_id: str = TEAM_ID,
+    callback_id: str = "check_capture_status",
+) -> str:
+    """A message shortcut (``message_action``) as Slack posts it."""
+    payload: dict[str, Any] = {
+        "type": "message_action",
+        "callback_id": callback_id,
+        "trigger_id": "1337.42.abcdef",
+        "team": {"id": team_id, "domain": "acme"},
+        "channel": {"id": channel_id, "name": "ops"},
+        "user": _user(user_id, team_id),
+        "message_ts": "1700000000.000100",
+        "message": dict(message),
+        "action_ts": "1700000001.000100",
+        "token": "legacy-verification-token",
+    }
+    if response_url is not None:
+        payload["response_url"] = response_url
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def event_body(event: Mapping[str, Any], *, team_id: str = TEAM_ID) -> str:
+    """An Events API callback as Slack posts it (JSON)."""
+    return json.dumps(
+        {
+            "token": "legacy-verification-token",
+            "team_id": team_id,
+            "api_app_id": "A0CAPTURE",
+            "event": dict(event),
+            "type": "event_callback",
+            "event_id": "Ev0HOME",
+            "event_time": 1700000000,
+            "authorizations": [{"team_id": team_id, "user_id": BOT_USER_ID, "is_bot": True}],
+        }
+    )

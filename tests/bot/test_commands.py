@@ -1,0 +1,118 @@
+"""Parsing what people type and paste, and reading button values back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.actions import COMMAND_PATTERN, CardTarget
+from bot.commands import (
+    Help,
+    InvalidInput,
+    Lookup,
+    Metrics,
+    TooManyIds,
+    ids_in_message,
+    parse_command,
+)
+from shared.simulator import SAMPLES
+
+A = SAMPLES["created"].request_id
+B = SAMPLES["duplicate"].request_id
+C = SAMPLES["in_queue"].request_id
+
+
+@pytest.mark.parametrize("text", [None, "", "  ", "help", "Help", "-h", "--help", "?", "usage"])
+def test_help_words_and_nothing_ask_for_help(text: str | None) -> None:
+    assert parse_command(text, max_ids=10) == Help()
+
+
+@pytest.mark.parametrize("text", ["metrics", "METRICS", " queue ", "health"])
+def test_metrics_words_ask_for_the_queue(text: str) -> None:
+    assert parse_command(text, max_ids=10) == Metrics()
+
+
+def test_ids_are_found_anywhere_deduplicated_and_lower_cased() -> None:
+    text = (
+        f"see https://asyncapi.leadsquared.com/opportunity/status?RequestID={A.upper()} "
+        f"and log line req={{{B}}} and again {A}"
+    )
+    assert parse_command(text, max_ids=10) == Lookup((A, B))
+
+
+def test_text_without_a_guid_is_invalid_input() -> None:
+    assert parse_command("c1d867a7-a325-4b68-954f please", max_ids=10) == InvalidInput(
+        "c1d867a7-a325-4b68-954f please"
+    )
+
+
+def test_more_ids_than_the_cap_are_refused_with_the_count() -> None:
+    assert parse_command(f"{A} {B} {C}", max_ids=2) == TooManyIds(count=3, cap=2)
+
+
+def test_message_text_blocks_and_attachments_are_searched_but_not_slack_ids() -> None:
+    message = {
+        "client_msg_id": "0f1e2d3c-4b5a-4697-8a9b-0c1d2e3f4a5b",
+        "ts": "1.2",
+        "text": f"first {A}",
+        "blocks": [
+            {
+                "type": "rich_text",
+                "block_id": "9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a",
+                "elements": [
+                    {
+                        "type": "rich_text_section",
+                        "elements": [{"type": "link", "url": f"https://x.example/?id={B}"}],
+                    }
+                ],
+            }
+        ],
+        "attachments": [{"fields": [{"title": "id", "value": C}], "fallback": A}],
+    }
+    assert ids_in_message(message) == [A, B, C]
+
+
+def test_a_message_without_ids_has_none() -> None:
+    assert ids_in_message({"text": "deploy done", "blocks": []}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "matches"),
+    [
+        ("/capture-status", True),
+        ("/capture-status-dev", True),
+        ("/capture-statuses", False),
+        ("/other", False),
+    ],
+)
+def test_the_command_and_its_dev_twin_are_served(name: str, matches: bool) -> None:
+    assert (COMMAND_PATTERN.match(name) is not None) is matches
+
+
+def test_a_card_target_round_trips() -> None:
+    target = CardTarget(A, (A, B), shared=True, by="U0ALICE")
+    assert CardTarget.decode(target.encode()) == target
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        42,
+        "",
+        "not json",
+        "[1, 2]",
+        json.dumps({"id": "nope"}),
+        json.dumps({"id": f"{A} {B}"}),
+    ],
+)
+def test_values_that_are_not_ours_are_refused(value: object) -> None:
+    assert CardTarget.decode(value) is None
+
+
+def test_a_tampered_value_keeps_only_request_ids() -> None:
+    value = json.dumps(
+        {"id": A, "ids": ["<!channel>", B, 7, B, "x" * 100], "shared": "yes", "by": "<@U1>"}
+    )
+    assert CardTarget.decode(value) == CardTarget(A, (A, B), shared=False, by=None)

@@ -1,0 +1,153 @@
+"""``python -m bot``: settings read once, clear start-up errors, modes, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import Mapping
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from starlette.applications import Starlette
+
+from bot.__main__ import check_slack_settings, serve
+from bot.app import DEFAULT_WEB_API_URL, web_api_url
+from shared.errors import ConfigurationError
+from shared.simulator import SAMPLES
+from shared.simulator.server import serve_simulator
+from tests.bot.conftest import bot_settings
+from tests.bot.fake_slack import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    command_body,
+    signed_headers,
+)
+from tests.conftest import SIM_KEY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, DEFAULT_WEB_API_URL),
+        ("https://slack-gov.com", "https://slack-gov.com/api/"),
+        ("https://slack-gov.com/api", "https://slack-gov.com/api/"),
+        ("http://127.0.0.1:8080/api/", "http://127.0.0.1:8080/api/"),
+    ],
+)
+def test_slack_api_url_sets_the_web_api_base(given: str | None, expected: str) -> None:
+    assert web_api_url(given) == expected
+
+
+def test_http_mode_without_a_signing_secret_is_a_clear_error() -> None:
+    settings = bot_settings("http://127.0.0.1:1", slack_signing_secret=None)
+    with pytest.raises(ConfigurationError, match="SLACK_SIGNING_SECRET: is not set"):
+        check_slack_settings(settings)
+
+
+def test_socket_mode_needs_no_signing_secret() -> None:
+    settings = bot_settings(
+        "http://127.0.0.1:1", slack_signing_secret=None, slack_app_token=SecretStr(APP_TOKEN)
+    )
+    check_slack_settings(settings)
+
+
+def test_every_missing_setting_is_named_at_once() -> None:
+    settings = bot_settings("http://127.0.0.1:1", slack_bot_token=None, slack_signing_secret=None)
+    with pytest.raises(ConfigurationError) as caught:
+        check_slack_settings(settings)
+    assert "SLACK_BOT_TOKEN" in caught.value.message
+    assert "SLACK_SIGNING_SECRET" in caught.value.message
+
+
+async def test_a_bot_token_slack_refuses_stops_the_start(fake_slack: FakeSlack) -> None:
+    fake_slack.refuse_tokens = True
+    settings = bot_settings(fake_slack.url)
+    with pytest.raises(ConfigurationError, match=r"Slack refused SLACK_BOT_TOKEN \(invalid_auth\)"):
+        await serve(settings, host="127.0.0.1", port=0, stop=asyncio.Event())
+
+
+async def _run_bot(env: Mapping[str, str], *args: str) -> asyncio.subprocess.Process:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LSQ_", "MCP_"))}
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=ROOT,
+        env={**clean, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "SLACK_BOT_TOKEN: is not set"),
+        ({"SLACK_BOT_TOKEN": BOT_TOKEN}, "SLACK_SIGNING_SECRET: is not set"),
+        ({"SLACK_BOT_TOKEN": BOT_TOKEN, "LSQ_REGION": "mars"}, "LSQ_REGION"),
+    ],
+)
+async def test_the_process_exits_2_with_one_message_and_no_traceback(
+    env: dict[str, str], message: str
+) -> None:
+    process = await _run_bot(env)
+    async with asyncio.timeout(30):
+        stdout, stderr = await process.communicate()
+    assert process.returncode == 2
+    text = stderr.decode()
+    assert message in text
+    assert "Traceback" not in text
+    assert BOT_TOKEN not in text + stdout.decode()
+
+
+async def test_the_process_serves_http_and_stops_cleanly_on_sigterm(
+    fake_slack: FakeSlack, sim_app: Starlette
+) -> None:
+    async with serve_simulator(sim_app) as sim_url:
+        process = await _run_bot(
+            {
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_API_URL": fake_slack.url,
+                "LSQ_API_KEY": SIM_KEY,
+                "LSQ_ASYNC_BASE_URL": sim_url,
+            },
+            "--port",
+            "0",
+        )
+        assert process.stderr is not None
+        url = None
+        async with asyncio.timeout(30):
+            while url is None:
+                line = (await process.stderr.readline()).decode()
+                assert line, "the bot exited before listening"
+                found = re.search(r"listening on (http://\S+)/slack/events", line)
+                url = found.group(1) if found else None
+        body = command_body(SAMPLES["created"].request_id, response_url=fake_slack.hook_url("proc"))
+        async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+            response = await http.post(
+                "/slack/events",
+                content=body,
+                headers={
+                    "content-type": "application/x-www-form-urlencoded",
+                    **signed_headers(body),
+                },
+            )
+            assert response.status_code == 200
+        [answer] = await fake_slack.wait_for("/hooks/proc", within=10)
+        assert SAMPLES["created"].request_id in answer.body["text"]
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            _, rest = await process.communicate()
+        assert process.returncode == 0
+        assert "Traceback" not in rest.decode()
+        assert BOT_TOKEN not in rest.decode()

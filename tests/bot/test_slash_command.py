@@ -1,0 +1,335 @@
+"""``/capture-status`` through Bolt's real dispatch: signed requests, ack first, one answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from bot.actions import METRICS_REFRESH, REFRESH, SHARE, CardTarget
+from bot.app import SlackBot
+from shared.client import CaptureStatusClient
+from shared.ids import REQUEST_ID_EXAMPLE
+from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Fault, FaultKind, Simulator
+from shared.upstream import in_process_transport
+from tests.bot.conftest import (
+    BotFactory,
+    Gate,
+    assert_valid_message,
+    dispatch,
+)
+from tests.bot.fake_slack import FakeSlack, command_body, signed_headers
+from tests.conftest import fast_options
+
+CREATED = SAMPLES["created"].request_id
+IN_QUEUE = SAMPLES["in_queue"].request_id
+FAILED = SAMPLES["failure_invalid_activity_fields"].request_id
+
+
+def _buttons(message: dict[str, object]) -> list[dict[str, object]]:
+    blocks = message["blocks"]
+    assert isinstance(blocks, list)
+    found: list[dict[str, object]] = []
+    for block in blocks:  # pyright: ignore[reportUnknownVariableType]
+        if isinstance(block, dict) and block.get("type") == "actions":  # pyright: ignore[reportUnknownMemberType]
+            found.extend(block["elements"])  # pyright: ignore[reportUnknownArgumentType]
+    return found
+
+
+async def test_the_ack_returns_while_the_lookup_is_still_held_upstream(
+    make_bot: BotFactory, fake_slack: FakeSlack, gate: Gate, sim: Simulator
+) -> None:
+    bot = make_bot()
+    gate.close()
+    body = command_body(CREATED, response_url=fake_slack.hook_url("cmd"))
+    async with asyncio.timeout(5):
+        response = await dispatch(bot, body)
+        # the lookup has reached the upstream door and is held there
+        await gate.entered.wait()
+    assert response.status == 200
+    assert response.body == ""
+    assert sim.calls == []
+    assert fake_slack.posts("/hooks/cmd") == []
+    assert bot.in_flight.count == 1
+
+    gate.open()
+    [answer] = await fake_slack.wait_for("/hooks/cmd")
+    assert len(sim.calls) == 1
+    message = answer.body
+    assert_valid_message(message)
+    assert message["response_type"] == "ephemeral"
+    assert "✅ Success" in message["text"]
+    assert CREATED in message["text"]
+    header = message["blocks"][0]
+    assert header["type"] == "header"
+    assert header["text"]["text"] == f"✅ Success · {CREATED}"
+
+
+async def test_a_final_status_has_no_refresh_but_can_be_shared(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    bot = make_bot()
+    await dispatch(bot, command_body(CREATED, response_url=fake_slack.hook_url("final")))
+    [answer] = await fake_slack.wait_for("/hooks/final")
+    actions = [b["action_id"] for b in _buttons(answer.body)]
+    assert REFRESH not in actions
+    assert SHARE in actions
+
+
+async def test_a_queued_request_gets_refresh_carrying_only_request_ids(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    bot = make_bot()
+    text = f"please check {IN_QUEUE} and https://x.example/status?RequestID={CREATED.upper()}"
+    await dispatch(bot, command_body(text, response_url=fake_slack.hook_url("queued")))
+    [answer] = await fake_slack.wait_for("/hooks/queued")
+    assert_valid_message(answer.body)
+    refresh = [b for b in _buttons(answer.body) if b["action_id"] == REFRESH]
+    assert len(refresh) == 1  # the In-Queue card only; the Success card is final
+    target = CardTarget.decode(refresh[0]["value"])
+    assert target == CardTarget(IN_QUEUE, (IN_QUEUE, CREATED))
+    assert json.loads(str(refresh[0]["value"])).keys() == {"id", "ids"}
+
+
+async def test_ten_ids_fit_in_one_valid_message(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    bot = make_bot()
+    ids = [sample.request_id for sample in SAMPLES.values()][:10]
+    await dispatch(bot, command_body(" ".join(ids), response_url=fake_slack.hook_url("ten")))
+    [answer] = await fake_slack.wait_for("/hooks/ten")
+    assert_valid_message(answer.body)
+    headers = [b for b in answer.body["blocks"] if b["type"] == "header"]
+    assert [h["text"]["text"].split(" · ")[1] for h in headers] == ids
+    assert len(json.dumps(answer.body["blocks"])) < 12_000
+
+
+async def test_an_unknown_id_is_answered_with_the_not_found_explanation(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    bot = make_bot()
+    await dispatch(bot, command_body(UNKNOWN_REQUEST_ID, response_url=fake_slack.hook_url("nf")))
+    [answer] = await fake_slack.wait_for("/hooks/nf")
+    assert_valid_message(answer.body)
+    assert "No request with this id was found" in answer.body["text"]
+    assert REFRESH not in [b["action_id"] for b in _buttons(answer.body)]
+
+
+async def test_acks_stay_fast_while_lookups_are_held(
+    make_bot: BotFactory, fake_slack: FakeSlack, gate: Gate
+) -> None:
+    bot = make_bot()
+    gate.close()
+    started = time.monotonic()
+    async with asyncio.timeout(5):
+        responses = await asyncio.gather(
+            *(
+                dispatch(bot, command_body(FAILED, response_url=fake_slack.hook_url(f"n{n}")))
+                for n in range(20)
+            )
+        )
+    assert all(r.status == 200 for r in responses)
+    assert time.monotonic() - started < 3.0  # Slack's own deadline, with every lookup held
+    gate.open()
+    for n in range(20):
+        await fake_slack.wait_for(f"/hooks/n{n}")
+
+
+# --- answers that need no lookup are the acknowledgement itself -------------------------
+
+
+def _ack_message(body: str) -> dict[str, object]:
+    loaded: object = json.loads(body)
+    assert isinstance(loaded, dict)
+    return loaded  # pyright: ignore[reportUnknownVariableType]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "help", "HELP", "--help"])
+async def test_help_and_an_empty_command_answer_usage_in_the_ack(
+    make_bot: BotFactory, fake_slack: FakeSlack, sim: Simulator, text: str
+) -> None:
+    bot = make_bot()
+    response = await dispatch(bot, command_body(text, response_url=fake_slack.hook_url("h")))
+    assert response.status == 200
+    message = _ack_message(response.body)
+    assert_valid_message(message)
+    assert message["response_type"] == "ephemeral"
+    assert "/capture-status <RequestId>" in str(message["text"])
+    assert "metrics" in json.dumps(message["blocks"])
+    assert sim.calls == []
+    assert fake_slack.posts("/hooks/h") == []
+
+
+async def test_help_names_the_command_it_was_typed_as(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    bot = make_bot()
+    hook = fake_slack.hook_url("h")
+    body = command_body("help", response_url=hook, command="/capture-status-dev")
+    message = _ack_message((await dispatch(bot, body)).body)
+    assert "/capture-status-dev metrics" in json.dumps(message["blocks"])
+
+
+@pytest.mark.parametrize("text", ["hello", "1234", "c1d867a7-a325-4b68-954f", "<!channel> hi"])
+async def test_text_without_an_id_says_what_an_id_looks_like(
+    make_bot: BotFactory, fake_slack: FakeSlack, sim: Simulator, text: str
+) -> None:
+    bot = make_bot()
+    response = await dispatch(bot, command_body(text, response_url=fake_slack.hook_url("x")))
+    message = _ack_message(response.body)
+    assert_valid_message(message)
+    rendered = json.dumps(message)
+    assert "That is not a LeadSquared RequestId" in rendered
+    assert REQUEST_ID_EXAMPLE in rendered
+    assert "<!channel>" not in rendered
+    assert sim.calls == []
+
+
+async def test_more_ids_than_the_cap_says_the_cap(
+    make_bot: BotFactory, fake_slack: FakeSlack, sim: Simulator
+) -> None:
+    bot = make_bot(slack_max_ids=3)
+    ids = [sample.request_id for sample in SAMPLES.values()][:4]
+    body = command_body(" ".join(ids), response_url=fake_slack.hook_url("m"))
+    response = await dispatch(bot, body)
+    message = _ack_message(response.body)
+    assert_valid_message(message)
+    rendered = json.dumps(message)
+    assert "Too many RequestIds at once" in rendered
+    assert "4 RequestIds were given; /capture-status looks up at most 3 at a time." in rendered
+    assert sim.calls == []
+
+
+async def test_metrics_answers_the_queue_health(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    bot = make_bot()
+    response = await dispatch(bot, command_body("metrics", response_url=fake_slack.hook_url("q")))
+    assert response.body == ""
+    [answer] = await fake_slack.wait_for("/hooks/q")
+    assert_valid_message(answer.body)
+    rendered = json.dumps(answer.body)
+    assert "Capture Opportunities queue" in answer.body["text"]
+    assert "Requests in queue" in rendered
+    assert "Worst-case delay" in rendered
+    assert "Processing rate" in rendered
+    assert METRICS_REFRESH in rendered
+
+
+async def test_metrics_failure_is_explained_with_refresh(
+    make_bot: BotFactory, fake_slack: FakeSlack, sim: Simulator
+) -> None:
+    sim.set_fault(Fault(kind=FaultKind.SERVER_ERROR, status_code=503))
+    bot = make_bot()
+    await dispatch(bot, command_body("metrics", response_url=fake_slack.hook_url("q")))
+    [answer] = await fake_slack.wait_for("/hooks/q")
+    assert_valid_message(answer.body)
+    assert "server error (HTTP 503)" in answer.body["text"]
+    assert METRICS_REFRESH in json.dumps(answer.body["blocks"])
+
+
+# --- every upstream failure is its own answer -----------------------------------------
+
+
+async def _answer_for(bot: SlackBot, fake_slack: FakeSlack, name: str) -> dict[str, Any]:
+    await dispatch(bot, command_body(CREATED, response_url=fake_slack.hook_url(name)))
+    [answer] = await fake_slack.wait_for(f"/hooks/{name}")
+    assert_valid_message(answer.body)
+    return answer.body
+
+
+async def test_a_refused_api_key_tells_the_person_to_ask_an_admin(
+    make_bot: BotFactory, fake_slack: FakeSlack, gate: Gate
+) -> None:
+    async with CaptureStatusClient(
+        fast_options(), SecretStr("wrong-key"), transport=in_process_transport(gate)
+    ) as wrong_key:
+        body = await _answer_for(make_bot(client=wrong_key), fake_slack, "auth")
+    assert "🔒 Key refused" in body["text"]
+    assert "Tell an admin of this tool" in json.dumps(body["blocks"])
+    assert REFRESH not in [b["action_id"] for b in _buttons(body)]
+
+
+async def test_throttling_says_when_to_retry_and_offers_refresh(
+    make_bot: BotFactory, fake_slack: FakeSlack, sim: Simulator
+) -> None:
+    sim.set_fault(Fault(kind=FaultKind.RATE_LIMITED, retry_after=30))
+    body = await _answer_for(make_bot(), fake_slack, "throttle")
+    assert "🐢 Throttled" in body["text"]
+    rendered = json.dumps(body["blocks"])
+    assert "Try again in 30 s." in rendered
+    assert "Retry after" in rendered
+    assert REFRESH in [b["action_id"] for b in _buttons(body)]
+
+
+@pytest.mark.parametrize(
+    ("fault", "headline"),
+    [
+        (Fault(kind=FaultKind.SERVER_ERROR, status_code=503), "server error (HTTP 503)"),
+        (Fault(kind=FaultKind.CONNECTION_RESET), "Could not reach LeadSquared"),
+    ],
+)
+async def test_leadsquared_down_says_try_again_and_offers_refresh(
+    make_bot: BotFactory, fake_slack: FakeSlack, sim: Simulator, fault: Fault, headline: str
+) -> None:
+    sim.set_fault(fault)
+    body = await _answer_for(make_bot(), fake_slack, "down")
+    assert headline in body["text"]
+    assert "Try again in a minute." in json.dumps(body["blocks"])
+    assert REFRESH in [b["action_id"] for b in _buttons(body)]
+
+
+async def test_a_failed_id_does_not_hide_the_others(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    bot = make_bot()
+    text = f"{CREATED} {UNKNOWN_REQUEST_ID}"
+    await dispatch(bot, command_body(text, response_url=fake_slack.hook_url("mixed")))
+    [answer] = await fake_slack.wait_for("/hooks/mixed")
+    assert_valid_message(answer.body)
+    lines = answer.body["text"].splitlines()
+    assert lines[0].startswith(f"✅ Success · {CREATED}")
+    assert lines[1].startswith(f"🔍 Not found · {UNKNOWN_REQUEST_ID}")
+
+
+async def test_a_response_url_slack_refuses_is_logged_not_raised(
+    make_bot: BotFactory, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_slack.hook_status = 404
+    bot = make_bot()
+    await dispatch(bot, command_body(CREATED, response_url=fake_slack.hook_url("gone")))
+    await fake_slack.wait_for("/hooks/gone")
+    assert await bot.in_flight.drain(5)
+    assert "Slack refused an answer through response_url (HTTP 404" in caplog.text
+
+
+# --- Slack's signature is checked before anything else ----------------------------------
+
+
+async def test_a_forged_signature_gets_401_and_no_lookup(
+    make_bot: BotFactory, fake_slack: FakeSlack, sim: Simulator
+) -> None:
+    bot = make_bot()
+    body = command_body(CREATED, response_url=fake_slack.hook_url("forged"))
+    forged = signed_headers(body, secret="not-the-signing-secret")
+    response = await dispatch(bot, body, headers=forged)
+    assert response.status == 401
+    assert bot.in_flight.count == 0
+    assert sim.calls == []
+    assert fake_slack.posts("/hooks/forged") == []
+
+
+async def test_a_request_older_than_five_minutes_gets_401_and_no_lookup(
+    make_bot: BotFactory, fake_slack: FakeSlack, sim: Simulator
+) -> None:
+    bot = make_bot()
+    body = command_body(CREATED, response_url=fake_slack.hook_url("stale"))
+    stale = signed_headers(body, timestamp=int(time.time()) - 301)
+    response = await dispatch(bot, body, headers=stale)
+    assert response.status == 401
+    assert bot.in_flight.count == 0
+    assert sim.calls == []
