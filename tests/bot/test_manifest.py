@@ -1,0 +1,72 @@
+"""manifest.yml: valid against the public schema, and exactly what the app serves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, cast
+
+import jsonschema
+import pytest
+import yaml
+
+from bot.actions import COMMAND, COMMAND_PATTERN, SHORTCUT_CALLBACK_ID
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = ROOT / "manifest.yml"
+SCHEMA_CANDIDATES = (
+    ROOT.parent / "shared" / "schemas" / "slack-app-manifest.schema.json",
+    ROOT / "shared" / "schemas" / "slack-app-manifest.schema.json",
+)
+HTTP_URL = "https://capture-status.example.com/slack/events"
+
+
+def _schema() -> dict[str, Any]:
+    for path in SCHEMA_CANDIDATES:
+        if path.exists():
+            return cast("dict[str, Any]", json.loads(path.read_text()))
+    pytest.skip("the Slack app manifest schema is not checked out next to the repository")
+
+
+def _manifest() -> dict[str, Any]:
+    return cast("dict[str, Any]", yaml.safe_load(MANIFEST.read_text()))
+
+
+def test_the_manifest_is_valid_against_the_schema() -> None:
+    jsonschema.validate(_manifest(), _schema())
+
+
+def test_the_http_variant_described_in_its_comments_is_valid_too() -> None:
+    manifest = _manifest()
+    manifest["settings"]["socket_mode_enabled"] = False
+    manifest["features"]["slash_commands"][0]["url"] = HTTP_URL
+    manifest["settings"]["interactivity"]["request_url"] = HTTP_URL
+    manifest["settings"]["event_subscriptions"]["request_url"] = HTTP_URL
+    jsonschema.validate(manifest, _schema())
+    assert MANIFEST.read_text().count(f"# url: {HTTP_URL}") == 1
+    assert MANIFEST.read_text().count(f"# request_url: {HTTP_URL}") == 2
+
+
+def test_it_declares_exactly_what_the_handlers_serve() -> None:
+    manifest = _manifest()
+    features, settings = manifest["features"], manifest["settings"]
+    [command] = features["slash_commands"]
+    assert command["command"] == COMMAND
+    assert COMMAND_PATTERN.match(command["command"])
+    [shortcut] = features["shortcuts"]
+    assert shortcut == {
+        "name": "Check capture status",
+        "type": "message",
+        "callback_id": SHORTCUT_CALLBACK_ID,
+        "description": shortcut["description"],
+    }
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert features["app_home"]["home_tab_enabled"] is True
+    assert features["app_home"]["messages_tab_enabled"] is False
+    assert settings["socket_mode_enabled"] is True
+
+
+def test_it_asks_for_the_minimal_scopes_only() -> None:
+    scopes = _manifest()["oauth_config"]["scopes"]
+    assert scopes == {"bot": ["commands", "chat:write"]}
