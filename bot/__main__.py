@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -108,6 +109,10 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
                 "on the first request",
                 type(error).__name__,
             )
+        # Start-up objects (imports, Bolt, pydantic models) live as long as the process: keep
+        # them out of later collections, whose full passes otherwise stall acks by ~50 ms.
+        gc.collect()
+        gc.freeze()
         if settings.slack_app_token is not None:
             await run_socket_mode(bot, settings.slack_app_token, stop, drain_seconds=drain_seconds)
             return
@@ -161,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.slack_bot_token,
             settings.slack_signing_secret,
             settings.slack_app_token,
+            settings.redis_url,
         )
         if secret is not None
     ]
