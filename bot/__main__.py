@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import aiohttp
 
 from bot.app import build_slack_bot
+from bot.errors import StartupError
 from bot.http_server import EVENTS_PATH, bind_socket, create_http_app, start_http_server
 from bot.logs import install_payload_filter
 from bot.socket_mode import run_socket_mode
@@ -92,7 +93,7 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
 
     Raises:
         ConfigurationError: a setting is missing, or Slack refused a token.
-        OSError: the HTTP address cannot be bound.
+        StartupError: the HTTP address cannot be bound, or Slack cannot be reached.
     """
     check_slack_settings(settings)
     socket_mode = settings.slack_app_token is not None
@@ -116,7 +117,10 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
         if settings.slack_app_token is not None:
             await run_socket_mode(bot, settings.slack_app_token, stop, drain_seconds=drain_seconds)
             return
-        sock = bind_socket(host, port)
+        try:
+            sock = bind_socket(host, port)
+        except OSError as error:
+            raise StartupError(f"capture-status cannot listen on {host}:{port}: {error}") from None
         server = await start_http_server(create_http_app(bot, drain_seconds=drain_seconds), sock)
         log.info("Slack app listening on %s%s (HTTP mode)", server.url, EVENTS_PATH)
         stopping = asyncio.create_task(stop.wait())
@@ -143,8 +147,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     except ConfigurationError as error:
         sys.stderr.write(error.message + "\n")
         return EXIT_CONFIGURATION
-    except OSError as error:
-        sys.stderr.write(f"capture-status cannot listen on {args.host}:{args.port}: {error}\n")
+    except StartupError as error:
+        sys.stderr.write(error.message + "\n")
         return EXIT_FAILED
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
-from bot.actions import METRICS_REFRESH, OPEN_PREFIX, REFRESH, SHARE, CardTarget
+from bot.actions import COMMAND, METRICS_REFRESH, OPEN_PREFIX, REFRESH, SHARE, CardTarget
 from bot.kit import (
     BUTTON_URL,
     CONTEXT_TEXT,
@@ -234,7 +234,9 @@ def _rank(layout: _Layout) -> int:
     return list(_Layout).index(layout)
 
 
-def notice_message(explanation: Explanation, ctx: RenderContext | None = None) -> SlackMessage:
+def notice_message(
+    explanation: Explanation, ctx: RenderContext | None = None, *, command: str = COMMAND
+) -> SlackMessage:
     """A short answer that is not about one id: invalid input, too many ids, a failed check."""
     prefix = f"{ctx.nonce}-notice" if ctx is not None else "notice"
     text = (
@@ -244,7 +246,7 @@ def notice_message(explanation: Explanation, ctx: RenderContext | None = None) -
     blocks: list[Block] = [section(f"{prefix}-what", text)]
     if explanation.next_steps:
         blocks.append(section(f"{prefix}-next", _steps(explanation, each=500)))
-    footer = ["Type `/capture-status help` for usage and examples."]
+    footer = [f"Type `{escape_cut(command, 40)} help` for usage and examples."]
     if ctx is not None:
         footer = context_line(ctx)
     blocks.append(context(f"{prefix}-ctx", footer))
@@ -252,7 +254,7 @@ def notice_message(explanation: Explanation, ctx: RenderContext | None = None) -
     return {"text": _fallback([escape_cut(fallback, FALLBACK_TEXT)]), "blocks": blocks}
 
 
-def help_message(command: str, *, max_ids: int, demo: bool) -> SlackMessage:
+def help_message(command: str, *, max_ids: int, demo: bool, mask_pii: bool = True) -> SlackMessage:
     """Usage with examples (``help`` or an empty command)."""
     cmd = escape_cut(command, 40)
     blocks: list[Block] = [
@@ -266,8 +268,9 @@ def help_message(command: str, *, max_ids: int, demo: bool) -> SlackMessage:
             "help-examples",
             [
                 f"Example: `{cmd} {REQUEST_ID_EXAMPLE}`",
-                "Answers are visible only to you until you press *Share to channel*; "
-                "personal data from the request is masked.",
+                "Answers are visible only to you until you press *Share to channel*"
+                + ("; personal data from the request is masked." if mask_pii else ".")
+                + " A shared copy is always masked.",
             ],
         ),
     ]

@@ -113,7 +113,8 @@ def home_view(
             f"{n}-intro",
             "Explains LeadSquared *Capture Opportunities* requests sent through the async API: "
             "whether each was created, is a duplicate, failed or is still queued, why, and what "
-            "to do next. Personal data from the requests is masked.",
+            "to do next."
+            + (" Personal data from the requests is masked." if config.mask_pii else ""),
         ),
         section(f"{n}-usage", usage_text(COMMAND, max_ids=config.max_ids)),
         divider(f"{n}-div1"),

@@ -118,18 +118,24 @@ class Listeners:
                 return
             parsed = parse_command(command.get("text"), max_ids=self._options.max_ids)
             if isinstance(parsed, Help):
-                message = help_message(name, max_ids=self._options.max_ids, demo=self._options.demo)
+                message = help_message(
+                    name,
+                    max_ids=self._options.max_ids,
+                    demo=self._options.demo,
+                    mask_pii=self._options.mask_pii,
+                )
                 await ack(response_type="ephemeral", **message)
                 return
             if isinstance(parsed, InvalidInput):
-                await ack(response_type="ephemeral", **_invalid_input_message(parsed.text))
+                await ack(response_type="ephemeral", **_invalid_input_message(parsed.text, name))
                 return
             if isinstance(parsed, TooManyIds):
                 error = TooManyRequestIdsError(
                     f"{parsed.count} RequestIds were given; {name} looks up at most "
                     f"{parsed.cap} at a time."
                 )
-                await ack(response_type="ephemeral", **notice_message(explain_error(error)))
+                notice = notice_message(explain_error(error), command=name)
+                await ack(response_type="ephemeral", **notice)
                 return
             await ack()
             try:
@@ -341,14 +347,15 @@ async def _no_views() -> list[LookupView]:
     return []
 
 
-def _invalid_input_message(text: str) -> SlackMessage:
+def _invalid_input_message(text: str, command: str) -> SlackMessage:
     """The core's wording for text that holds no RequestId."""
     try:
         extract_request_id(text)
     except InvalidRequestIdError as error:
-        return notice_message(explain_error(error))
+        return notice_message(explain_error(error), command=command)
     # unreachable: the parser only calls this for text without any id
-    return notice_message(explain_error(InvalidRequestIdError("That is not a RequestId.")))
+    error = InvalidRequestIdError("That is not a RequestId.")
+    return notice_message(explain_error(error), command=command)
 
 
 async def _send(

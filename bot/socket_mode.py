@@ -13,11 +13,13 @@ import contextlib
 import logging
 from typing import cast
 
+import aiohttp
 from pydantic import SecretStr
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from bot.app import SlackBot
+from bot.errors import StartupError
 from bot.identity import slack_error_code
 from bot.logs import slack_library_logger
 from shared.errors import ConfigurationError
@@ -49,6 +51,7 @@ class SocketModeConnection:
 
         Raises:
             ConfigurationError: Slack refused the app-level token.
+            StartupError: Slack could not be reached.
         """
         client = self._handler.client
         try:
@@ -59,6 +62,11 @@ class SocketModeConnection:
                 f"Slack refused SLACK_APP_TOKEN ({slack_error_code(error)}). Create an "
                 "app-level token (xapp-…) with the connections:write scope on the app's "
                 "'Basic Information' page, and turn Socket Mode on."
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise StartupError(
+                f"Slack could not be reached to open the Socket Mode connection "
+                f"({type(error).__name__}); check the network, a proxy, or SLACK_API_URL."
             ) from None
         await self._handler.connect_async()
         log.info("Connected to Slack in Socket Mode")
@@ -95,6 +103,7 @@ async def run_socket_mode(
 
     Raises:
         ConfigurationError: Slack refused the app-level token.
+        StartupError: Slack could not be reached.
     """
     connection = SocketModeConnection(bot, app_token)
     try:

@@ -16,6 +16,8 @@ from starlette.applications import Starlette
 
 from bot.__main__ import check_slack_settings, serve
 from bot.app import DEFAULT_WEB_API_URL, web_api_url
+from bot.errors import StartupError
+from bot.http_server import bind_socket
 from shared.errors import ConfigurationError
 from shared.simulator import SAMPLES
 from shared.simulator.server import serve_simulator
@@ -72,6 +74,19 @@ async def test_a_bot_token_slack_refuses_stops_the_start(fake_slack: FakeSlack) 
     settings = bot_settings(fake_slack.url)
     with pytest.raises(ConfigurationError, match=r"Slack refused SLACK_BOT_TOKEN \(invalid_auth\)"):
         await serve(settings, host="127.0.0.1", port=0, stop=asyncio.Event())
+
+
+async def test_a_taken_port_is_a_clear_start_up_error(fake_slack: FakeSlack) -> None:
+    taken = bind_socket("127.0.0.1", 0)
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(StartupError, match=f"cannot listen on 127.0.0.1:{port}"):
+            await serve(
+                bot_settings(fake_slack.url), host="127.0.0.1", port=port, stop=asyncio.Event()
+            )
+    finally:
+        taken.close()
 
 
 async def _run_bot(env: Mapping[str, str], *args: str) -> asyncio.subprocess.Process:

@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+from bot.errors import StartupError
 from bot.socket_mode import SocketModeConnection, run_socket_mode
 from shared.errors import ConfigurationError
 from shared.simulator import SAMPLES, Simulator
@@ -144,6 +145,42 @@ async def test_a_refused_app_token_is_a_clear_configuration_error(
     try:
         refused = r"Slack refused SLACK_APP_TOKEN \(invalid_auth\)"
         with pytest.raises(ConfigurationError, match=refused):
+            await connection.connect()
+    finally:
+        await connection.close()
+
+
+async def test_stopping_closes_the_socket_then_finishes_the_answers_in_flight(
+    make_bot: BotFactory,
+    fake_slack: FakeSlack,
+    endpoint: SocketModeEndpoint,
+    gate: Gate,
+) -> None:
+    bot = make_bot(slack_app_token=SecretStr(APP_TOKEN))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(run_socket_mode(bot, SecretStr(APP_TOKEN), stop, drain_seconds=5))
+    gate.close()
+    async with asyncio.timeout(5):
+        await endpoint.connected.wait()
+        await endpoint.outbox.put(_slash_command_envelope(CREATED, fake_slack.hook_url("late")))
+        assert await endpoint.inbox.get() == {"envelope_id": "env-0001"}
+        await gate.entered.wait()
+        stop.set()  # what SIGTERM does
+        await bot.in_flight.draining.wait()
+    assert not runner.done()
+    assert fake_slack.posts("/hooks/late") == []
+    gate.open()
+    async with asyncio.timeout(5):
+        await runner
+    [answer] = await fake_slack.wait_for("/hooks/late", within=0.1)
+    assert_valid_message(answer.body)
+
+
+async def test_an_unreachable_slack_is_a_clear_start_up_error(make_bot: BotFactory) -> None:
+    bot = make_bot(slack_app_token=SecretStr(APP_TOKEN), slack_api_url="http://127.0.0.1:9")
+    connection = SocketModeConnection(bot, SecretStr(APP_TOKEN))
+    try:
+        with pytest.raises(StartupError, match="Slack could not be reached"):
             await connection.connect()
     finally:
         await connection.close()
