@@ -20,6 +20,7 @@ from bot.kit import (
     FALLBACK_TEXT,
     MAX_BLOCKS,
     MAX_FIELDS,
+    SECTION_TEXT,
     Block,
     RenderContext,
     SlackMessage,
@@ -34,7 +35,7 @@ from bot.kit import (
     section,
     size,
 )
-from bot.mrkdwn import cut, escape, escape_cut
+from bot.mrkdwn import cut_escaped, escape, escape_cut
 from shared.explain import Explanation
 from shared.ids import REQUEST_ID_EXAMPLE
 from shared.models import QueueMetrics
@@ -106,11 +107,12 @@ def _fact_fields(explanation: Explanation, *, limit: int, value_limit: int) -> l
     return fields
 
 
-def _steps(explanation: Explanation, *, each: int) -> str:
-    return "\n".join(
+def _steps(explanation: Explanation, *, each: int, total: int) -> str:
+    joined = "\n".join(
         f"{number}. {escape_cut(step, each)}"
         for number, step in enumerate(explanation.next_steps, 1)
     )
+    return cut_escaped(joined, total)
 
 
 def _card_title(view: LookupView) -> str:
@@ -162,7 +164,8 @@ def _card(
         if fields:
             blocks.append(section(f"{bid}-facts", fields=fields))
         if e.next_steps:
-            blocks.append(section(f"{bid}-next", f"*Next steps*\n{_steps(e, each=600)}"))
+            steps = _steps(e, each=600, total=SECTION_TEXT - 20)
+            blocks.append(section(f"{bid}-next", f"*Next steps*\n{steps}"))
         footer = context_line(ctx)
         if e.request_summary is not None:
             summary = escape_cut(e.request_summary.one_line(), 1000)
@@ -186,8 +189,8 @@ def _card(
     return blocks
 
 
-def _fallback(lines: Sequence[str]) -> str:
-    return cut("\n".join(lines), FALLBACK_TEXT) or "capture-status"
+def _fallback(escaped_lines: Sequence[str]) -> str:
+    return cut_escaped("\n".join(escaped_lines), FALLBACK_TEXT) or "capture-status"
 
 
 # --- messages -------------------------------------------------------------------------
@@ -245,13 +248,13 @@ def notice_message(
     )
     blocks: list[Block] = [section(f"{prefix}-what", text)]
     if explanation.next_steps:
-        blocks.append(section(f"{prefix}-next", _steps(explanation, each=500)))
+        blocks.append(section(f"{prefix}-next", _steps(explanation, each=500, total=SECTION_TEXT)))
     footer = [f"Type `{escape_cut(command, 40)} help` for usage and examples."]
     if ctx is not None:
         footer = context_line(ctx)
     blocks.append(context(f"{prefix}-ctx", footer))
-    fallback = f"{explanation.symbol} {escape(explanation.headline)}: {explanation.what_happened}"
-    return {"text": _fallback([escape_cut(fallback, FALLBACK_TEXT)]), "blocks": blocks}
+    fallback = f"{explanation.symbol} {explanation.headline}: {explanation.what_happened}"
+    return {"text": escape_cut(fallback, FALLBACK_TEXT), "blocks": blocks}
 
 
 def help_message(command: str, *, max_ids: int, demo: bool, mask_pii: bool = True) -> SlackMessage:

@@ -144,7 +144,7 @@ class Listeners:
                 else:
                     views = await self._look_up(parsed.request_ids)
                     await _send(respond, lookup_message(views, self._render_context()))
-            except Exception as error:
+            except Exception as error:  # after the ack, the person must still get an answer
                 await _report_failure(respond, error)
 
     # --- buttons --------------------------------------------------------------------------
@@ -168,7 +168,7 @@ class Listeners:
                 ctx = self._render_context(shared_by=target.by if target.shared else None)
                 message = lookup_message(views, ctx, shared=target.shared)
                 await _send(respond, message, replace_original=True)
-            except Exception as error:
+            except Exception as error:  # after the ack, the person must still get an answer
                 await _report_failure(respond, error)
 
     async def on_share(
@@ -189,7 +189,7 @@ class Listeners:
                 ctx = self._render_context(shared_by=context.user_id)
                 message = lookup_message(views, ctx, shared=True)
                 await _send(respond, message, response_type="in_channel", replace_original=False)
-            except Exception as error:
+            except Exception as error:  # after the ack, the person must still get an answer
                 await _report_failure(respond, error)
 
     async def on_metrics_refresh(
@@ -203,11 +203,11 @@ class Listeners:
                     await _send(respond, refusal_message(COMMAND), replace_original=False)
                     return
                 await _send(respond, await self._metrics_message(), replace_original=True)
-            except Exception as error:
+            except Exception as error:  # after the ack, the person must still get an answer
                 await _report_failure(respond, error)
 
     async def on_open_link(self, ack: AsyncAck) -> None:
-        """ "Open in LeadSquared": Slack opens the URL itself; the click only needs an ack."""
+        """Open in LeadSquared: Slack opens the URL itself; the click only needs an ack."""
         await ack()
 
     # --- message shortcut ---------------------------------------------------------------
@@ -219,7 +219,7 @@ class Listeners:
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        """ "Check capture status" on a message: look up every RequestId written in it."""
+        """The message shortcut: look up every RequestId written in the message."""
         with self._in_flight.track():
             await ack()
             answer = _ShortcutAnswer(shortcut, client, context)

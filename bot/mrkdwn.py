@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ELLIPSIS", "cut", "escape", "escape_cut", "plain"]
+__all__ = ["ELLIPSIS", "cut", "cut_escaped", "escape", "escape_cut", "plain"]
 
 ELLIPSIS = "…"
 # Bare @channel/@here/@everyone are not mentions in app messages, but a zero-width space
@@ -32,7 +32,7 @@ def escape_cut(text: str, limit: int) -> str:
 
     Slack counts the escaped text against its limits, so the cut happens after escaping.
     """
-    return _cut_escaped(escape(text), limit)
+    return cut_escaped(escape(text), limit)
 
 
 def cut(text: str, limit: int) -> str:
@@ -53,7 +53,8 @@ def plain(text: str, limit: int) -> str:
     return cut(cleaned or "-", limit)
 
 
-def _cut_escaped(escaped: str, limit: int) -> str:
+def cut_escaped(escaped: str, limit: int) -> str:
+    """Cut already escaped mrkdwn to ``limit`` characters without splitting an entity."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     if len(escaped) <= limit:

@@ -190,3 +190,22 @@ def test_home_views_are_valid_and_fit() -> None:
     failure = explain_error(ServerError("down", http_status=503))
     assert_valid_home(home_view(config, CTX, health_error=failure))
     assert_valid_home(refused_home_view("n1"))
+
+
+async def test_many_long_next_steps_fit_one_section(every_view: list[LookupView]) -> None:
+    view = every_view[0]
+    steps = tuple(f"Step {n}: " + "do this carefully & check " * 22 for n in range(8))
+    long_steps = view.model_copy(
+        update={"explanation": view.explanation.model_copy(update={"next_steps": steps})}
+    )
+    message = lookup_message([long_steps], CTX)
+    assert_valid_message(message)
+    [next_steps] = [b for b in message["blocks"] if b["block_id"].endswith("-next")]
+    assert len(next_steps["text"]["text"]) <= 3000
+
+
+def test_a_notice_fallback_is_escaped_exactly_once() -> None:
+    explanation = explain_error(ServerError("A & B <down>", http_status=503))
+    message = notice_message(explanation)
+    assert "A &amp; B &lt;down&gt;" in message["text"]
+    assert "&amp;amp;" not in json.dumps(message)
