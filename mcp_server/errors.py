@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from mcp_server.results import TEXT_LIMIT, clean
+from mcp_server.rendering import clean
+from mcp_server.results import TEXT_LIMIT
 from shared.errors import CaptureStatusError
 from shared.explain import Explanation, explain_error
 

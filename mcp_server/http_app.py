@@ -1,4 +1,7 @@
-"""Streamable HTTP: ``/mcp`` behind bearer tokens and Host/Origin checks, plus ``/healthz``.
+"""Streamable HTTP: ``/mcp`` behind bearer tokens and Host/Origin checks.
+
+``GET /healthz`` and ``GET /metrics`` (Prometheus) are served without a token for probes and
+scrapers: they expose no request data. Keep ``/metrics`` off the public ingress.
 
 Session choice: the app is **stateless** (``stateless_http=True``) and answers with SSE
 streams (``json_response=False``).
@@ -24,21 +27,19 @@ import logging
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from mcp_server.auth import BearerTokenAuth, check_tokens
+from mcp_server.server import HEALTH_PATH, METRICS_PATH
 from mcp_server.state import ServerState
 from shared.errors import ConfigurationError
 from shared.settings import Settings
 
-__all__ = ["HEALTH_PATH", "MCP_PATH", "build_http_app", "serve_http", "transport_security"]
+__all__ = ["MCP_PATH", "build_http_app", "is_loopback", "serve_http", "transport_security"]
 
 log = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
-HEALTH_PATH = "/healthz"
 _LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
 
@@ -69,12 +70,8 @@ def _host_name(entry: str) -> str:
     return entry.partition(":")[0]
 
 
-async def _healthz(_: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
 def build_http_app(server: MCPServer[ServerState], settings: Settings) -> ASGIApp:
-    """The ASGI app serving ``server`` at ``/mcp`` (authenticated) and ``/healthz`` (open).
+    """The ASGI app serving ``server`` at ``/mcp`` (authenticated), ``/healthz`` and ``/metrics``.
 
     Raises:
         ConfigurationError: ``MCP_AUTH_TOKENS`` is empty or holds a short token.
@@ -85,14 +82,13 @@ def build_http_app(server: MCPServer[ServerState], settings: Settings) -> ASGIAp
         raise ConfigurationError(
             "capture-status cannot serve MCP over HTTP:\n  - " + "\n  - ".join(problems)
         )
-    server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)(_healthz)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,
         json_response=False,
         transport_security=transport_security(settings),
     )
-    return BearerTokenAuth(app, tokens=tokens, open_paths={HEALTH_PATH})
+    return BearerTokenAuth(app, tokens=tokens, open_paths={HEALTH_PATH, METRICS_PATH})
 
 
 async def serve_http(app: ASGIApp, settings: Settings, *, host: str, port: int) -> None:
@@ -107,6 +103,8 @@ async def serve_http(app: ASGIApp, settings: Settings, *, host: str, port: int) 
             "clients use (e.g. mcp.example.com,mcp.example.com:*)",
             host,
         )
+    # one "Terminating session: None" line per stateless request says nothing useful
+    logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
     config = uvicorn.Config(
         app,
         host=host,

@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
-from mcp_server.errors import error_text
-from mcp_server.results import capture_status_result
 from mcp_server.state import ServerState
 from shared.errors import InvalidRequestIdError
 from shared.ids import REQUEST_ID_EXAMPLE, extract_request_id
-from shared.mx_exceptions import catalogue_markdown
-from shared.views import look_up
 
 __all__ = [
     "REFERENCE_URI",
@@ -27,26 +23,22 @@ __all__ = [
 
 REQUEST_URI_TEMPLATE = "capture://requests/{request_id}"
 REFERENCE_URI = "capture://reference/statuses"
-_NOT_FOUND_CODES = frozenset({"not_found", "invalid_request_id"})
 
 
 async def read_capture_request(request_id: str, ctx: Context[ServerState, Any]) -> str:
     """One capture request, decoded and explained: the same JSON as get_capture_status."""
-    state = ctx.request_context.lifespan_context
-    views = await look_up(
-        state.client, [request_id], app_base_url=state.app_base_url, redactor=state.redactor
-    )
-    view = views[0]
-    if view.found:
-        return capture_status_result(view, notice=state.notice).model_dump_json(indent=2)
-    text = error_text(view.explanation)
-    if view.error is not None and view.error.code in _NOT_FOUND_CODES:
-        raise ResourceNotFoundError(text)
-    raise ResourceError(text)
+    try:
+        core = await ctx.request_context.lifespan_context.core.get()
+    except ToolError as error:
+        raise ResourceError(str(error)) from None
+    return await core.status_json(request_id)
 
 
 def read_reference() -> str:
     """What every status, outcome and known MX exception means (markdown)."""
+    # imported when read, not at start-up: the catalogue pulls in the core's models
+    from shared.mx_exceptions import catalogue_markdown
+
     return catalogue_markdown()
 
 

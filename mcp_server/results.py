@@ -1,39 +1,35 @@
-"""What the tools return: bounded pydantic models built from the core's views.
+"""What the tools return: bounded pydantic models, one output schema per tool.
 
-Every model publishes an output schema; every string taken from LeadSquared is already
-masked by the core (PII) and is cut here to a fixed length with control characters
-removed, and every list is capped, so no answer can blow up an assistant's context.
-Upstream text stays in data fields: nothing here turns it into instructions.
+This module only declares the shapes (it is on the start-up path, so it imports nothing of
+the core); :mod:`mcp_server.rendering` fills them from the core's views, cutting every
+string from LeadSquared to a fixed length and capping every list, so that no answer can
+blow up an assistant's context. Upstream text stays in data fields, never instructions.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.explain import Explanation, describe_metrics
-from shared.models import CaptureOutcome, CaptureStatus, QueueMetrics
-from shared.redact import truncate
-from shared.request_summary import RequestSummary
-from shared.views import LookupView
-
 __all__ = [
     "DEMO_NOTICE",
+    "LIST_LIMIT",
+    "QUERY_LIMIT",
+    "SHORT_LIMIT",
+    "TEXT_LIMIT",
     "BatchEntryResult",
     "CaptureStatusResult",
     "CaptureStatusesResult",
     "ErrorResult",
     "ExplanationResult",
+    "FactResult",
+    "LinkResult",
     "OutcomeResult",
     "QueueMetricsResult",
+    "RequestSummaryResult",
+    "StatusName",
     "WaitResult",
-    "batch_result",
-    "capture_status_result",
-    "clean",
-    "queue_metrics_result",
 ]
 
 #: longest free text kept (reasons, exception messages, explanation paragraphs)
@@ -51,7 +47,6 @@ DEMO_NOTICE = (
 )
 
 StatusName = Literal["In-Queue", "Success", "FAILURE", "ERROR", "unknown"]
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 def _without_property_titles(schema: dict[str, Any]) -> None:
@@ -63,19 +58,6 @@ def _without_property_titles(schema: dict[str, Any]) -> None:
 
 
 _FROZEN = ConfigDict(frozen=True, json_schema_extra=_without_property_titles)
-
-
-def clean(text: str, limit: int = TEXT_LIMIT) -> str:
-    """``text`` without control or direction-changing characters, cut to ``limit``."""
-    return truncate(_CONTROL.sub("", text).strip(), limit)
-
-
-def _clean_opt(text: str | None, limit: int = SHORT_LIMIT) -> str | None:
-    return None if text is None else clean(text, limit)
-
-
-def _cap(items: Sequence[str], limit: int = SHORT_LIMIT) -> list[str]:
-    return [clean(item, limit) for item in items[:LIST_LIMIT]]
 
 
 class FactResult(BaseModel):
@@ -253,162 +235,3 @@ class QueueMetricsResult(BaseModel):
         None, description="Requests processed per minute, averaged over 10 minutes."
     )
     notice: str | None = None
-
-
-def explanation_result(explanation: Explanation) -> ExplanationResult:
-    """The bounded form of ``explanation``."""
-    return ExplanationResult(
-        headline=clean(explanation.headline, SHORT_LIMIT * 2),
-        severity=explanation.severity.value,
-        what_happened=clean(explanation.what_happened),
-        why=clean(explanation.why),
-        next_steps=_cap(explanation.next_steps, TEXT_LIMIT),
-        facts=[
-            FactResult(label=clean(f.label, SHORT_LIMIT), value=clean(f.value))
-            for f in explanation.facts[:LIST_LIMIT]
-        ],
-        links=[
-            LinkResult(label=clean(link.label, SHORT_LIMIT), url=link.url)
-            for link in explanation.links[:LIST_LIMIT]
-        ],
-    )
-
-
-def outcome_result(outcome: CaptureOutcome) -> OutcomeResult:
-    """The bounded form of ``outcome``."""
-    return OutcomeResult(
-        kind=outcome.kind,
-        created_opportunity_id=_clean_opt(outcome.created_opportunity_id),
-        conflicted_opportunity_id=_clean_opt(outcome.conflicted_opportunity_id),
-        related_prospect_id=_clean_opt(outcome.related_prospect_id),
-        activity_ids=_cap(outcome.activity_ids),
-        post_dedup_actions=list(outcome.post_dedup_actions[:LIST_LIMIT]),
-        is_unique=outcome.is_unique,
-        primary_action=outcome.primary_action,
-        secondary_action=outcome.secondary_action,
-        exception_type=_clean_opt(outcome.exception_type),
-        exception_message=_clean_opt(outcome.exception_message, TEXT_LIMIT),
-    )
-
-
-def request_summary_result(summary: RequestSummary) -> RequestSummaryResult:
-    """The bounded form of ``summary``."""
-    return RequestSummaryResult(
-        readable=summary.readable,
-        opportunity_event_code=summary.opportunity_event_code,
-        opportunity_field_count=summary.opportunity_field_count,
-        opportunity_field_names=_cap(summary.opportunity_field_names),
-        lead_attribute_count=summary.lead_attribute_count,
-        lead_attribute_names=_cap(summary.lead_attribute_names),
-        search_by=_clean_opt(summary.search_by),
-        update_empty_fields=summary.update_empty_fields,
-        overwrite_fields=summary.overwrite_fields,
-        note=_clean_opt(summary.opportunity_note, TEXT_LIMIT),
-        raw_excerpt=_clean_opt(summary.raw_excerpt, TEXT_LIMIT),
-    )
-
-
-def _status_result(
-    status: CaptureStatus, explanation: Explanation, notice: str | None
-) -> CaptureStatusResult:
-    task = status.task
-    summary = explanation.request_summary
-    return CaptureStatusResult(
-        request_id=status.request_id,
-        status=task.status.value,
-        status_raw=clean(task.status_raw, SHORT_LIMIT),
-        is_final=status.is_final,
-        status_reason=_clean_opt(task.status_reason, TEXT_LIMIT),
-        current_step=_clean_opt(task.current_step),
-        last_step=_clean_opt(task.last_step),
-        outcome=None if status.outcome is None else outcome_result(status.outcome),
-        request_summary=None if summary is None else request_summary_result(summary),
-        explanation=explanation_result(explanation),
-        notice=notice,
-    )
-
-
-def capture_status_result(view: LookupView, *, notice: str | None = None) -> CaptureStatusResult:
-    """The result of a successful lookup.
-
-    Raises:
-        ValueError: ``view`` holds no status (the lookup failed).
-    """
-    if view.status is None:
-        raise ValueError("a failed lookup has no status result; raise its error instead")
-    return _status_result(view.status, view.explanation, notice)
-
-
-def error_result(view: LookupView) -> ErrorResult:
-    """The error of a failed lookup, as data."""
-    error = view.error
-    return ErrorResult(
-        code=error.code if error else "error",
-        message=clean(view.explanation.what_happened),
-        retryable=error.retryable if error else False,
-        retry_after_seconds=error.retry_after_seconds if error else None,
-    )
-
-
-def batch_entry(view: LookupView) -> BatchEntryResult:
-    """The compact entry of one id of a batch."""
-    status = view.status
-    explanation = view.explanation
-    if status is not None:
-        return BatchEntryResult(
-            query=clean(view.query, QUERY_LIMIT),
-            result="found",
-            request_id=status.request_id,
-            status=status.status.value,
-            is_final=status.is_final,
-            outcome=None if status.outcome is None else outcome_result(status.outcome),
-            headline=clean(explanation.headline, SHORT_LIMIT * 2),
-            next_steps=_cap(explanation.next_steps[:3], TEXT_LIMIT),
-        )
-    not_found = view.error is not None and view.error.code == "not_found"
-    return BatchEntryResult(
-        query=clean(view.query, QUERY_LIMIT),
-        result="not_found" if not_found else "error",
-        request_id=view.request_id,
-        headline=clean(explanation.headline, SHORT_LIMIT * 2),
-        next_steps=_cap(explanation.next_steps[:3], TEXT_LIMIT),
-        error=error_result(view),
-    )
-
-
-def batch_result(
-    views: Sequence[LookupView], *, notice: str | None = None
-) -> CaptureStatusesResult:
-    """One entry per view, with counts."""
-    entries = [batch_entry(view) for view in views]
-    found = sum(entry.result == "found" for entry in entries)
-    not_found = sum(entry.result == "not_found" for entry in entries)
-    errors = len(entries) - found - not_found
-    by_status: dict[str, int] = {}
-    for entry in entries:
-        if entry.status is not None:
-            by_status[entry.status] = by_status.get(entry.status, 0) + 1
-    statuses = ", ".join(f"{count} {name}" for name, count in by_status.items())
-    summary = f"{len(entries)} id{'s' if len(entries) != 1 else ''}: {found} found"
-    if statuses:
-        summary += f" ({statuses})"
-    summary += f", {not_found} not found, {errors} failed to look up"
-    return CaptureStatusesResult(
-        summary=summary,
-        found=found,
-        not_found=not_found,
-        errors=errors,
-        results=entries,
-        notice=notice,
-    )
-
-
-def queue_metrics_result(metrics: QueueMetrics, *, notice: str | None = None) -> QueueMetricsResult:
-    """The queue figures with their one-line reading."""
-    return QueueMetricsResult(
-        reading=describe_metrics(metrics),
-        pending_requests=metrics.pending_messages,
-        max_delay_seconds=metrics.max_delay_seconds,
-        processing_rate_per_minute=metrics.processing_rate_per_minute,
-        notice=notice,
-    )
