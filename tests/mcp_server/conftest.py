@@ -228,6 +228,7 @@ __all__ = [
     "PROCESSING_SECONDS",
     "TOKEN",
     "ClientOpenings",
+    "Opener",
     "ServerFactory",
     "capture_body",
     "held_in_a_task",

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
+from starlette.applications import Starlette
 
 from mcp_server.results import (
     DEMO_NOTICE,
@@ -16,16 +19,23 @@ from mcp_server.results import (
     QueueMetricsResult,
     WaitResult,
 )
+from mcp_server.server import build_server
 from mcp_server.state import ServerState
+from shared.client import CaptureStatusClient
+from shared.errors import ConfigurationError
 from shared.ids import REQUEST_ID_EXAMPLE
+from shared.settings import Settings
 from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Simulator
 from tests.conftest import FakeClock
 from tests.mcp_server.conftest import (
+    FAST_SCHEDULE,
     PROCESSING_SECONDS,
     ClientOpenings,
+    Opener,
     ServerFactory,
     capture_body,
     make_settings,
+    simulator_opener,
     structured,
     text_of,
 )
@@ -329,3 +339,67 @@ async def test_the_api_key_never_appears_in_any_answer(
         result = await client.call_tool("get_capture_status", {"request_id": CREATED})
     assert result.is_error
     assert "wrong-key-never-shown" not in json.dumps(result.model_dump(mode="json"))
+
+
+class GatedOpener:
+    """Opens the client only when the test lets it (a slow start-up, made visible)."""
+
+    def __init__(self, opener: Opener) -> None:
+        self._opener = opener
+        self.release = asyncio.Event()
+        self.asked = asyncio.Event()
+
+    @asynccontextmanager
+    async def __call__(self, settings: Settings) -> AsyncGenerator[CaptureStatusClient]:
+        self.asked.set()
+        await self.release.wait()
+        async with self._opener(settings) as client:
+            yield client
+
+
+async def test_tools_are_listed_before_the_core_is_open_and_calls_wait_for_it(
+    sim_app: Starlette, openings: ClientOpenings
+) -> None:
+    gate = GatedOpener(simulator_opener(sim_app, openings))
+    server = build_server(make_settings(), client_opener=gate, poll_schedule=FAST_SCHEDULE)
+    async with Client(server) as client:
+        async with asyncio.timeout(10):
+            await gate.asked.wait()
+        tools = (await client.list_tools()).tools
+        assert len(tools) == 4
+        assert openings.opened == 0
+        call = asyncio.create_task(client.call_tool("get_capture_status", {"request_id": CREATED}))
+        await asyncio.sleep(0)
+        assert not call.done()
+        gate.release.set()
+        async with asyncio.timeout(10):
+            result = await call
+    assert structured(result)["status"] == "Success"
+    assert (openings.opened, openings.closed) == (1, 1)
+
+
+async def test_a_core_that_cannot_open_makes_every_call_fail_with_the_reason() -> None:
+    def refuse(_: Settings) -> AbstractAsyncContextManager[CaptureStatusClient]:
+        raise ConfigurationError("LSQ_API_KEY: the key was revoked; set a new one.")
+
+    async with Client(build_server(make_settings(), client_opener=refuse)) as client:
+        result = await client.call_tool("get_capture_status", {"request_id": CREATED})
+        metrics = await client.call_tool("get_capture_queue_metrics", {})
+    assert result.is_error
+    assert text_of(result) == (
+        "Error executing tool get_capture_status: capture-status could not start. "
+        "LSQ_API_KEY: the key was revoked; set a new one."
+    )
+    assert metrics.is_error
+
+
+async def test_an_unexpected_failure_to_open_hides_the_details() -> None:
+    def explode(_: Settings) -> AbstractAsyncContextManager[CaptureStatusClient]:
+        raise RuntimeError("internal: /srv/secret/path")
+
+    async with Client(build_server(make_settings(), client_opener=explode)) as client:
+        result = await client.call_tool("get_capture_status", {"request_id": CREATED})
+    assert result.is_error
+    text = text_of(result)
+    assert "could not open its connection to LeadSquared" in text
+    assert "secret" not in text
