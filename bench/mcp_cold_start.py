@@ -4,6 +4,9 @@ Cold start: spawn ``python -m mcp_server`` (stdio) and time until ``tools/list``
 (initialize, initialized, tools/list), against ``bench/minimal_mcp_server.py``, a one-tool
 ``MCPServer`` measured in the same run, rounds interleaved so that drift affects both alike.
 The minimal server is the floor the SDK's imports set. Goal: median <= 1.25 x the floor's.
+capture-status answers ``tools/list`` before its core (HTTP client, budget, explanations)
+has finished opening in the background, so the time to a first answered tool call is
+printed too, next to the minimal server's first ``ping``.
 
 Per-call overhead: ``get_capture_status`` through the SDK's in-memory client (both eras)
 against the direct core calls it wraps, on a warm cache (so the simulator is out of the
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import statistics
 import sys
@@ -37,7 +41,7 @@ BENCH_KEY = "bench-key"
 MINIMAL_SERVER = Path(__file__).with_name("minimal_mcp_server.py")
 #: a request id the in-process simulator knows (a final Success, cached after one call)
 REQUEST_ID = "bed6195c-e5a7-41b6-805a-c0aebbfd06be"
-_MESSAGES = [
+_HANDSHAKE = [
     {
         "jsonrpc": "2.0",
         "id": 1,
@@ -51,7 +55,15 @@ _MESSAGES = [
     {"jsonrpc": "2.0", "method": "notifications/initialized"},
     {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
 ]
-_REQUEST = b"".join(json.dumps(m).encode() + b"\n" for m in _MESSAGES)
+
+
+def _tool_call(name: str, arguments: dict[str, str]) -> dict[str, object]:
+    return {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -63,8 +75,16 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-async def spawn_to_tools_list(argv: Sequence[str], env: dict[str, str], cwd: str) -> float:
-    """Seconds from spawning ``argv`` to reading its answer to ``tools/list``."""
+async def spawn_until_answered(
+    argv: Sequence[str],
+    env: dict[str, str],
+    cwd: str,
+    *,
+    call: dict[str, object] | None = None,
+) -> float:
+    """Seconds from spawning ``argv`` to its answer to ``tools/list`` (or to ``call``)."""
+    messages = [*_HANDSHAKE, *([call] if call else [])]
+    awaited = 3 if call else 2
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
         *argv,
@@ -76,20 +96,21 @@ async def spawn_to_tools_list(argv: Sequence[str], env: dict[str, str], cwd: str
     )
     assert process.stdin is not None
     assert process.stdout is not None
-    # the server reads requests in order: writing all three at once is what a client does
-    process.stdin.write(_REQUEST)
+    # a client sends these back to back; the server answers them in order
+    process.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
     await process.stdin.drain()
     try:
         async with asyncio.timeout(60):
             while True:
                 line = await process.stdout.readline()
                 if not line:
-                    raise RuntimeError(f"{argv} exited before answering tools/list")
+                    raise RuntimeError(f"{argv} exited before answering request {awaited}")
                 answer = json.loads(line)
-                if answer.get("id") == 2:
+                if answer.get("id") == awaited:
                     elapsed = time.perf_counter() - started
-                    if not answer.get("result", {}).get("tools"):
-                        raise RuntimeError(f"{argv} answered tools/list without tools")
+                    result = answer.get("result", {})
+                    if not (result.get("tools") or (call and not result.get("isError"))):
+                        raise RuntimeError(f"{argv} gave no usable answer: {answer}")
                     return elapsed
     finally:
         process.stdin.close()
@@ -104,26 +125,31 @@ async def spawn_to_tools_list(argv: Sequence[str], env: dict[str, str], cwd: str
 async def cold_start_figures(runs: int = RUNS) -> list[Figure]:
     """Median spawn → tools/list of our server and of the minimal one, interleaved."""
     python = sys.executable
-    ours_argv = [python, "-m", "mcp_server"]
-    minimal_argv = [python, str(MINIMAL_SERVER)]
-    # real settings (a key): the deployed path, never contacted before tools/list
-    ours_env = _env(LSQ_API_KEY=BENCH_KEY, LSQ_ASYNC_BASE_URL="http://127.0.0.1:9")
-    demo_env = _env()
-    ours: list[float] = []
-    minimal: list[float] = []
-    demo: list[float] = []
+    ours = [python, "-m", "mcp_server"]
+    minimal = [python, str(MINIMAL_SERVER)]
+    # real settings (a key): the deployed path; LeadSquared is not called before tools/list
+    real_env = _env(LSQ_API_KEY=BENCH_KEY, LSQ_ASYNC_BASE_URL="http://127.0.0.1:9")
+    demo_env = _env()  # no key: the built-in simulator answers the tool call below
+    status_call = _tool_call("get_capture_status", {"request_id": REQUEST_ID})
+    ping_call = _tool_call("ping", {})
+    ours_s: list[float] = []
+    minimal_s: list[float] = []
+    ours_call_s: list[float] = []
+    minimal_call_s: list[float] = []
     with tempfile.TemporaryDirectory() as cwd:  # no .env file is read
         # one warm-up each: byte-compilation and the OS file cache are not start-up cost
-        await spawn_to_tools_list(ours_argv, ours_env, cwd)
-        await spawn_to_tools_list(minimal_argv, demo_env, cwd)
+        await spawn_until_answered(ours, real_env, cwd)
+        await spawn_until_answered(minimal, demo_env, cwd)
         for round_ in range(runs):
-            pair = [(ours_argv, ours_env, ours), (minimal_argv, demo_env, minimal)]
+            pair = [(ours, real_env, ours_s), (minimal, demo_env, minimal_s)]
             for argv, env, into in pair if round_ % 2 == 0 else reversed(pair):
-                into.append(await spawn_to_tools_list(argv, env, cwd))
-            demo.append(await spawn_to_tools_list(ours_argv, demo_env, cwd))
-    ours_ms = statistics.median(ours) * 1000
-    minimal_ms = statistics.median(minimal) * 1000
-    demo_ms = statistics.median(demo) * 1000
+                into.append(await spawn_until_answered(argv, env, cwd))
+            ours_call_s.append(await spawn_until_answered(ours, demo_env, cwd, call=status_call))
+            minimal_call_s.append(
+                await spawn_until_answered(minimal, demo_env, cwd, call=ping_call)
+            )
+    ours_ms = statistics.median(ours_s) * 1000
+    minimal_ms = statistics.median(minimal_s) * 1000
     ratio = ours_ms / minimal_ms
     return [
         Figure(NAME, f"capture-status, spawn → tools/list (median of {runs})", f"{ours_ms:.0f} ms"),
@@ -135,7 +161,17 @@ async def cold_start_figures(runs: int = RUNS) -> list[Figure]:
             f"<= {GOAL_RATIO}x",
             ratio <= GOAL_RATIO,
         ),
-        Figure(NAME, f"capture-status in demo mode (median of {runs})", f"{demo_ms:.0f} ms"),
+        # the core opens in the background: the first tool call pays what tools/list did not
+        Figure(
+            NAME,
+            "spawn → first get_capture_status answered (demo, median)",
+            f"{statistics.median(ours_call_s) * 1000:.0f} ms",
+        ),
+        Figure(
+            NAME,
+            "spawn → first ping answered (minimal, median)",
+            f"{statistics.median(minimal_call_s) * 1000:.0f} ms",
+        ),
     ]
 
 
@@ -202,9 +238,7 @@ async def per_call_figures(calls: int = CALLS) -> list[Figure]:
                     f"{_ms(tool_ms)} / {percentile(tool_ms, 95):.2f} ms",
                 ),
                 Figure(NAME, f"per-call overhead over get_status ({label})", f"{overhead:.2f} ms"),
-                Figure(
-                    NAME, f"of which MCP + models over look_up ({label})", f"{over_look_up:.2f} ms"
-                ),
+                Figure(NAME, f"of which MCP and models ({label})", f"{over_look_up:.2f} ms"),
             ]
     return figures
 
@@ -223,7 +257,7 @@ class _Borrowed:
 
 
 def _ms(samples: Sequence[float]) -> str:
-    return f"{statistics.median(samples):.2f} ms"
+    return f"{statistics.median(samples):.3f} ms"
 
 
 async def run() -> list[Figure]:
@@ -233,6 +267,7 @@ async def run() -> list[Figure]:
 
 def main() -> int:
     """Print the figures and PASS/FAIL; exit 1 when the goal is missed."""
+    logging.basicConfig(level=logging.WARNING)  # the servers' own start/stop lines are noise here
     figures = asyncio.run(run())
     print_figures(figures)
     failed = [f for f in figures if f.passed is False]
