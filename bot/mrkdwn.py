@@ -16,7 +16,9 @@ __all__ = ["ELLIPSIS", "cut", "cut_escaped", "escape", "escape_cut", "plain"]
 ELLIPSIS = "…"
 # Bare @channel/@here/@everyone are not mentions in app messages, but a zero-width space
 # keeps them inert even if a client or a future parse mode would read them as one.
-_BROADCAST_WORDS = re.compile(r"(?<![\w.+-])@(channel|here|everyone)(?![\w-]|\.\w)", re.IGNORECASE)
+_BROADCAST_WORDS = re.compile(r"@(?=(?:channel|here|everyone))", re.IGNORECASE)
+# an email address such as ops@channel.example.com is left as it is
+_EMAIL_DOMAIN = re.compile(r"[\w.+-]@(?:channel|here|everyone)\.\w", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -24,7 +26,14 @@ def escape(text: str) -> str:
     """``text`` with ``&``, ``<`` and ``>`` escaped for Slack mrkdwn and broadcasts defused."""
     text = _CONTROL.sub("", text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _BROADCAST_WORDS.sub("@\u200b\\1", text)
+    return _BROADCAST_WORDS.sub(lambda m: _defuse(m, text), text)
+
+
+def _defuse(match: re.Match[str], text: str) -> str:
+    start = match.start()
+    if start > 0 and _EMAIL_DOMAIN.match(text, start - 1):
+        return "@"
+    return "@\u200b"
 
 
 def escape_cut(text: str, limit: int) -> str:
