@@ -77,7 +77,7 @@ async def open_client(settings: Settings) -> AsyncGenerator[CaptureStatusClient]
         from shared.simulator import SimulatorConfig, create_app
 
         config = SimulatorConfig()
-        log.info(demo_banner())
+        log.warning(demo_banner())
         client = CaptureStatusClient(
             client_options(settings, base_url=DEMO_BASE_URL),
             SecretStr(config.api_key),
