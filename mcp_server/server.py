@@ -123,9 +123,10 @@ def build_server(
                 wait_max_seconds=settings.mcp_wait_max_seconds,
             )
         finally:
-            # close in order (the client after its opening), even while being cancelled
+            # stop a still-running opening, then close what it opened, even while cancelled
             with anyio.CancelScope(shield=True):
-                await opening
+                opening.cancel()
+                await asyncio.gather(opening, return_exceptions=True)
                 running.remove(slot)
                 await resources.aclose()
 
@@ -158,7 +159,8 @@ def _register_http_routes(server: MCPServer[ServerState], running: list[CoreSlot
     async def metrics(_: Request) -> Response:
         slot = running[-1] if running else None
         if slot is None or not slot.ready:
-            return PlainTextResponse("capture-status is starting\n", status_code=503)
+            why = "failed to start (see its log)" if slot and slot.failed else "is starting"
+            return PlainTextResponse(f"capture-status {why}\n", status_code=503)
         core = await slot.get()
         body, content_type = core.metrics_text()
         return Response(body, media_type=content_type)

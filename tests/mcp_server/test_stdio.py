@@ -65,26 +65,51 @@ async def test_an_mcp_client_drives_the_stdio_server_in_a_subprocess(tmp_path: P
 
 
 async def test_stdout_carries_only_protocol_and_logs_go_to_stderr(tmp_path: Path) -> None:
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "1"},
+    requests = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"},
+            },
         },
-    }
-    # stdin closes after the request: the server answers it, then shuts down cleanly
-    code, out, err = await run_module(
-        env=child_env(), cwd=tmp_path, stdin=(json.dumps(initialize) + "\n").encode()
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "get_capture_status", "arguments": {"request_id": CREATED}},
+        },
+    ]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mcp_server",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=child_env(),
+        cwd=tmp_path,
     )
-    assert code == 0, err
-    lines = out.splitlines()
-    assert len(lines) == 1
-    answer = json.loads(lines[0])
-    assert answer["id"] == 1
-    assert answer["result"]["serverInfo"]["name"] == "capture-status"
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.write(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+    await process.stdin.drain()
+    async with asyncio.timeout(START_SECONDS):
+        lines = [await process.stdout.readline() for _ in range(2)]
+        # stdin closed: the server shuts down cleanly
+        process.stdin.close()
+        rest, err_bytes = await process.communicate()
+    assert process.returncode == 0, err_bytes.decode()
+    assert rest == b""
+    answers = [json.loads(line) for line in lines]
+    assert [answer["id"] for answer in answers] == [1, 2]
+    assert answers[0]["result"]["serverInfo"]["name"] == "capture-status"
+    assert answers[1]["result"]["structuredContent"]["status"] == "Success"
+    err = err_bytes.decode()
     assert "DEMO MODE" in err
     assert "MCP server ready" in err
     assert "client closed" in err

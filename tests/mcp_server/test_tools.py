@@ -403,3 +403,15 @@ async def test_an_unexpected_failure_to_open_hides_the_details() -> None:
     text = text_of(result)
     assert "could not open its connection to LeadSquared" in text
     assert "secret" not in text
+
+
+async def test_stopping_while_the_core_is_still_opening_stops_promptly_and_leaks_nothing(
+    sim_app: Starlette, openings: ClientOpenings
+) -> None:
+    gate = GatedOpener(simulator_opener(sim_app, openings))
+    server = build_server(make_settings(), client_opener=gate)
+    async with asyncio.timeout(10):
+        async with Client(server) as client:
+            await gate.asked.wait()
+            await client.list_tools()
+    assert (openings.opened, openings.closed) == (0, 0)
