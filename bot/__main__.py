@@ -21,13 +21,14 @@ import aiohttp
 
 from bot.app import build_slack_bot
 from bot.errors import StartupError
-from bot.http_server import EVENTS_PATH, bind_socket, create_http_app, start_http_server
+from bot.http_server import EVENTS_PATH, create_http_app, start_http_server
 from bot.logs import install_payload_filter
 from bot.socket_mode import run_socket_mode
 from shared.errors import ConfigurationError
 from shared.logs import configure_logging
 from shared.runtime import demo_banner, open_client
 from shared.settings import Settings, load_settings
+from shared.sockets import bind_socket
 
 __all__ = ["DEFAULT_PORT", "check_slack_settings", "main", "serve"]
 

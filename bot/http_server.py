@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from bot.app import SlackBot
 
-__all__ = ["EVENTS_PATH", "RunningServer", "bind_socket", "create_http_app", "start_http_server"]
+__all__ = ["EVENTS_PATH", "RunningServer", "create_http_app", "start_http_server"]
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +68,6 @@ def create_http_app(bot: SlackBot, *, drain_seconds: float) -> Starlette:
         ],
         lifespan=lifespan,
     )
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (port 0 picks a free port).
-
-    Binding here rather than in uvicorn turns a taken port into an ``OSError`` instead of
-    uvicorn's ``sys.exit``.
-
-    Raises:
-        OSError: the address cannot be bound.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 class _Server(uvicorn.Server):

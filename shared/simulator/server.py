@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from shared.simulator.app import create_app
 from shared.simulator.faults import SimulatedConnectionReset
+from shared.sockets import bind_socket
 
 __all__ = ["RunningSimulator", "SimulatorThread", "serve_simulator", "start_simulator_server"]
 
@@ -94,21 +95,6 @@ class RunningSimulator:
         return f"RunningSimulator(url={self.url!r})"
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted connections inherit this: without it, Nagle's algorithm and delayed ACKs
-        # add ~40 ms to every keep-alive request (uvicorn only sets it on sockets it binds).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
     try:
         await server.serve(sockets=[sock])
@@ -137,7 +123,7 @@ async def start_simulator_server(
     """
     # bind here rather than in uvicorn: uvicorn answers a bind failure with sys.exit(),
     # which would escape the task and stop the caller's whole event loop
-    sock = _bind(host, port)
+    sock = bind_socket(host, port)
     config = uvicorn.Config(
         app if app is not None else create_app(),
         http="h11",

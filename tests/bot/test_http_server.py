@@ -13,11 +13,11 @@ from bot.app import SlackBot
 from bot.http_server import (
     EVENTS_PATH,
     RunningServer,
-    bind_socket,
     create_http_app,
     start_http_server,
 )
 from shared.simulator import SAMPLES, Simulator
+from shared.sockets import bind_socket
 from tests.bot.conftest import BotFactory, Gate, assert_valid_message
 from tests.bot.fake_slack import FakeSlack, command_body, signed_headers
 
