@@ -110,11 +110,12 @@ async def run_product(settings: Settings) -> int:
             console.print("No front door is configured to run; see the README's settings.")
             return 0
         console.print("[bold]Serving. Press Ctrl-C to stop.[/]")
-        watchers = [asyncio.create_task(_watch(name, child, console)) for name, child in children]
+        watchers = [
+            asyncio.create_task(_watch(name, child, console, stop)) for name, child in children
+        ]
         await stop.wait()
         await _stop_children([child for _, child in children])
-        for watcher in watchers:
-            watcher.cancel()
+        await asyncio.gather(*watchers)
     console.print("Stopped.")
     return 0
 
@@ -135,9 +136,15 @@ async def _start_front_doors(
     return children
 
 
-async def _watch(name: str, child: asyncio.subprocess.Process, console: Console) -> None:
+async def _watch(
+    name: str, child: asyncio.subprocess.Process, console: Console, stopping: asyncio.Event
+) -> None:
     """Say so loudly when a front door stops on its own; the others keep serving."""
     code = await child.wait()
+    # On Ctrl-C the children get the signal too; uvicorn re-raises SIGTERM/SIGINT after a
+    # graceful shutdown, so those exits are the normal end, not a failure.
+    if stopping.is_set() and code in (0, -signal.SIGTERM, -signal.SIGINT):
+        return
     console.print(f"{name} stopped (exit status {code}); see its messages above.", style="red")
 
 

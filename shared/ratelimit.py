@@ -22,7 +22,7 @@ from limits.storage import MemoryStorage as SyncMemoryStorage
 from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLimiter
 
 from shared.errors import RateLimitedError
-from shared.redis_link import GuardedRedisStorage, RedisLink, ceil_ms
+from shared.redis_link import RedisLink, ceil_ms
 
 __all__ = ["RateBudget", "Sleep", "ThrottleCooldown", "account_key"]
 
@@ -96,6 +96,8 @@ class RateBudget:
         self._shared_item = _GuardedWindow(calls, seconds, guard_seconds)
         self._shared: MovingWindowRateLimiter | None = None
         if link is not None:
+            from shared.redis_window import GuardedRedisStorage  # only with REDIS_URL
+
             storage = GuardedRedisStorage(
                 "async+" + link.url.removeprefix("async+"), link.client, op_timeout=link.op_timeout
             )

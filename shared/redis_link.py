@@ -16,80 +16,16 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
-import redis.asyncio as redis
-from limits.aio.storage import RedisStorage
-from limits.errors import StorageError
-from redis.exceptions import RedisError
+if TYPE_CHECKING:
+    import redis.asyncio as redis
 
-__all__ = ["GuardedRedisStorage", "RedisLink", "redis_unavailable_errors"]
+__all__ = ["RedisLink", "ceil_ms"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: what a Redis outage looks like to a caller
-redis_unavailable_errors: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
-
-# limits' moving-window script, except that the key's TTL is rounded up to whole seconds:
-# EXPIRE wants an integer, and our window is a little longer than LeadSquared's (the jitter
-# guard of RateBudget), so it is not a whole number of seconds.
-_ACQUIRE_MOVING_WINDOW = """
-local timestamp = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local expiry = tonumber(ARGV[3])
-local amount = tonumber(ARGV[4])
-if amount > limit then
-    return false
-end
-local entry = redis.call('lindex', KEYS[1], limit - amount)
-if entry and tonumber(entry) >= timestamp - expiry then
-    return false
-end
-for i = 1, amount do
-    redis.call('lpush', KEYS[1], timestamp)
-end
-redis.call('ltrim', KEYS[1], 0, limit - 1)
-redis.call('expire', KEYS[1], math.ceil(expiry))
-return true
-"""
-
-
-class GuardedRedisStorage(RedisStorage):
-    """``limits``' Redis storage (redis-py) that accepts a fractional moving window.
-
-    Args:
-        uri: the ``async+redis://`` URI limits reads windows through.
-        client: the redis-py client that runs the acquiring script.
-        op_timeout: seconds one Redis command may take.
-    """
-
-    def __init__(self, uri: str, client: redis.Redis, *, op_timeout: float = 0.5) -> None:
-        super().__init__(
-            uri,
-            wrap_exceptions=True,
-            implementation="redispy",
-            socket_timeout=op_timeout,
-            socket_connect_timeout=op_timeout,
-        )
-        self._acquire: Callable[..., Awaitable[Any]] = cast(
-            "Callable[..., Awaitable[Any]]", client.register_script(_ACQUIRE_MOVING_WINDOW)
-        )
-
-    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        """Atomically take ``amount`` slots of the moving window, if free.
-
-        Raises:
-            limits.errors.StorageError: Redis did not answer.
-        """
-        try:
-            acquired = await self._acquire(
-                keys=[self.bridge.prefixed_key(key)], args=[time.time(), limit, expiry, amount]
-            )
-        except redis_unavailable_errors as exc:
-            raise StorageError(exc if isinstance(exc, Exception) else Exception(exc)) from exc
-        return bool(acquired)
 
 
 class RedisLink:
@@ -110,9 +46,19 @@ class RedisLink:
         op_timeout: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # Imported here: a process without REDIS_URL never pays for loading redis (~35 ms).
+        import redis.asyncio as redis_asyncio
+        from redis.exceptions import RedisError
+
         self.url = url
-        self.client: redis.Redis = redis.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
+        self.client: redis.Redis = redis_asyncio.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
             url, socket_timeout=op_timeout, socket_connect_timeout=op_timeout
+        )
+        #: what a Redis outage looks like to a caller
+        self.unavailable_errors: tuple[type[Exception], ...] = (
+            RedisError,
+            OSError,
+            TimeoutError,
         )
         self.op_timeout = op_timeout
         self._retry_seconds = retry_seconds
@@ -159,7 +105,7 @@ class RedisLink:
             return fallback
         try:
             result = await operation()
-        except redis_unavailable_errors as error:
+        except self.unavailable_errors as error:
             self.mark_down(error)
             return fallback
         self.mark_up()

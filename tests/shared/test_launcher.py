@@ -50,4 +50,6 @@ async def test_the_demo_starts_labelled_serves_until_interrupted_and_stops_clean
     assert "Opportunity created" in output
     assert "No request with this id was found" in output
     assert "Stopped." in output
+    assert "MCP server (streamable HTTP): python -m mcp_server" in output
+    assert "stopped (exit status" not in output  # every front door ended cleanly
     assert "Traceback" not in output
