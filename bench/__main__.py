@@ -14,7 +14,15 @@ from typing import Any
 from bench.report import Figure, machine_description, print_figures
 
 #: benchmark module names, in the order they run
-BENCHMARKS = ("lookup_overhead", "calls_per_lookup", "sustained_budget", "burst")
+BENCHMARKS = (
+    "lookup_overhead",
+    "calls_per_lookup",
+    "sustained_budget",
+    "burst",
+    "slack_ack",
+    "mcp_cold_start",
+    "memory",
+)
 
 
 def main() -> int:
