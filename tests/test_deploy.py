@@ -1,0 +1,190 @@
+"""What the Dockerfile, compose and Kubernetes run, run here outside Docker.
+
+No Docker engine exists on the development machine, so the image cannot be built in tests.
+Instead each command line the deployment files give is read from those files and started as
+a process (on loopback: ``0.0.0.0`` becomes ``127.0.0.1``, the port a free one), and the
+image's HEALTHCHECK command and the probes' paths are run against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from shared.simulator import SimulatorConfig, create_app
+from shared.simulator.server import serve_simulator
+from tests.bot.fake_slack import SIGNING_SECRET, FakeSlack
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM_KEY = "deploy-test-key"
+MCP_TOKEN = "deploy-test-token-0123456789"
+
+
+def _dockerfile_json(instruction: str) -> list[str]:
+    text = (ROOT / "Dockerfile").read_text()
+    match = re.search(rf"^{instruction}\s+(\[.*\])\s*$", text, re.MULTILINE)
+    assert match is not None, f"no exec-form {instruction} in the Dockerfile"
+    value: list[str] = json.loads(match.group(1))
+    return value
+
+
+def _healthcheck_command() -> list[str]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    match = re.search(r"^HEALTHCHECK .*?CMD\s+(\[.*\])\s*$", text, re.MULTILINE)
+    assert match is not None, "no exec-form HEALTHCHECK CMD in the Dockerfile"
+    value: list[str] = json.loads(match.group(1))
+    return value
+
+
+def _kubernetes_container(name: str) -> dict[str, Any]:
+    for document in yaml.safe_load_all((ROOT / "deploy/kubernetes" / f"{name}.yaml").read_text()):
+        if document and document["kind"] == "Deployment":
+            container: dict[str, Any] = document["spec"]["template"]["spec"]["containers"][0]
+            return container
+    raise AssertionError(f"no Deployment in {name}.yaml")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _on_loopback(argv: list[str], port: int) -> list[str]:
+    out = ["127.0.0.1" if arg == "0.0.0.0" else arg for arg in argv]
+    out[out.index("--port") + 1] = str(port)
+    return out
+
+
+@asynccontextmanager
+async def _running(argv: list[str], env: Mapping[str, str]) -> AsyncGenerator[None]:
+    """``python -m <argv>`` as the image's ENTRYPOINT runs it, stopped with SIGTERM after."""
+    entrypoint = _dockerfile_json("ENTRYPOINT")
+    assert entrypoint[0] == "python"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *entrypoint[1:], *argv,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        process.terminate()
+        async with asyncio.timeout(20):
+            _, err = await process.communicate()
+        assert b"Traceback" not in err, err.decode()[-2000:]
+
+
+async def _wait_healthy(port: int, path: str) -> None:
+    async with httpx.AsyncClient() as http, asyncio.timeout(30):
+        while True:  # bounded by the timeout: until the server answers its probe
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}{path}")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+
+
+async def _healthcheck_passes(port: int) -> bool:
+    command = _healthcheck_command()
+    assert command[0] == "python"
+    check = await asyncio.create_subprocess_exec(
+        sys.executable, *command[1:], env={**os.environ, "HEALTH_PORT": str(port)}
+    )
+    async with asyncio.timeout(20):
+        return await check.wait() == 0
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: "" for k in os.environ if k.startswith(("LSQ_", "SLACK_", "MCP_", "REDIS_"))}
+
+
+@pytest.fixture
+async def simulator_url() -> AsyncIterator[str]:
+    async with serve_simulator(create_app(SimulatorConfig(api_key=SIM_KEY))) as url:
+        yield url
+
+
+async def test_the_images_default_command_serves_the_slack_app_and_passes_its_healthcheck(
+    simulator_url: str,
+) -> None:
+    cmd = _dockerfile_json("CMD")
+    assert cmd[0] == "bot"
+    assert _kubernetes_container("bot")["args"] == cmd
+    fake = FakeSlack()
+    port = _free_port()
+    async with serve_simulator(fake.app) as slack_url:
+        env = {
+            **_clean_env(),
+            "LSQ_API_KEY": SIM_KEY,
+            "LSQ_ASYNC_BASE_URL": simulator_url,
+            "SLACK_BOT_TOKEN": "xoxb-deploy-test",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack_url,
+        }
+        async with _running(_on_loopback(cmd, port), env):
+            probe = _kubernetes_container("bot")["readinessProbe"]["httpGet"]["path"]
+            await _wait_healthy(port, probe)
+            assert await _healthcheck_passes(port)
+            async with httpx.AsyncClient() as http:
+                metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
+            assert metrics.status_code == 200
+            assert "capture_status_" in metrics.text
+
+
+async def test_the_mcp_command_of_kubernetes_serves_mcp_and_passes_the_healthcheck(
+    simulator_url: str,
+) -> None:
+    container = _kubernetes_container("mcp")
+    args: list[str] = container["args"]
+    assert args[0] == "mcp_server"
+    port = _free_port()
+    env = {
+        **_clean_env(),
+        "LSQ_API_KEY": SIM_KEY,
+        "LSQ_ASYNC_BASE_URL": simulator_url,
+        "MCP_AUTH_TOKENS": MCP_TOKEN,
+    }
+    async with _running(_on_loopback(args, port), env):
+        await _wait_healthy(port, container["livenessProbe"]["httpGet"]["path"])
+        assert await _healthcheck_passes(port)
+        async with httpx.AsyncClient() as http:
+            refused = await http.post(f"http://127.0.0.1:{port}/mcp", json={})
+        assert refused.status_code == 401
+
+
+def test_compose_runs_the_same_commands_as_the_image_and_kubernetes() -> None:
+    compose = yaml.safe_load((ROOT / "deploy/compose.yml").read_text())
+    services = compose["services"]
+    assert services["bot"]["command"] == _dockerfile_json("CMD")
+    assert services["mcp"]["command"] == _kubernetes_container("mcp")["args"]
+    for name in ("bot", "mcp"):
+        assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis:")
+        assert "HEALTH_PORT" in services[name]["environment"]
+
+
+def test_kubernetes_takes_secrets_by_reference_and_probes_the_served_port() -> None:
+    for name in ("bot", "mcp"):
+        container = _kubernetes_container(name)
+        refs = [source for source in container["envFrom"] if "secretRef" in source]
+        assert refs == [{"secretRef": {"name": "capture-status-secrets"}}]
+        assert "env" not in container or all("value" not in e or "SECRET" not in e["name"]
+                                              for e in container["env"])  # fmt: skip
+        port = int(container["args"][container["args"].index("--port") + 1])
+        assert container["ports"][0]["containerPort"] == port
+        assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
