@@ -164,18 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         sys.stderr.write(error.message + "\n")
         return EXIT_CONFIGURATION
-    secrets = [
-        secret.get_secret_value()
-        for secret in (
-            settings.lsq_api_key,
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.redis_url,
-        )
-        if secret is not None
-    ]
-    configure_logging(settings.lsq_log_level, settings.lsq_log_format, secrets=secrets)
+    configure_logging(
+        settings.lsq_log_level, settings.lsq_log_format, secrets=settings.secret_values()
+    )
     install_payload_filter()
     try:
         return asyncio.run(_run(settings, args))

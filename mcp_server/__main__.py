@@ -47,10 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         sys.stderr.write(error.message + "\n")
         return EXIT_CONFIGURATION
-    secrets = [token.get_secret_value() for token in settings.mcp_auth_tokens]
-    if settings.lsq_api_key is not None:
-        secrets.append(settings.lsq_api_key.get_secret_value())
-    configure_logging(settings.lsq_log_level, settings.lsq_log_format, secrets=secrets)
+    configure_logging(
+        settings.lsq_log_level, settings.lsq_log_format, secrets=settings.secret_values()
+    )
     try:
         if args.transport == "stdio":
             _serve_stdio(settings)

@@ -62,14 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         sys.stderr.write(error.message + "\n")
         return EXIT_USAGE
-    secrets = [
-        s.get_secret_value()
-        for s in (settings.lsq_api_key, settings.slack_bot_token, settings.slack_signing_secret)
-        if s is not None
-    ]
     # One-shot commands print cards; only `run` (a server) logs at the configured level.
     level = settings.lsq_log_level if args.command == "run" else "ERROR"
-    configure_logging(level, settings.lsq_log_format, secrets=secrets)
+    configure_logging(level, settings.lsq_log_format, secrets=settings.secret_values())
     try:
         if args.command == "run":
             from shared.launcher import run_product

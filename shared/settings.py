@@ -174,6 +174,18 @@ class Settings(BaseSettings):
             raise ValueError("must be smaller than LSQ_RATE_LIMIT_CALLS, or no call could be made")
         return value
 
+    def secret_values(self) -> list[str]:
+        """Every secret value set (keys, tokens, the Redis URL), for log masking."""
+        values: list[SecretStr | None] = [
+            self.lsq_api_key,
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.redis_url,
+            *self.mcp_auth_tokens,
+        ]
+        return [value.get_secret_value() for value in values if value is not None]
+
     @property
     def demo_mode(self) -> bool:
         """No LeadSquared credentials (or LSQ_DEMO): the built-in simulator stands in."""

@@ -94,3 +94,25 @@ def test_the_log_filter_masks_known_secrets_and_credential_shapes() -> None:
     for leaked in (SECRET, "u$abc", "def123", "hunter22", "abc.def.ghi", "xoxb-1234"):
         assert leaked not in text
     assert text.count("[redacted]") >= 5
+
+
+def test_every_secret_setting_is_masked_in_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "LSQ_API_KEY": "k-" + SECRET,
+        "SLACK_BOT_TOKEN": "b-" + SECRET,
+        "SLACK_SIGNING_SECRET": "s-" + SECRET,
+        "SLACK_APP_TOKEN": "a-" + SECRET,
+        "REDIS_URL": f"redis://:{SECRET}@cache:6379/0",
+        "MCP_AUTH_TOKENS": f"m1-{SECRET},m2-{SECRET}",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    secrets = load_settings(_env_file=None).secret_values()
+    assert len(secrets) == 7
+    stream = io.StringIO()
+    configure_logging("INFO", "text", secrets=secrets, stream=stream)
+    try:
+        logging.getLogger("capture_status.test").warning("settings: %s", " ".join(values.values()))
+    finally:
+        logging.getLogger().handlers.clear()
+    assert SECRET not in stream.getvalue()
