@@ -38,7 +38,17 @@ from shared.simulator import Fault, FaultKind
 from shared.simulator.server import serve_simulator
 from tests.bot.fake_slack import SIGNING_SECRET, FakeSlack, command_body, signed_headers
 
-__all__ = ["AckRun", "main", "measure", "run"]
+__all__ = [
+    "AckRun",
+    "LoadedBot",
+    "bot_against_slow_upstream",
+    "collect_answers",
+    "main",
+    "measure",
+    "run",
+    "send_commands",
+    "server_process",
+]
 
 NAME = "slack_ack"
 GOAL_P99_MS = 100.0
@@ -94,19 +104,25 @@ def _bot_environment(slack_url: str, simulator_url: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def _bot_process(
+async def server_process(
+    module: str,
+    options: Sequence[str],
     env: dict[str, str],
+    listening: re.Pattern[str],
+    *,
+    cwd: str | Path = ROOT,
 ) -> AsyncGenerator[tuple[str, asyncio.subprocess.Process]]:
-    """``python -m bot --port 0``; yields its base URL once it listens."""
+    """``python -m <module> <options>``; yields its base URL once it listens.
+
+    The URL is the first group of ``listening`` in the first log line (stderr) that matches.
+    On leaving, the process gets SIGTERM (and SIGKILL if it has not exited 60 s later).
+    """
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        cwd=ROOT,
+        module,
+        *options,
+        cwd=cwd,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -119,8 +135,8 @@ async def _bot_process(
             while url is None:
                 line = (await stderr.readline()).decode(errors="replace")
                 if not line:
-                    raise RuntimeError("python -m bot exited before it listened")
-                found = _LISTENING.search(line)
+                    raise RuntimeError(f"python -m {module} exited before it listened")
+                found = listening.search(line)
                 url = found.group(1) if found else None
     except BaseException:
         process.kill()
@@ -143,13 +159,45 @@ async def _bot_process(
         await asyncio.gather(drain, return_exceptions=True)
 
 
+def _bot_process(
+    env: dict[str, str],
+) -> contextlib.AbstractAsyncContextManager[tuple[str, asyncio.subprocess.Process]]:
+    """``python -m bot --port 0``; yields its base URL once it listens."""
+    return server_process("bot", ["--host", "127.0.0.1", "--port", "0"], env, _LISTENING)
+
+
 async def _discard(stream: asyncio.StreamReader) -> None:
     while await stream.readline():
         pass
 
 
-async def measure(*, count: int = 200, rate: float = 50.0, upstream_seconds: float = 5.0) -> AckRun:
-    """Send ``count`` signed commands at ``rate`` per second; measure each acknowledgement."""
+@dataclass(frozen=True, slots=True)
+class LoadedBot:
+    """A running ``python -m bot`` (HTTP mode) wired to a local fake Slack and a slow simulator.
+
+    Attributes:
+        url: the bot's base URL.
+        process: the bot process.
+        fake_slack: the local Slack (Web API and response_url hooks).
+        ids: one finished capture per command to send, each looked up upstream on its own.
+    """
+
+    url: str
+    process: asyncio.subprocess.Process
+    fake_slack: FakeSlack
+    ids: list[str]
+
+
+@contextlib.asynccontextmanager
+async def bot_against_slow_upstream(
+    *, count: int, upstream_seconds: float
+) -> AsyncGenerator[LoadedBot]:
+    """``python -m bot`` against a simulator holding every lookup ``upstream_seconds``.
+
+    The simulator holds ``count`` finished captures; the account's rate limit is raised (in
+    the simulator and in the bot's budget alike) so that the budget is not what lookups wait
+    for. Everything stops on leaving (the bot gets SIGTERM if still running).
+    """
     fake_slack = FakeSlack()
     limit = max(25, 2 * count)
     sim_app, sim, ids = simulator_with_captures(count, rate_limit_calls=limit)
@@ -159,37 +207,55 @@ async def measure(*, count: int = 200, rate: float = 50.0, upstream_seconds: flo
         env = _bot_environment(slack_url, sim_url)
         env["LSQ_RATE_LIMIT_CALLS"] = str(limit)
         async with _bot_process(env) as (bot_url, process):
-            limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-            async with httpx.AsyncClient(base_url=bot_url, timeout=10.0, limits=limits) as http:
-                loop = asyncio.get_running_loop()
-                start = loop.time() + 0.2
-                sent_at: dict[int, float] = {}
+            yield LoadedBot(url=bot_url, process=process, fake_slack=fake_slack, ids=ids)
 
-                async def send(n: int) -> tuple[float, float, bool]:
-                    planned = start + n / rate
-                    await asyncio.sleep(max(0.0, planned - loop.time()))
-                    hook = fake_slack.hook_url(f"c{n}")
-                    body = command_body(ids[n], response_url=hook)
-                    headers = {
-                        "content-type": "application/x-www-form-urlencoded",
-                        **signed_headers(body),
-                    }
-                    began = loop.time()
-                    sent_at[n] = time.monotonic()
-                    try:
-                        response = await http.post("/slack/events", content=body, headers=headers)
-                        ok = response.status_code == 200
-                    except httpx.HTTPError:
-                        ok = False
-                    return (loop.time() - began) * 1000, (began - planned) * 1000, ok
 
-                results = await asyncio.gather(*(send(n) for n in range(count)))
-            answered, answer_seconds = await _collect_answers(
-                fake_slack, count, sent_at, within=upstream_seconds + 30
-            )
-            process.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(60):
-                exit_code = await process.wait()
+async def send_commands(
+    bot: LoadedBot, *, rate: float
+) -> tuple[list[tuple[float, float, bool]], dict[int, float]]:
+    """One signed command per capture in ``bot.ids``, at ``rate`` per second, open loop.
+
+    Returns (ack ms, send lag ms, acknowledged with 200) per command, in order, and when each
+    command was sent (``time.monotonic()``, by command number).
+    """
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(base_url=bot.url, timeout=10.0, limits=limits) as http:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.2
+        sent_at: dict[int, float] = {}
+
+        async def send(n: int) -> tuple[float, float, bool]:
+            planned = start + n / rate
+            await asyncio.sleep(max(0.0, planned - loop.time()))
+            hook = bot.fake_slack.hook_url(f"c{n}")
+            body = command_body(bot.ids[n], response_url=hook)
+            headers = {
+                "content-type": "application/x-www-form-urlencoded",
+                **signed_headers(body),
+            }
+            began = loop.time()
+            sent_at[n] = time.monotonic()
+            try:
+                response = await http.post("/slack/events", content=body, headers=headers)
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            return (loop.time() - began) * 1000, (began - planned) * 1000, ok
+
+        results = await asyncio.gather(*(send(n) for n in range(len(bot.ids))))
+    return results, sent_at
+
+
+async def measure(*, count: int = 200, rate: float = 50.0, upstream_seconds: float = 5.0) -> AckRun:
+    """Send ``count`` signed commands at ``rate`` per second; measure each acknowledgement."""
+    async with bot_against_slow_upstream(count=count, upstream_seconds=upstream_seconds) as bot:
+        results, sent_at = await send_commands(bot, rate=rate)
+        answered, answer_seconds = await collect_answers(
+            bot.fake_slack, count, sent_at, within=upstream_seconds + 30
+        )
+        bot.process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            exit_code = await bot.process.wait()
     ok_acks = tuple(ms for ms, _, ok in results if ok)
     return AckRun(
         count=count,
@@ -204,9 +270,11 @@ async def measure(*, count: int = 200, rate: float = 50.0, upstream_seconds: flo
     )
 
 
-async def _collect_answers(
+async def collect_answers(
     fake_slack: FakeSlack, count: int, sent_at: dict[int, float], *, within: float
 ) -> tuple[int, list[float]]:
+    """How many of ``count`` commands were answered at their response_url within ``within``
+    seconds, and how long after its command each answer came (seconds)."""
     try:
         for n in range(count):
             await fake_slack.wait_for(f"/hooks/c{n}", within=within)
