@@ -1,0 +1,146 @@
+"""Fault matrix, Slack: every upstream fault gets one clear answer at the response_url, in time.
+
+Each case sends a signed ``/capture-status <id>`` through Bolt's real dispatch, to a bot whose
+client is opened from its settings as ``python -m bot`` opens it, with the matrix's short
+timeouts, and talks to the simulator on a real loopback socket (so resets and read timeouts
+are real). The ack must come back within Slack's 3 seconds, then exactly one answer must reach
+the response_url within the lookup's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, cast
+
+import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bot.actions import REFRESH
+from shared.runtime import open_client
+from shared.simulator import SAMPLES, Simulator, SimulatorConfig, create_app
+from shared.simulator.server import serve_simulator
+from tests.bot.conftest import BotFactory, assert_valid_message, bot_settings, dispatch
+from tests.bot.fake_slack import FakeSlack, command_body
+from tests.conftest import SIM_KEY
+from tests.fault_matrix import FAULT_CASES, FAULT_SETTINGS, FaultCase
+
+CREATED = SAMPLES["created"].request_id
+#: Slack drops a slash command that is not acknowledged within 3 seconds
+ACK_WITHIN = 3.0
+#: the lookup's whole deadline, plus room for the answer's trip to Slack's side
+ANSWER_WITHIN = float(FAULT_SETTINGS["LSQ_LOOKUP_DEADLINE_SECONDS"]) + 2.0
+#: the matrix's client settings, as Settings field names
+FAULT_OVERRIDES: dict[str, Any] = {name.lower(): value for name, value in FAULT_SETTINGS.items()}
+_ERROR_FIELD = re.compile(r"\*Error\*\n(\w+)")
+
+
+class EndableAnswers:
+    """Wraps the simulator so that a test can end the answers a latency fault still delays.
+
+    The delayed answer sleeps on long after the client gave up, and uvicorn would wait for it
+    for its whole shutdown grace; ending it first lets each case stop at once. Like the
+    Slack tests' ``Gate``, it wraps the simulator and imitates nothing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = asyncio.ensure_future(self._app(scope, receive, send))
+        self._running.add(answer)
+        try:
+            await answer
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # uvicorn cancelled the request itself
+        finally:
+            self._running.discard(answer)
+
+    def end_all(self) -> None:
+        for answer in self._running:
+            answer.cancel()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[tuple[Simulator, str]]:
+    """The simulator on a real loopback socket (its own rate window out of the way)."""
+    app = create_app(SimulatorConfig(api_key=SIM_KEY, rate_limit_calls=10_000))
+    answers = EndableAnswers(app)
+    async with serve_simulator(answers) as url:
+        yield app.state.simulator, url
+        answers.end_all()
+
+
+def _texts(value: object) -> list[str]:
+    """Every ``text`` string inside a block structure, in order."""
+    if isinstance(value, list):
+        return [text for item in cast("list[object]", value) for text in _texts(item)]
+    if isinstance(value, dict):
+        found: list[str] = []
+        for key, item in cast("dict[str, object]", value).items():
+            if key == "text" and isinstance(item, str):
+                found.append(item)
+            else:
+                found.extend(_texts(item))
+        return found
+    return []
+
+
+def _action_ids(message: Mapping[str, Any]) -> list[str]:
+    return [
+        str(element["action_id"])
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+@pytest.mark.parametrize("case", FAULT_CASES, ids=lambda c: c.name)
+async def test_each_fault_gets_exactly_one_clear_answer_within_the_deadline(
+    case: FaultCase,
+    upstream: tuple[Simulator, str],
+    make_bot: BotFactory,
+    fake_slack: FakeSlack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim, url = upstream
+    overrides = {**FAULT_OVERRIDES, "lsq_async_base_url": url}
+    sim.set_fault(case.fault)
+    hook = "/hooks/fault"
+    async with open_client(bot_settings(fake_slack.url, **overrides)) as client:
+        bot = make_bot(client=client, **overrides)
+        body = command_body(CREATED, response_url=fake_slack.hook_url("fault"))
+        async with asyncio.timeout(ACK_WITHIN):
+            ack = await dispatch(bot, body)
+        assert (ack.status, ack.body) == (200, "")
+        async with asyncio.timeout(ANSWER_WITHIN):
+            await fake_slack.wait_for(hook, within=ANSWER_WITHIN)
+            assert await bot.in_flight.drain(ANSWER_WITHIN)
+    [answer] = fake_slack.posts(hook)  # the listener has finished: no second answer comes
+    message = answer.body
+    assert_valid_message(message)
+    assert message["response_type"] == "ephemeral"
+    shown = "\n".join([message["text"], *_texts(message["blocks"])])
+    assert case.says.lower() in shown.lower()
+    assert "Traceback" not in shown
+    # nothing crashed on the way: no listener fell back to its generic failure notice
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    if case.codes:
+        error_field = _ERROR_FIELD.search(shown)
+        assert error_field is not None, shown
+        code = error_field.group(1)
+        assert code in case.codes
+        # Refresh wherever the answer says to try again: every retryable error, and also an
+        # unreadable answer (not retryable as such, but it can pass, so "try again in a minute")
+        assert REFRESH in _action_ids(message)
+    else:
+        header = message["blocks"][0]
+        assert header["type"] == "header"
+        assert case.says in header["text"]["text"]  # the raw status, as LeadSquared sent it
+        assert _ERROR_FIELD.search(shown) is None
+        assert REFRESH in _action_ids(message)  # a status nobody knows is not final
