@@ -32,6 +32,7 @@ CREATED = SAMPLES["created"].request_id
 ACK_WITHIN = 3.0
 #: the lookup's whole deadline, plus room for the answer's trip to Slack's side
 ANSWER_WITHIN = float(FAULT_SETTINGS["LSQ_LOOKUP_DEADLINE_SECONDS"]) + 2.0
+ATTEMPTS = int(FAULT_SETTINGS["LSQ_RETRY_ATTEMPTS"])
 #: the matrix's client settings, as Settings field names
 FAULT_OVERRIDES: dict[str, Any] = {name.lower(): value for name, value in FAULT_SETTINGS.items()}
 _ERROR_FIELD = re.compile(r"\*Error\*\n(\w+)")
@@ -121,6 +122,7 @@ async def test_each_fault_gets_exactly_one_clear_answer_within_the_deadline(
         async with asyncio.timeout(ANSWER_WITHIN):
             await fake_slack.wait_for(hook, within=ANSWER_WITHIN)
             assert await bot.in_flight.drain(ANSWER_WITHIN)
+    assert len(sim.calls) <= ATTEMPTS  # retried within bounds, never hammered
     [answer] = fake_slack.posts(hook)  # the listener has finished: no second answer comes
     message = answer.body
     assert_valid_message(message)
