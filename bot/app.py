@@ -44,12 +44,13 @@ BoltAuthorize = Callable[..., Awaitable[AuthorizeResult]]
 
 @dataclass(frozen=True, slots=True)
 class SlackBot:
-    """The Bolt app and what its runners need: the token check and the in-flight count."""
+    """The Bolt app and what its runners need: the token check, in-flight count and client."""
 
     app: AsyncApp
     identity: BotIdentity
     in_flight: InFlight
     web_client: AsyncWebClient
+    client: CaptureStatusClient
 
 
 def web_api_url(slack_api_url: str | None) -> str:
@@ -137,4 +138,6 @@ def build_slack_bot(
     app.message_shortcut(SHORTCUT_CALLBACK_ID)(listeners.on_shortcut)  # pyright: ignore[reportUnknownMemberType]
     app.event("app_home_opened")(listeners.on_home_opened)  # pyright: ignore[reportUnknownMemberType]
     app.error(listeners.on_error)
-    return SlackBot(app=app, identity=identity, in_flight=in_flight, web_client=web_client)
+    return SlackBot(
+        app=app, identity=identity, in_flight=in_flight, web_client=web_client, client=client
+    )

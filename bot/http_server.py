@@ -1,10 +1,14 @@
-"""HTTP mode: a Starlette app with ``POST /slack/events`` and ``GET /healthz``, under uvicorn.
+"""HTTP mode under uvicorn: ``POST /slack/events``, ``GET /healthz`` and ``GET /metrics``.
 
 Bolt is mounted through its Starlette adapter (the plain ASGI adapter answers 404 on every
 other path, so it cannot serve ``/healthz``). Bolt verifies every request's signature and
 age (401 otherwise). On shutdown uvicorn stops accepting requests and finishes the open
 ones; the lifespan then waits for answers still in flight (lookups that were acknowledged
 but not yet answered) before the client is closed.
+
+``/healthz`` and ``/metrics`` (Prometheus, the client's counters) need no signature, for
+probes and scrapers: they expose no request data, but keep ``/metrics`` on an internal port
+or ingress, never on the public route Slack posts to.
 """
 
 from __future__ import annotations
@@ -21,20 +25,38 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import SlackBot
+from shared.metrics import metrics_app
 
-__all__ = ["EVENTS_PATH", "RunningServer", "create_http_app", "start_http_server"]
+__all__ = ["EVENTS_PATH", "METRICS_PATH", "RunningServer", "create_http_app", "start_http_server"]
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+METRICS_PATH = "/metrics"
 #: how long uvicorn waits for open HTTP requests (acks are fast) before closing them
 _HTTP_GRACE_SECONDS = 10.0
 
 
+class _AsgiEndpoint:
+    """An ASGI app as a route's endpoint (Starlette calls a plain function with a Request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
 def create_http_app(bot: SlackBot, *, drain_seconds: float) -> Starlette:
-    """The ASGI app serving ``bot``.
+    """The ASGI app serving ``bot``: Slack's requests, ``/healthz`` and ``/metrics``.
+
+    ``GET /metrics`` serves the Prometheus metrics of the bot's LeadSquared client (lookups,
+    upstream calls, retries, throttles, cache, rate budget, breaker). Like ``/healthz`` it is
+    not authenticated (it carries no request data), so it belongs on an internal port or
+    ingress only: expose ``/slack/events`` alone to the internet.
 
     Args:
         bot: the Bolt app with its in-flight counter.
@@ -65,6 +87,7 @@ def create_http_app(bot: SlackBot, *, drain_seconds: float) -> Starlette:
         routes=[
             Route(EVENTS_PATH, events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route(METRICS_PATH, _AsgiEndpoint(metrics_app(bot.client)), methods=["GET"]),
         ],
         lifespan=lifespan,
     )
