@@ -61,10 +61,10 @@ async def run() -> list[Figure]:
         ),
         Figure(
             NAME,
-            f"most calls in any {WINDOW}-s window",
+            f"most calls sent in any {WINDOW}-s window",
             str(busiest),
-            f"<= {LIMIT}",
-            busiest <= LIMIT,
+            f"<= budget {options.budget_calls}",
+            busiest <= options.budget_calls,
         ),
         Figure(NAME, "HTTP 429", str(throttled), "0", throttled == 0),
     ]

@@ -106,6 +106,9 @@ class RateBudget:
         else:
             local_calls = calls
         self._local_item = _GuardedWindow(local_calls, seconds, guard_seconds)
+        self._window_seconds = seconds + guard_seconds
+        self._queue = asyncio.Lock()
+        self._local_blocked_until = 0.0
         # The synchronous in-memory limiter: its calls never block, and unlike limits'
         # asyncio MemoryStorage it does not hop to a worker thread on every hit (measured:
         # ~170 us a lookup, half of the client's whole overhead).
@@ -131,7 +134,14 @@ class RateBudget:
                 self._link.mark_up()
                 return max(stats.reset_time - time.time(), _POLL_FLOOR)
             except StorageError as error:
+                if self._link.healthy:
+                    # The shared window may be full right now, and this replica cannot see
+                    # it: start the local share only once a whole window has passed.
+                    self._local_blocked_until = self._clock() + self._window_seconds
                 self._link.mark_down(error)
+        blocked = self._local_blocked_until - self._clock()
+        if blocked > 0:
+            return blocked
         if self._local.hit(self._local_item, self._key):
             return None
         stats = self._local.get_window_stats(self._local_item, self._key)
@@ -151,23 +161,41 @@ class RateBudget:
             RateLimitedError: the next free slot lies beyond the deadline (retry_after says
                 when one frees up).
         """
-        waited = 0.0
-        while True:
+        if not self._queue.locked():  # nobody is waiting: try straight away
             wait = await self._try_once()
             if wait is None:
-                self.waited_seconds_total += waited
-                self.waits += waited > 0
-                return waited
-            if self._clock() + wait > deadline:
-                raise RateLimitedError(
-                    f"capture-status is holding back to stay inside LeadSquared's limit of "
-                    f"{self.calls} calls per {self.seconds} s and no slot frees up in time. "
-                    f"Try again in about {math.ceil(wait)} s.",
-                    request_id=request_id,
-                    retry_after=wait,
-                )
-            await self._sleep(wait)
-            waited += wait
+                return 0.0
+        else:
+            wait = self._window_seconds  # a bound, for the message if the deadline hits first
+        # Waiters queue up (asyncio.Lock is first come, first served): only the head of the
+        # queue polls the window, instead of every waiter waking at each reset.
+        started = self._clock()
+        try:
+            await asyncio.wait_for(self._queue.acquire(), max(deadline - started, 0.0))
+        except TimeoutError:
+            raise self._busy(request_id, wait) from None
+        try:
+            while True:
+                wait = await self._try_once()
+                if wait is None:
+                    waited = self._clock() - started
+                    self.waited_seconds_total += waited
+                    self.waits += 1
+                    return waited
+                if self._clock() + wait > deadline:
+                    raise self._busy(request_id, wait)
+                await self._sleep(wait)
+        finally:
+            self._queue.release()
+
+    def _busy(self, request_id: str | None, wait: float) -> RateLimitedError:
+        return RateLimitedError(
+            f"capture-status is holding back to stay inside LeadSquared's limit of "
+            f"{self.calls} calls per {self.seconds} s and no slot frees up in time. "
+            f"Try again in about {math.ceil(wait)} s.",
+            request_id=request_id,
+            retry_after=wait,
+        )
 
 
 class ThrottleCooldown:

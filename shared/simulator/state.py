@@ -189,13 +189,15 @@ class Simulator:
             )
 
     def max_calls_in_any_window(self, seconds: float) -> int:
-        """The most counted calls in any half-open period of ``seconds``.
+        """The most calls that reached the rate window in any half-open period of ``seconds``.
 
-        Only calls that counted against the rate window are considered, so a client that
-        respects a budget of N per ``seconds`` keeps this at N or below.
+        Calls the window refused (429) are included: they were sent, so a client that sent
+        more than N in some period shows more than N here, not just its 429s.
         """
         with self._lock:
-            times = sorted(call.at for call in self.calls if call.counted)
+            times = sorted(
+                call.at for call in self.calls if call.counted or call.status_code == 429
+            )
         best = 0
         start = 0
         for end, at in enumerate(times):
