@@ -198,6 +198,15 @@ class RateBudget:
         )
 
 
+_EXTEND_COOLDOWN = """
+local wanted = tonumber(ARGV[1])
+if redis.call('pttl', KEYS[1]) < wanted then
+    redis.call('set', KEYS[1], '1', 'PX', wanted)
+end
+return 1
+"""
+
+
 class ThrottleCooldown:
     """After a throttle, every caller (in every replica, with Redis) waits until it ends.
 
@@ -247,10 +256,11 @@ class ThrottleCooldown:
             link = self._link
 
             async def share() -> None:
-                millis = ceil_ms(seconds)
-                # NX creates it; GT only ever lengthens one another replica started.
-                await link.client.set(self._redis_key, "1", px=millis, nx=True)
-                await link.client.pexpire(self._redis_key, millis, gt=True)
+                # One script, so it is atomic and needs no Redis 7 option (PEXPIRE GT): a
+                # cooldown another replica started is only ever lengthened.
+                await link.client.eval(  # pyright: ignore[reportUnknownMemberType]
+                    _EXTEND_COOLDOWN, 1, self._redis_key, ceil_ms(seconds)
+                )
 
             await link.run(share, None)
 

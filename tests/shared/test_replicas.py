@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared.client import CaptureStatusClient
 from shared.errors import RateLimitedError
 from shared.models import StatusKind
-from shared.ratelimit import RateBudget
+from shared.ratelimit import RateBudget, ThrottleCooldown
 from shared.redis_link import RedisLink
 from shared.simulator import SAMPLES, Simulator, SimulatorConfig, create_app
 from shared.simulator.server import serve_simulator
@@ -208,3 +209,21 @@ async def test_the_budget_falls_back_while_redis_is_down_and_returns_to_it() -> 
             assert link.outages == 1
         finally:
             await link.aclose()
+
+
+async def test_a_throttle_seen_by_one_replica_makes_every_replica_stand_back() -> None:
+    async with running_redis() as redis_server:
+        links = [RedisLink(redis_server.url), RedisLink(redis_server.url)]
+        first, second = (ThrottleCooldown(key="acct", link=link) for link in links)
+        try:
+            assert await second.remaining() == 0
+            await first.start(30)
+            assert 29 < await second.remaining() <= 30
+            await second.start(5)  # a shorter cooldown never cuts a longer one short
+            assert await first.remaining() > 29
+            with pytest.raises(RateLimitedError, match="standing back"):
+                await second.wait(deadline=time.monotonic() + 1)
+            assert all(link.healthy for link in links)
+        finally:
+            for link in links:
+                await link.aclose()
