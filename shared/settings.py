@@ -7,6 +7,7 @@ and pass values down.
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -127,6 +128,43 @@ class Settings(BaseSettings):
                 return None
             if not value.startswith(("http://", "https://")):
                 raise ValueError("must start with https:// (or http:// for a local simulator)")
+            try:
+                parsed = urlsplit(value)
+                parsed.port  # noqa: B018 (reading it validates the port)
+            except ValueError:
+                raise ValueError("is not a valid URL") from None
+            if not parsed.hostname:
+                raise ValueError("has no host name")
+        return value
+
+    @field_validator("lsq_api_key", "slack_bot_token", "slack_signing_secret", "slack_app_token")
+    @classmethod
+    def _check_secret_text(cls, value: SecretStr | None) -> SecretStr | None:
+        # Sent in HTTP headers: anything else would fail on the first request, not here.
+        if value is not None:
+            text = value.get_secret_value()
+            if not text or not text.isascii() or any(ch.isspace() for ch in text):
+                raise ValueError("must be ASCII without spaces (check for a pasting slip)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("lsq_lookup_deadline_seconds")
+    @classmethod
+    def _check_deadline(cls, value: float, info: ValidationInfo) -> float:
+        read = info.data.get("lsq_read_timeout_seconds")
+        if isinstance(read, float) and read >= value:
+            raise ValueError(
+                "must be longer than LSQ_READ_TIMEOUT_SECONDS, or one slow answer would use up "
+                "the whole lookup"
+            )
         return value
 
     @field_validator("lsq_async_base_url")

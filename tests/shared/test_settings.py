@@ -112,3 +112,32 @@ def test_the_example_env_file_loads_as_a_demo() -> None:
     assert settings.demo_mode
     assert settings.lsq_throttle_cooldown_seconds is None
     assert settings.mcp_allowed_hosts == ("127.0.0.1:*", "localhost:*", "[::1]:*")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LSQ_API_KEY", "clé-secrète"),
+        ("LSQ_API_KEY", "two words"),
+        ("REDIS_URL", "localhost:6379"),
+        ("LSQ_ASYNC_BASE_URL", "http://[::1"),
+        ("LSQ_ASYNC_BASE_URL", "https://host:99999"),
+        ("SLACK_API_URL", "https://"),
+    ],
+)
+def test_values_that_would_fail_later_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv("LSQ_API_KEY", "k")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    assert name in caught.value.message
+    assert value not in caught.value.message or name.endswith("URL")
+
+
+def test_a_deadline_shorter_than_one_read_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LSQ_READ_TIMEOUT_SECONDS", "10")
+    monkeypatch.setenv("LSQ_LOOKUP_DEADLINE_SECONDS", "5")
+    with pytest.raises(ConfigurationError, match="LSQ_LOOKUP_DEADLINE_SECONDS"):
+        load_settings(_env_file=None)
