@@ -166,9 +166,14 @@ class UpstreamConnectionError(UpstreamError):
 
 
 class MalformedResponseError(UpstreamError):
-    """LeadSquared answered with a body that cannot be read as a status."""
+    """LeadSquared answered with a body that cannot be read as a status.
+
+    Retryable: a cut or garbled body is usually a transient fault on the way, and the
+    advice to people is to try again.
+    """
 
     code = "malformed_response"
+    retryable = True
 
 
 class DeadlineExceededError(UpstreamError):

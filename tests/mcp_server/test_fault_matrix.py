@@ -117,7 +117,13 @@ async def test_a_fault_on_one_id_of_a_batch_fails_only_that_entry(
     # With LSQ_MAX_CONCURRENCY=1 the ids are looked up one at a time, in order, and the fault
     # lasts for the calls one lookup makes (each attempt of a retried error): the first id's.
     throttle = "rate_limited" in case.codes
-    retried = case.codes & {"timeout", "deadline_exceeded", "server_error", "connection"}
+    retried = case.codes & {
+        "timeout",
+        "deadline_exceeded",
+        "server_error",
+        "connection",
+        "malformed_response",
+    }
     calls = ATTEMPTS if retried else 1
     sim.set_fault(case.fault.model_copy(update={"remaining": calls}))
     ids = [CREATED, DUPLICATE, FAILED]

@@ -129,14 +129,23 @@ async def test_a_transient_server_error_recovers_on_retry(
 @pytest.mark.parametrize(
     "kind", [FaultKind.MALFORMED_JSON, FaultKind.TRUNCATED_JSON, FaultKind.EMPTY_BODY]
 )
-async def test_unreadable_bodies_are_malformed_responses_and_not_retried(
+async def test_unreadable_bodies_are_malformed_responses_retried_a_bounded_number_of_times(
     make_client: ClientFactory, sim: Simulator, kind: FaultKind
 ) -> None:
     sim.set_fault(Fault(kind=kind))
-    client = make_client()
-    with pytest.raises(MalformedResponseError, match="Try again"):
+    client = make_client(retry_attempts=2)
+    with pytest.raises(MalformedResponseError, match="Try again") as caught:
         await client.get_status(CREATED)
-    assert len(sim.calls) == 1
+    assert caught.value.retryable
+    assert len(sim.calls) == 2
+
+
+async def test_a_body_garbled_once_is_read_on_the_next_attempt(
+    make_client: ClientFactory, sim: Simulator
+) -> None:
+    sim.set_fault(Fault(kind=FaultKind.TRUNCATED_JSON, remaining=1))
+    status = await make_client(retry_attempts=2).get_status(CREATED)
+    assert status.status is StatusKind.SUCCESS
 
 
 async def test_an_mx_throttle_inside_a_200_is_a_throttle_that_is_retried(
@@ -288,9 +297,9 @@ async def test_a_refresh_bypasses_the_cache(make_client: ClientFactory, sim: Sim
 
 
 async def test_errors_are_not_cached(make_client: ClientFactory, sim: Simulator) -> None:
-    sim.set_fault(Fault(kind=FaultKind.EMPTY_BODY, remaining=1))
-    client = make_client()
-    with pytest.raises(MalformedResponseError):
+    sim.set_fault(Fault(kind=FaultKind.SERVER_ERROR, remaining=1))
+    client = make_client(retry_attempts=1)
+    with pytest.raises(ServerError):
         await client.get_status(CREATED)
     assert (await client.get_status(CREATED)).status is StatusKind.SUCCESS
 
