@@ -85,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     out = Console(highlight=False, soft_wrap=False)
     err = Console(stderr=True, highlight=False)
+    if args.command == "demo":
+        # The samples exist only in the simulator: never spend a real account's quota on them.
+        settings = settings.model_copy(update={"lsq_api_key": None, "redis_url": None})
     if settings.demo_mode:
         err.print(f"[bold yellow]{demo_banner()}[/]")
     redactor = Redactor(enabled=settings.lsq_mask_pii)

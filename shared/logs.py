@@ -62,7 +62,15 @@ class SecretFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields.
+
+    The message was already scrubbed by :class:`SecretFilter`; ``extra`` fields are scrubbed
+    here, since the filter cannot see inside them.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = tuple(s for s in secrets if len(s) >= 4)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -73,7 +81,10 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                entry[key] = value if isinstance(value, str | int | float | bool) else str(value)
+                if isinstance(value, int | float | bool):
+                    entry[key] = value
+                else:
+                    entry[key] = scrub(str(value), self._secrets)
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -92,10 +103,11 @@ def configure_logging(
         secrets: secret values to mask wherever they appear.
         stream: where to write (stderr by default).
     """
+    secrets = tuple(secrets)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(SecretFilter(secrets))
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(secrets))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -117,3 +117,12 @@ def test_an_unreachable_host_is_explained_not_crashed() -> None:
     assert result.returncode == 1
     assert "Could not reach LeadSquared" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_demo_never_calls_a_real_account_even_with_credentials_set() -> None:
+    env = {"LSQ_API_KEY": "real-key", "LSQ_ASYNC_BASE_URL": "http://127.0.0.1:9"}
+    result = run_cli("demo", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "DEMO MODE" in result.stderr
+    assert "Could not reach LeadSquared" not in result.stdout
+    assert SAMPLES["created"].request_id in result.stdout

@@ -116,3 +116,18 @@ def test_every_secret_setting_is_masked_in_logs(monkeypatch: pytest.MonkeyPatch)
     finally:
         logging.getLogger().handlers.clear()
     assert SECRET not in stream.getvalue()
+
+
+def test_json_log_extra_fields_are_scrubbed_too() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json", secrets=[SECRET], stream=stream)
+    try:
+        logging.getLogger("capture_status.test").info(
+            "lookup", extra={"request_id": "abc", "detail": f"key={SECRET} Bearer tok.en.x"}
+        )
+    finally:
+        logging.getLogger().handlers.clear()
+    text = stream.getvalue()
+    assert SECRET not in text
+    assert "tok.en.x" not in text
+    assert '"request_id": "abc"' in text
