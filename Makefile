@@ -5,6 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+INTEROP := tests/interop/node_modules/.installed
+
 .PHONY: install run test lint typecheck unit bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
@@ -15,6 +17,15 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# The MCP interoperability test drives the server with the official TypeScript SDK: install
+# it (pinned by package-lock.json) when npm exists; without node the test is skipped.
+$(INTEROP): tests/interop/package.json tests/interop/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/interop && npm ci --no-audit --no-fund --silent && touch node_modules/.installed; \
+	else \
+		echo "npm not found: the TypeScript MCP interoperability test will be skipped"; \
+	fi
 
 ## make run: the product. Without LSQ_API_KEY it runs on the built-in simulator (a demo).
 run: $(STAMP)
@@ -30,7 +41,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright
 
-unit: $(STAMP)
+unit: $(STAMP) $(INTEROP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -41,4 +52,4 @@ lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^capture-status' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info tests/interop/node_modules

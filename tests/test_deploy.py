@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -77,6 +78,7 @@ async def _running(argv: list[str], env: Mapping[str, str]) -> AsyncGenerator[No
     process = await asyncio.create_subprocess_exec(
         sys.executable, *entrypoint[1:], *argv,
         env={**os.environ, **env},
+        cwd=tempfile.gettempdir(),  # no developer's .env there
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 from collections.abc import Mapping
 
 import httpx
@@ -96,7 +97,7 @@ async def _run_bot(env: Mapping[str, str], *args: str) -> asyncio.subprocess.Pro
         "-m",
         "bot",
         *args,
-        cwd=ROOT,
+        cwd=tempfile.gettempdir(),  # no developer's .env there
         env={**clean, **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -1,6 +1,6 @@
 """Interoperability: the official TypeScript MCP SDK drives ``python -m mcp_server`` (stdio).
 
-``.ci/run`` installs the pinned SDK with ``npm install`` in this folder. The test is skipped
+``make test`` installs the pinned SDK with ``npm ci`` in this folder. The test is skipped
 only when ``node`` itself is missing; a missing package is a failure that says what to run.
 """
 
