@@ -25,6 +25,27 @@ BENCHMARKS = (
 )
 
 
+HOW_MEASURED = """How each is measured (every figure is printed by `make bench`, which writes this file):
+
+- **lookup overhead** (`bench/lookup_overhead.py`): 600 lookups of distinct finished
+  captures (cache miss) against the simulator on a loopback socket, alternating call by call
+  with a raw `httpx` GET + `json.loads` of the same endpoint; goal: median ≤ 1.3× raw.
+- **calls per lookup** (`bench/calls_per_lookup.py`): 1,000 lookups over 100 ids (98 final,
+  2 In-Queue), 20 at a time, at LeadSquared's real limit (25 per 5 s), against a naive client
+  making one GET per lookup on a fresh simulator.
+- **sustained budget** (`bench/sustained_budget.py`): 30 s of lookups of ids never seen
+  before, 30 workers, at the real limit; "most calls sent" counts refused calls too.
+- **burst** (`bench/burst.py`): 200 distinct lookups at once at the real limit.
+- **slack_ack** (`bench/slack_ack.py`): a real `python -m bot` in HTTP mode, 200 signed slash
+  commands at 50 per second, open loop, every lookup held 5 s upstream.
+- **mcp cold start** (`bench/mcp_cold_start.py`): spawn → `tools/list` answered over stdio,
+  median of 7, against a minimal one-tool `MCPServer` in the same run; per-call overhead
+  through the SDK's in-memory client.
+- **memory** (`bench/memory.py`): peak resident memory (`VmHWM`) of the bot under the Slack
+  load and of the MCP server under 200 `get_capture_status` + 5 `wait_for_capture` calls.
+"""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHMARKS)}")
@@ -47,7 +68,7 @@ def main() -> int:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         Path("BENCHMARKS.md").write_text(
             f"# Benchmarks\n\nMeasured {stamp} on {machine_description()} with "
-            f"`make bench`.\n\n{table}"
+            f"`make bench`.\n\n{table}\n{HOW_MEASURED}"
         )
     return 1 if any(f.passed is False for f in figures) else 0
 
