@@ -25,11 +25,11 @@ BENCHMARKS = (
 )
 
 
-HOW_MEASURED = """How each is measured (every figure is printed by `make bench`, which writes this file):
+HOW_MEASURED = """How each is measured (`make bench` prints every figure and writes this file):
 
 - **lookup overhead** (`bench/lookup_overhead.py`): 600 lookups of distinct finished
   captures (cache miss) against the simulator on a loopback socket, alternating call by call
-  with a raw `httpx` GET + `json.loads` of the same endpoint; goal: median ≤ 1.3× raw.
+  with a raw `httpx` GET + `json.loads` of the same endpoint; goal: median <= 1.3x raw.
 - **calls per lookup** (`bench/calls_per_lookup.py`): 1,000 lookups over 100 ids (98 final,
   2 In-Queue), 20 at a time, at LeadSquared's real limit (25 per 5 s), against a naive client
   making one GET per lookup on a fresh simulator.
