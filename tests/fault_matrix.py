@@ -6,11 +6,17 @@ same upstream trouble with the same substance (the wording comes from ``shared``
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
-from shared.simulator import Fault, FaultKind
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["FAULT_CASES", "FAULT_SETTINGS", "FaultCase"]
+from shared.simulator import Fault, FaultKind, Simulator, SimulatorConfig, create_app
+from shared.simulator.server import serve_simulator
+
+__all__ = ["FAULT_CASES", "FAULT_SETTINGS", "EndableAnswers", "FaultCase", "faulty_upstream"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +107,42 @@ FAULT_CASES: tuple[FaultCase, ...] = (
         "Paused",
     ),
 )
+
+
+class EndableAnswers:
+    """Wraps the simulator so that a test can end the answers a latency fault still delays.
+
+    The delayed answer sleeps on long after the client gave up, and uvicorn would wait for it
+    for its whole shutdown grace; ending it first lets each case stop at once. Like the
+    Slack tests' ``Gate``, it wraps the simulator and imitates nothing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = asyncio.ensure_future(self._app(scope, receive, send))
+        self._running.add(answer)
+        try:
+            await answer
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # uvicorn cancelled the request itself
+        finally:
+            self._running.discard(answer)
+
+    def end_all(self) -> None:
+        for answer in self._running:
+            answer.cancel()
+
+
+@contextlib.asynccontextmanager
+async def faulty_upstream(api_key: str) -> AsyncGenerator[tuple[Simulator, str]]:
+    """The simulator on a real loopback socket (its own rate window out of the way)."""
+    app = create_app(SimulatorConfig(api_key=api_key, rate_limit_calls=10_000))
+    answers = EndableAnswers(app)
+    async with serve_simulator(answers) as url:
+        yield app.state.simulator, url
+        answers.end_all()

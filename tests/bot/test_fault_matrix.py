@@ -16,16 +16,14 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.actions import REFRESH
 from shared.runtime import open_client
-from shared.simulator import SAMPLES, Simulator, SimulatorConfig, create_app
-from shared.simulator.server import serve_simulator
+from shared.simulator import SAMPLES, Simulator
 from tests.bot.conftest import BotFactory, assert_valid_message, bot_settings, dispatch
 from tests.bot.fake_slack import FakeSlack, command_body
 from tests.conftest import SIM_KEY
-from tests.fault_matrix import FAULT_CASES, FAULT_SETTINGS, FaultCase
+from tests.fault_matrix import FAULT_CASES, FAULT_SETTINGS, FaultCase, faulty_upstream
 
 CREATED = SAMPLES["created"].request_id
 #: Slack drops a slash command that is not acknowledged within 3 seconds
@@ -38,43 +36,10 @@ FAULT_OVERRIDES: dict[str, Any] = {name.lower(): value for name, value in FAULT_
 _ERROR_FIELD = re.compile(r"\*Error\*\n(\w+)")
 
 
-class EndableAnswers:
-    """Wraps the simulator so that a test can end the answers a latency fault still delays.
-
-    The delayed answer sleeps on long after the client gave up, and uvicorn would wait for it
-    for its whole shutdown grace; ending it first lets each case stop at once. Like the
-    Slack tests' ``Gate``, it wraps the simulator and imitates nothing.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-        self._running: set[asyncio.Task[None]] = set()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        answer = asyncio.ensure_future(self._app(scope, receive, send))
-        self._running.add(answer)
-        try:
-            await answer
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # uvicorn cancelled the request itself
-        finally:
-            self._running.discard(answer)
-
-    def end_all(self) -> None:
-        for answer in self._running:
-            answer.cancel()
-
-
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[Simulator, str]]:
-    """The simulator on a real loopback socket (its own rate window out of the way)."""
-    app = create_app(SimulatorConfig(api_key=SIM_KEY, rate_limit_calls=10_000))
-    answers = EndableAnswers(app)
-    async with serve_simulator(answers) as url:
-        yield app.state.simulator, url
-        answers.end_all()
+    async with faulty_upstream(SIM_KEY) as served:
+        yield served
 
 
 def _texts(value: object) -> list[str]:

@@ -15,14 +15,12 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_server.results import CaptureStatusesResult, CaptureStatusResult
 from mcp_server.server import build_server
-from shared.simulator import SAMPLES, Simulator, SimulatorConfig, create_app
-from shared.simulator.server import serve_simulator
+from shared.simulator import SAMPLES, Simulator
 from tests.conftest import SIM_KEY
-from tests.fault_matrix import FAULT_CASES, FAULT_SETTINGS, FaultCase
+from tests.fault_matrix import FAULT_CASES, FAULT_SETTINGS, FaultCase, faulty_upstream
 from tests.mcp_server.conftest import make_settings, structured, text_of
 from tests.mcp_server.test_errors import assert_our_words
 
@@ -36,43 +34,10 @@ FAULT_OVERRIDES: dict[str, Any] = {name.lower(): value for name, value in FAULT_
 ATTEMPTS = int(FAULT_SETTINGS["LSQ_RETRY_ATTEMPTS"])
 
 
-class EndableAnswers:
-    """Wraps the simulator so that a test can end the answers a latency fault still delays.
-
-    The delayed answer sleeps on long after the client gave up, and uvicorn would wait for it
-    for its whole shutdown grace; ending it first lets each case stop at once. It wraps the
-    simulator and imitates nothing.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-        self._running: set[asyncio.Task[None]] = set()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        answer = asyncio.ensure_future(self._app(scope, receive, send))
-        self._running.add(answer)
-        try:
-            await answer
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # uvicorn cancelled the request itself
-        finally:
-            self._running.discard(answer)
-
-    def end_all(self) -> None:
-        for answer in self._running:
-            answer.cancel()
-
-
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[Simulator, str]]:
-    """The simulator on a real loopback socket (its own rate window out of the way)."""
-    app = create_app(SimulatorConfig(api_key=SIM_KEY, rate_limit_calls=10_000))
-    answers = EndableAnswers(app)
-    async with serve_simulator(answers) as url:
-        yield app.state.simulator, url
-        answers.end_all()
+    async with faulty_upstream(SIM_KEY) as served:
+        yield served
 
 
 def _client(url: str, **overrides: Any) -> Client:
