@@ -9,6 +9,7 @@ or raises ``ToolError`` (resources: ``ResourceError``) with our own wording.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -33,7 +34,7 @@ from mcp_server.results import (
     WaitResult,
 )
 from shared.client import CaptureStatusClient, LookupResult
-from shared.errors import CaptureStatusError
+from shared.errors import CaptureStatusError, RateLimitedError
 from shared.explain import explain_error, format_duration
 from shared.models import QueueMetrics
 from shared.redact import Redactor
@@ -164,6 +165,10 @@ class CaptureCore:
     ) -> WaitResult:
         """Check ``query`` until final or ``timeout_seconds``, reporting each check as progress.
 
+        The answer comes within ``timeout_seconds`` (see :func:`wait_for_final`): the queue
+        figures of an unfinished wait are only added when they come in the time left. When
+        a throttle ended the wait, ``last_error`` (or the error raised) says so.
+
         Raises:
             ToolError: not a RequestId, an error retrying cannot fix (not found, refused
                 key, ...), or no check got any answer before the timeout.
@@ -186,7 +191,11 @@ class CaptureCore:
                 f"No answer from LeadSquared in {_duration(outcome.elapsed_seconds)} "
                 f"({outcome.checks} checks). {error_text(explanation)}"
             )
-        metrics = None if outcome.finished else await self._metrics_or_none()
+        metrics = None
+        if not (outcome.finished or isinstance(outcome.last_error, RateLimitedError)):
+            # (a throttle's cooldown holds the metrics back too)
+            left = timeout_seconds - outcome.elapsed_seconds
+            metrics = await self._metrics_or_none(within=left)
         view = lookup_view(
             LookupResult(query=query, request_id=outcome.request_id, status=outcome.status),
             metrics=metrics,
@@ -230,10 +239,14 @@ class CaptureCore:
             self._metrics_registry = metrics_registry(self.client)
         return generate_latest(self._metrics_registry), CONTENT_TYPE_LATEST
 
-    async def _metrics_or_none(self) -> QueueMetrics | None:
+    async def _metrics_or_none(self, *, within: float) -> QueueMetrics | None:
+        """The queue figures for an unfinished wait, if they come within its time left."""
+        if within <= 0:
+            return None
         try:
-            return await self.client.get_metrics()
-        except CaptureStatusError:
+            async with asyncio.timeout(within):
+                return await self.client.get_metrics()
+        except (CaptureStatusError, TimeoutError):
             return None
 
 

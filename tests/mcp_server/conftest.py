@@ -35,7 +35,9 @@ TOKEN = "test-token-0123456789abcdef"
 #: how long a submitted capture stays In-Queue, by the simulator's fake clock
 PROCESSING_SECONDS = 30.0
 #: pauses of wait_for_capture in tests: tiny, but still above the client's budget floor
-FAST_SCHEDULE = PollSchedule(first_seconds=0.01, max_seconds=0.05, budget_share=1.0)
+FAST_SCHEDULE = PollSchedule(
+    first_seconds=0.01, max_seconds=0.05, budget_share=1.0, last_check_seconds=0.05
+)
 
 
 def capture_body(n: int = 0) -> dict[str, Any]:

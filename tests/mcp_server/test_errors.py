@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from tests.conftest import SIM_KEY, fast_options
 from tests.mcp_server.conftest import ServerFactory, make_settings, text_of
 
 CREATED = SAMPLES["created"].request_id
+IN_QUEUE = SAMPLES["in_queue"].request_id
 PREFIX = "Error executing tool get_capture_status: "
 #: bodies the simulator sends: never shown to the model
 UPSTREAM_BODIES = (
@@ -131,6 +133,46 @@ async def test_a_lookup_that_runs_out_of_time_says_so(
     sim.set_fault(Fault(kind=FaultKind.LATENCY, seconds=5))
     text = await call_status(make_server, CREATED, deadline_seconds=0.1)
     assert_our_words(text, "The lookup ran out of time", "Try again")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault(kind=FaultKind.RATE_LIMITED), Fault(kind=FaultKind.MX_THROTTLE)],
+    ids=["429-without-retry-after", "mx-throttle"],
+)
+async def test_a_wait_under_a_throttle_answers_within_its_timeout_and_blames_the_throttle(
+    make_server: ServerFactory, sim: Simulator, fault: Fault
+) -> None:
+    sim.set_fault(fault)
+    timeout = 1.5
+    # the client would wait out the 5 s cooldown (inside its 10 s deadline) and retry
+    async with Client(make_server()) as client, asyncio.timeout(timeout + 1.0):
+        result = await client.call_tool(
+            "wait_for_capture", {"request_id": CREATED, "timeout_seconds": timeout}
+        )
+    assert result.is_error
+    text = text_of(result)
+    assert text.startswith("Error executing tool wait_for_capture: No answer from LeadSquared")
+    assert "LeadSquared is throttling requests" in text
+    assert "ran out of time" not in text
+
+
+async def test_an_unfinished_wait_answers_within_its_timeout_even_when_the_metrics_are_throttled(
+    make_server: ServerFactory, sim: Simulator
+) -> None:
+    metrics_path = fast_options().metrics_path
+    sim.set_fault(Fault(kind=FaultKind.RATE_LIMITED, paths=(metrics_path,)))
+    timeout = 1.5
+    async with Client(make_server()) as client, asyncio.timeout(timeout + 1.0):
+        result = await client.call_tool(
+            "wait_for_capture", {"request_id": IN_QUEUE, "timeout_seconds": timeout}
+        )
+    assert not result.is_error
+    structured = result.structured_content
+    assert structured is not None
+    assert structured["timed_out"] is True
+    assert structured["capture"]["status"] == "In-Queue"
+    assert structured["waited_seconds"] <= timeout
 
 
 async def test_a_wrong_status_path_tells_an_admin_which_settings_to_check(

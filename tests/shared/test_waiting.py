@@ -15,6 +15,7 @@ from shared.client import CaptureStatusClient, ClientOptions
 from shared.errors import (
     AuthenticationError,
     InvalidRequestIdError,
+    RateLimitedError,
     RequestNotFoundError,
     ServerError,
 )
@@ -162,7 +163,7 @@ async def test_a_request_that_finishes_mid_wait_returns_as_soon_as_a_check_sees_
     assert len(simulator.calls) == 4
 
 
-async def test_the_wait_ends_at_the_timeout_with_the_last_status_and_a_last_check_at_the_end(
+async def test_the_wait_ends_by_the_timeout_with_the_last_status_and_a_last_check_before_the_end(
     client: CaptureStatusClient, fake_time: FakeTime, simulator: Simulator
 ) -> None:
     outcome = await wait(client, fake_time, IN_QUEUE_FOREVER, 10)
@@ -170,8 +171,10 @@ async def test_the_wait_ends_at_the_timeout_with_the_last_status_and_a_last_chec
     assert not outcome.finished
     assert outcome.status is not None
     assert outcome.status.status is StatusKind.IN_QUEUE
-    assert fake_time.pauses == [5.0, 5.0]  # 5, then only the 5 s left (not 7.5)
-    assert outcome.elapsed_seconds == pytest.approx(10)
+    assert outcome.last_error is None
+    # 5, then not 7.5 but up to the last check, 1 s (last_check_seconds) before the end
+    assert fake_time.pauses == [5.0, 4.0]
+    assert outcome.elapsed_seconds == pytest.approx(9)
     assert outcome.checks == 3
     assert len(simulator.calls) == 3
 
@@ -247,7 +250,8 @@ async def test_a_wait_that_only_ever_saw_errors_times_out_with_the_last_error(
     assert outcome.timed_out
     assert outcome.status is None
     assert isinstance(outcome.last_error, ServerError)
-    assert outcome.elapsed_seconds == pytest.approx(12)
+    assert fake_time.pauses == [5.0, 6.0]  # checks at 0, 5 and 11: the last 1 s before the end
+    assert outcome.elapsed_seconds == pytest.approx(11)
 
 
 async def test_a_throttle_with_retry_after_makes_the_wait_pause_at_least_that_long(
@@ -260,6 +264,101 @@ async def test_a_throttle_with_retry_after_makes_the_wait_pause_at_least_that_lo
     assert fake_time.pauses[0] >= 40
     assert outcome.finished
     assert simulator.count(status_code=429) == 1
+
+
+async def test_a_cooldown_that_outlasts_the_wait_ends_it_before_the_next_check_with_the_throttle(
+    client: CaptureStatusClient, fake_time: FakeTime, simulator: Simulator
+) -> None:
+    async def throttled_elsewhere(step: WaitProgress) -> None:
+        if step.checks == 1:  # another lookup of this account is throttled meanwhile
+            await client.cooldown.start(30)
+
+    outcome = await wait_for_final(
+        client,
+        IN_QUEUE_FOREVER,
+        timeout_seconds=10,
+        on_progress=throttled_elsewhere,
+        clock=fake_time.clock,
+        sleep=fake_time.sleep,
+    )
+    assert outcome.timed_out
+    assert outcome.status is not None
+    assert outcome.status.status is StatusKind.IN_QUEUE
+    assert isinstance(outcome.last_error, RateLimitedError)
+    assert outcome.last_error.retry_after == pytest.approx(25)
+    assert outcome.checks == 1
+    assert fake_time.pauses == [5.0]
+    assert len(simulator.calls) == 1
+
+
+async def test_a_retry_after_beyond_the_timeout_ends_the_wait_at_once_with_the_throttle(
+    client: CaptureStatusClient, fake_time: FakeTime, simulator: Simulator
+) -> None:
+    simulator.set_fault(Fault(kind=FaultKind.RATE_LIMITED, retry_after=40))
+    outcome = await wait(client, fake_time, IN_QUEUE_FOREVER, 30)
+    assert outcome.timed_out
+    assert isinstance(outcome.last_error, RateLimitedError)
+    assert fake_time.pauses == []  # no sleeping into a cooldown that ends after the wait
+    assert outcome.elapsed_seconds == 0
+    assert simulator.count(status_code=429) == 1
+
+
+# Real time from here: the client's backoff and cooldown really sleep, so only a wait that
+# bounds its checks by the time left returns within its timeout (plus a margin for the loop).
+MARGIN_SECONDS = 1.0
+
+
+@pytest.fixture
+async def real_time_client(app: Starlette) -> Any:
+    """A client on the real clock, with LeadSquared's cooldown (5 s) inside its deadline."""
+    options = fast_options(
+        deadline_seconds=10.0,
+        backoff_initial_seconds=0.7,
+        backoff_max_seconds=0.7,
+        backoff_jitter_seconds=0.0,
+    )
+    async with CaptureStatusClient(
+        options, SecretStr(SIM_KEY), transport=in_process_transport(app)
+    ) as made:
+        yield made
+
+
+async def test_under_server_errors_the_wait_returns_within_its_timeout_with_the_server_error(
+    real_time_client: CaptureStatusClient, simulator: Simulator
+) -> None:
+    # one check is three 503s 0.7 s apart (1.4 s): a second one cannot fit in the 2 s
+    simulator.set_fault(Fault(kind=FaultKind.SERVER_ERROR, status_code=503))
+    timeout = 2.0
+    async with asyncio.timeout(timeout + MARGIN_SECONDS):
+        outcome = await wait_for_final(real_time_client, IN_QUEUE_FOREVER, timeout_seconds=timeout)
+    assert outcome.timed_out
+    assert outcome.status is None
+    assert isinstance(outcome.last_error, ServerError)
+    assert outcome.last_error.http_status == 503
+    assert outcome.elapsed_seconds <= timeout
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault(kind=FaultKind.RATE_LIMITED), Fault(kind=FaultKind.MX_THROTTLE)],
+    ids=["429-without-retry-after", "mx-throttle"],
+)
+async def test_under_a_throttle_the_wait_returns_within_its_timeout_and_blames_the_throttle(
+    real_time_client: CaptureStatusClient, simulator: Simulator, fault: Fault
+) -> None:
+    # the client would wait out the 5 s cooldown and retry; the wait stops at its 1.5 s
+    simulator.set_fault(fault)
+    timeout = 1.5
+    async with asyncio.timeout(timeout + MARGIN_SECONDS):
+        outcome = await wait_for_final(real_time_client, IN_QUEUE_FOREVER, timeout_seconds=timeout)
+    assert outcome.timed_out
+    assert outcome.status is None
+    assert isinstance(outcome.last_error, RateLimitedError)
+    assert outcome.last_error.retry_after is not None
+    assert 0 < outcome.last_error.retry_after <= 5
+    assert "throttled" in outcome.last_error.message
+    assert outcome.elapsed_seconds <= timeout + 0.1
+    assert real_time_client.stats.throttles == 1
 
 
 def test_pauses_grow_to_the_maximum_and_never_drop_below_the_cache_ttl_or_budget_share() -> None:
@@ -291,7 +390,7 @@ def test_pauses_grow_to_the_maximum_and_never_drop_below_the_cache_ttl_or_budget
         {"growth": 0.5},
         {"budget_share": 0},
         {"budget_share": 1.5},
-        {"check_grace_seconds": 0},
+        {"last_check_seconds": 0},
     ],
 )
 def test_a_schedule_that_could_hammer_leadsquared_is_refused(kwargs: dict[str, float]) -> None:
