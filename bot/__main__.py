@@ -1,10 +1,11 @@
 """``python -m bot``: run the Slack app until SIGINT or SIGTERM.
 
-Socket Mode when ``SLACK_APP_TOKEN`` is set; otherwise an HTTP server
-(``--host``/``--port``, default ``127.0.0.1:3000``) with ``POST /slack/events`` and
-``GET /healthz``. Settings are read once, here. A configuration problem prints one message
-and exits with status 2, without a traceback. The first signal stops taking new requests and
-finishes the answers in flight; a second one stops at once.
+Socket Mode when ``SLACK_APP_TOKEN`` is set; otherwise an HTTP server with
+``POST /slack/events``. Both listen on ``--host``/``--port`` (default ``127.0.0.1:3000``) for
+``GET /healthz`` and ``GET /metrics``; Socket Mode serves only those two there. Settings are
+read once, here. A configuration problem prints one message and exits with status 2, without
+a traceback. The first signal stops taking new requests and finishes the answers in flight; a
+second one stops at once.
 """
 
 from __future__ import annotations
@@ -53,13 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--host",
         default=DEFAULT_HOST,
-        help=f"HTTP mode: address to listen on (default {DEFAULT_HOST}; 0.0.0.0 in a container)",
+        help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 in a container)",
     )
     parser.add_argument(
         "--port",
         type=int,
         default=DEFAULT_PORT,
-        help=f"HTTP mode: port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one). HTTP mode "
+        "serves /slack/events, /healthz and /metrics there; Socket Mode only /healthz and "
+        "/metrics (keep it internal)",
     )
     return parser
 
@@ -115,13 +118,19 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
         # them out of later collections, whose full passes otherwise stall acks by ~50 ms.
         gc.collect()
         gc.freeze()
-        if settings.slack_app_token is not None:
-            await run_socket_mode(bot, settings.slack_app_token, stop, drain_seconds=drain_seconds)
-            return
         try:
             sock = bind_socket(host, port)
         except OSError as error:
             raise StartupError(f"capture-status cannot listen on {host}:{port}: {error}") from None
+        if settings.slack_app_token is not None:
+            await run_socket_mode(
+                bot,
+                settings.slack_app_token,
+                stop,
+                drain_seconds=drain_seconds,
+                health_socket=sock,
+            )
+            return
         server = await start_http_server(create_http_app(bot, drain_seconds=drain_seconds), sock)
         log.info("Slack app listening on %s%s (HTTP mode)", server.url, EVENTS_PATH)
         stopping = asyncio.create_task(stop.wait())

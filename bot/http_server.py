@@ -1,5 +1,8 @@
 """HTTP mode under uvicorn: ``POST /slack/events``, ``GET /healthz`` and ``GET /metrics``.
 
+Socket Mode serves ``/healthz`` and ``/metrics`` alone (:func:`create_health_app`), with the
+same routes (:func:`health_routes`) and the same uvicorn helper (:func:`start_http_server`).
+
 Bolt is mounted through its Starlette adapter (the plain ASGI adapter answers 404 on every
 other path, so it cannot serve ``/healthz``). Bolt verifies every request's signature and
 age (401 otherwise). On shutdown uvicorn stops accepting requests and finishes the open
@@ -17,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 
 import uvicorn
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -30,11 +33,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot.app import SlackBot
 from shared.metrics import metrics_app
 
-__all__ = ["EVENTS_PATH", "METRICS_PATH", "RunningServer", "create_http_app", "start_http_server"]
+__all__ = [
+    "EVENTS_PATH",
+    "HEALTHZ_PATH",
+    "METRICS_PATH",
+    "RunningServer",
+    "create_health_app",
+    "create_http_app",
+    "health_routes",
+    "start_http_server",
+]
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+HEALTHZ_PATH = "/healthz"
 METRICS_PATH = "/metrics"
 #: how long uvicorn waits for open HTTP requests (acks are fast) before closing them
 _HTTP_GRACE_SECONDS = 10.0
@@ -48,6 +61,45 @@ class _AsgiEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._app(scope, receive, send)
+
+
+def health_routes(
+    bot: SlackBot, *, connected: Callable[[], Awaitable[bool]] | None = None
+) -> list[Route]:
+    """``GET /healthz`` and ``GET /metrics`` for ``bot``, shared by both modes.
+
+    ``/healthz`` answers ``{"status": "ok", "in_flight": N}``, plus ``"connected"`` (whether
+    the Socket Mode websocket is open) when ``connected`` is given. ``/metrics`` serves the
+    Prometheus metrics of the bot's LeadSquared client.
+
+    Args:
+        bot: the Bolt app with its in-flight counter and LeadSquared client.
+        connected: Socket Mode only: says whether the websocket is open.
+    """
+
+    async def healthz(_: Request) -> Response:
+        body: dict[str, object] = {"status": "ok", "in_flight": bot.in_flight.count}
+        if connected is not None:
+            body["connected"] = await connected()
+        return JSONResponse(body)
+
+    return [
+        Route(HEALTHZ_PATH, healthz, methods=["GET"]),
+        Route(METRICS_PATH, _AsgiEndpoint(metrics_app(bot.client)), methods=["GET"]),
+    ]
+
+
+def create_health_app(bot: SlackBot, *, connected: Callable[[], Awaitable[bool]]) -> Starlette:
+    """Socket Mode's ASGI app: ``/healthz`` and ``/metrics`` only, no ``/slack/events``.
+
+    Payloads come over the websocket, so nothing here accepts them; the Socket Mode runner
+    waits for the answers in flight itself.
+
+    Args:
+        bot: the Bolt app.
+        connected: says whether the websocket is open (reported by ``/healthz``).
+    """
+    return Starlette(routes=health_routes(bot, connected=connected))
 
 
 def create_http_app(bot: SlackBot, *, drain_seconds: float) -> Starlette:
@@ -67,9 +119,6 @@ def create_http_app(bot: SlackBot, *, drain_seconds: float) -> Starlette:
     async def events(request: Request) -> Response:
         return await handler.handle(request)
 
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "in_flight": bot.in_flight.count})
-
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncGenerator[None]:
         yield
@@ -86,8 +135,7 @@ def create_http_app(bot: SlackBot, *, drain_seconds: float) -> Starlette:
     return Starlette(
         routes=[
             Route(EVENTS_PATH, events, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route(METRICS_PATH, _AsgiEndpoint(metrics_app(bot.client)), methods=["GET"]),
+            *health_routes(bot),
         ],
         lifespan=lifespan,
     )

@@ -4,6 +4,9 @@ Used when ``SLACK_APP_TOKEN`` (an ``xapp-`` app-level token with ``connections:w
 set. Signature checks do not apply (the websocket itself is authenticated by the token).
 Acknowledgements go back over the websocket; answers still go to each payload's
 ``response_url``.
+
+Given a bound socket, the runner also serves ``GET /healthz`` and ``GET /metrics`` there (for
+container health checks, probes and Prometheus), but never ``POST /slack/events``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import cast
 
 import aiohttp
@@ -20,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import SlackBot
 from bot.errors import StartupError
+from bot.http_server import HEALTHZ_PATH, RunningServer, create_health_app, start_http_server
 from bot.identity import slack_error_code
 from bot.logs import slack_library_logger
 from shared.errors import ConfigurationError
@@ -97,22 +102,49 @@ class SocketModeConnection:
 
 
 async def run_socket_mode(
-    bot: SlackBot, app_token: SecretStr, stop: asyncio.Event, *, drain_seconds: float
+    bot: SlackBot,
+    app_token: SecretStr,
+    stop: asyncio.Event,
+    *,
+    drain_seconds: float,
+    health_socket: socket.socket | None = None,
 ) -> None:
     """Serve ``bot`` over Socket Mode until ``stop`` is set, then finish answers in flight.
+
+    Args:
+        bot: the Bolt app.
+        app_token: ``SLACK_APP_TOKEN``.
+        stop: set to shut down.
+        drain_seconds: how long a shutdown waits for answers in flight.
+        health_socket: if given, a bound socket on which ``GET /healthz`` (with whether the
+            websocket is open) and ``GET /metrics`` are served from before the connection
+            opens until the answers in flight are finished.
 
     Raises:
         ConfigurationError: Slack refused the app-level token.
         StartupError: Slack could not be reached.
     """
     connection = SocketModeConnection(bot, app_token)
+    server: RunningServer | None = None
     try:
-        await connection.connect()
-        await stop.wait()
+        if health_socket is not None:
+            app = create_health_app(bot, connected=connection.is_connected)
+            server = await start_http_server(app, health_socket)
+            log.info("Health and metrics on %s%s (Socket Mode)", server.url, HEALTHZ_PATH)
+        try:
+            await connection.connect()
+            await stop.wait()
+        finally:
+            await connection.close()
+        pending = bot.in_flight.count
+        if pending:
+            log.info("Shutting down: waiting for %d answer(s) in flight", pending)
+        if not await bot.in_flight.drain(drain_seconds):
+            log.warning("Shutdown grace ended with %d answer(s) unfinished", bot.in_flight.count)
+    except asyncio.CancelledError:
+        if server is not None:
+            server.force_stop()
+        raise
     finally:
-        await connection.close()
-    pending = bot.in_flight.count
-    if pending:
-        log.info("Shutting down: waiting for %d answer(s) in flight", pending)
-    if not await bot.in_flight.drain(drain_seconds):
-        log.warning("Shutdown grace ended with %d answer(s) unfinished", bot.in_flight.count)
+        if server is not None:
+            await server.stop()

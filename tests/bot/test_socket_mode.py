@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -16,6 +17,7 @@ from bot.errors import StartupError
 from bot.socket_mode import SocketModeConnection, run_socket_mode
 from shared.errors import ConfigurationError
 from shared.simulator import SAMPLES, Simulator
+from shared.sockets import bind_socket
 from tests.bot.conftest import BotFactory, Gate, assert_valid_message
 from tests.bot.fake_slack import APP_TOKEN, FakeSlack
 
@@ -184,3 +186,37 @@ async def test_an_unreachable_slack_is_a_clear_start_up_error(make_bot: BotFacto
             await connection.connect()
     finally:
         await connection.close()
+
+
+async def test_socket_mode_serves_healthz_and_metrics_but_not_slack_events(
+    make_bot: BotFactory, endpoint: SocketModeEndpoint
+) -> None:
+    bot = make_bot(slack_app_token=SecretStr(APP_TOKEN))
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    stop = asyncio.Event()
+    runner = asyncio.create_task(
+        run_socket_mode(bot, SecretStr(APP_TOKEN), stop, drain_seconds=5, health_socket=sock)
+    )
+    try:
+        async with asyncio.timeout(5):
+            await endpoint.connected.wait()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            async with asyncio.timeout(5):
+                health = await http.get("/healthz")
+                while not health.json()["connected"]:  # the hello may still be on its way
+                    health = await http.get("/healthz")
+            assert health.status_code == 200
+            assert health.json() == {"status": "ok", "in_flight": 0, "connected": True}
+            metrics = await http.get("/metrics")
+            assert metrics.status_code == 200
+            assert "capture_status_" in metrics.text
+            events = await http.post("/slack/events", content=b"{}")
+            assert events.status_code in {404, 405}
+    finally:
+        stop.set()
+        async with asyncio.timeout(5):
+            await runner
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient(timeout=5) as http:
+            await http.get(f"http://127.0.0.1:{port}/healthz")
