@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
@@ -24,6 +25,7 @@ from mcp_server.resources import register_resources
 from mcp_server.state import CoreSlot, ServerState
 from mcp_server.tools import register_tools
 from shared.errors import CaptureStatusError
+from shared.logs import scrub
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -89,14 +91,19 @@ def build_server(
         poll_schedule: the pauses of ``wait_for_capture`` (the defaults suit LeadSquared).
     """
 
-    #: the slot of the running lifespan, for the HTTP routes (which have no MCP context)
-    running: list[CoreSlot] = []
+    #: the core of the running lifespan, for the HTTP routes (which have no MCP context)
+    running: list[_Opening] = []
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncGenerator[ServerState]:
         slot = CoreSlot()
-        running.append(slot)
+        opening_state = _Opening(slot)
+        running.append(opening_state)
         resources = AsyncExitStack()
+
+        def fail(message: str) -> None:
+            opening_state.failure = message
+            slot.fail(message)
 
         async def open_core() -> None:
             try:
@@ -108,10 +115,10 @@ def build_server(
                 )
             except CaptureStatusError as error:
                 log.error("capture-status could not start: %s", error.message)
-                slot.fail(f"capture-status could not start. {error.message}")
+                fail(f"capture-status could not start. {error.message}")
             except Exception:
                 log.exception("capture-status could not open its LeadSquared client")
-                slot.fail(_OPEN_FAILED)
+                fail(_OPEN_FAILED)
             else:
                 slot.set(core)
 
@@ -127,7 +134,7 @@ def build_server(
             with anyio.CancelScope(shield=True):
                 opening.cancel()
                 await asyncio.gather(opening, return_exceptions=True)
-                running.remove(slot)
+                running.remove(opening_state)
                 await resources.aclose()
 
     server = MCPServer[ServerState](
@@ -142,22 +149,44 @@ def build_server(
         server, max_ids=settings.mcp_max_ids, wait_max_seconds=settings.mcp_wait_max_seconds
     )
     register_resources(server)
-    _register_http_routes(server, running)
+    _register_http_routes(server, running, secrets=settings.secret_values())
     return server
 
 
-def _register_http_routes(server: MCPServer[ServerState], running: list[CoreSlot]) -> None:
-    """``GET /healthz`` and ``GET /metrics`` (served by the HTTP transport only, no token)."""
+@dataclass(slots=True)
+class _Opening:
+    """The core slot of one lifespan, and why opening the core failed (our words), if it did."""
+
+    slot: CoreSlot
+    failure: str | None = None
+
+
+def _register_http_routes(
+    server: MCPServer[ServerState], running: list[_Opening], *, secrets: Sequence[str]
+) -> None:
+    """``GET /healthz`` and ``GET /metrics`` (served by the HTTP transport only, no token).
+
+    ``GET /healthz`` is a readiness check: **200** ``{"status": "ok", "core": "ready"}`` only
+    once the core is open; **503** ``{"status": "unavailable", "core": "starting"}`` while it
+    opens, and **503** ``{"status": "unavailable", "core": "failed", "reason": ...}`` when it
+    could not be opened (bad ``REDIS_URL``, the client failed to open, ...): such a replica
+    fails every tool call, so probes and load balancers must stop routing to it. The reason
+    is our own sentence with every secret value masked.
+    """
 
     async def healthz(_: Request) -> Response:
-        slot = running[-1] if running else None
-        state = "ready" if slot is not None and slot.ready else "starting"
-        if slot is not None and slot.failed:
-            state = "failed"
-        return JSONResponse({"status": "ok", "core": state})
+        current = running[-1] if running else None
+        if current is not None and current.slot.ready:
+            return JSONResponse({"status": "ok", "core": "ready"})
+        if current is None or not current.slot.failed:
+            return JSONResponse({"status": "unavailable", "core": "starting"}, status_code=503)
+        reason = scrub(current.failure or _OPEN_FAILED, secrets)
+        body = {"status": "unavailable", "core": "failed", "reason": reason}
+        return JSONResponse(body, status_code=503)
 
     async def metrics(_: Request) -> Response:
-        slot = running[-1] if running else None
+        current = running[-1] if running else None
+        slot = current.slot if current is not None else None
         if slot is None or not slot.ready:
             why = "failed to start (see its log)" if slot and slot.failed else "is starting"
             return PlainTextResponse(f"capture-status {why}\n", status_code=503)

@@ -16,25 +16,34 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
 from pydantic import SecretStr
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from mcp_server.http_app import build_http_app, is_loopback, transport_security
+from mcp_server.server import build_server
 from mcp_server.state import ServerState
+from shared.client import CaptureStatusClient
 from shared.errors import ConfigurationError
+from shared.settings import Settings
 from shared.simulator import SAMPLES, Simulator
 from tests.conftest import SIM_KEY, FakeClock
 from tests.mcp_server.conftest import (
+    FAST_SCHEDULE,
     PROCESSING_SECONDS,
     TOKEN,
     ClientOpenings,
+    Opener,
     ServerFactory,
     capture_body,
     held_in_a_task,
     make_settings,
+    simulator_opener,
     structured,
 )
 
 CREATED = SAMPLES["created"].request_id
+#: a password in REDIS_URL: never shown by /healthz
+SECRET = "redis-password-0123456789"
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -131,9 +140,90 @@ async def test_every_path_but_the_probes_needs_the_token(base_url: str) -> None:
         assert (await http.get("/mcp")).status_code == 401
         assert (await http.get("/other")).status_code == 401
         health = await http.get("/healthz")
-    assert health.status_code == 200
-    assert health.json()["status"] == "ok"
+    # 200 once the core is open, 503 while it still opens: never 401
     assert health.json()["core"] in ("starting", "ready")
+    assert health.status_code == (200 if health.json()["core"] == "ready" else 503)
+
+
+class GatedOpener:
+    """Opens a simulator client only once ``release`` is set, or fails with ``failure``."""
+
+    def __init__(self, inner: Opener, failure: Exception | None = None) -> None:
+        self._inner = inner
+        self._failure = failure
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, settings: Settings) -> AsyncGenerator[CaptureStatusClient]:
+        self.asked.set()
+        await self.release.wait()
+        if self._failure is not None:
+            raise self._failure
+        async with self._inner(settings) as client:
+            yield client
+
+
+def gated_app(opener: GatedOpener, settings: Settings) -> ASGIApp:
+    server = build_server(settings, client_opener=opener, poll_schedule=FAST_SCHEDULE)
+    return build_http_app(server, settings)
+
+
+async def test_healthz_answers_503_while_the_core_opens_and_200_once_it_is_ready(
+    sim_app: Starlette, openings: ClientOpenings
+) -> None:
+    opener = GatedOpener(simulator_opener(sim_app, openings))
+    settings = make_settings()
+    async with (
+        serving(gated_app(opener, settings)) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        async with asyncio.timeout(10):
+            await opener.asked.wait()
+        starting = await http.get("/healthz")
+        opener.release.set()
+        async with mcp_over_http(url, era="auto") as client:  # waits for the core
+            await client.call_tool("get_capture_status", {"request_id": CREATED})
+        ready = await http.get("/healthz")
+    assert starting.status_code == 503
+    assert starting.json() == {"status": "unavailable", "core": "starting"}
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "core": "ready"}
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (
+            ConfigurationError(f"Redis refused redis://:{SECRET}@redis:6379/0 at start."),
+            "capture-status could not start. Redis refused [redacted] at start.",
+        ),
+        (
+            RuntimeError(f"internal detail with {SECRET}"),
+            "capture-status could not open its connection to LeadSquared",
+        ),
+    ],
+    ids=["our-error", "unexpected-error"],
+)
+async def test_healthz_answers_503_with_the_reason_but_no_secret_when_the_core_failed_to_open(
+    sim_app: Starlette, openings: ClientOpenings, failure: Exception, expected: str
+) -> None:
+    opener = GatedOpener(simulator_opener(sim_app, openings), failure=failure)
+    opener.release.set()
+    settings = make_settings(redis_url=SecretStr(f"redis://:{SECRET}@redis:6379/0"))
+    async with serving(gated_app(opener, settings)) as url:
+        async with mcp_over_http(url, era="auto") as client:  # waits until opening failed
+            tool = await client.call_tool("get_capture_status", {"request_id": CREATED})
+        async with httpx.AsyncClient(base_url=url) as http:
+            health = await http.get("/healthz")
+    assert tool.is_error
+    assert health.status_code == 503
+    body = health.json()
+    assert body["status"] == "unavailable"
+    assert body["core"] == "failed"
+    assert body["reason"].startswith(expected)
+    assert SECRET not in health.text
+    assert openings.opened == 0
 
 
 async def test_prometheus_scrapes_the_clients_counters_without_a_token(base_url: str) -> None:
