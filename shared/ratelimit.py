@@ -98,9 +98,7 @@ class RateBudget:
         if link is not None:
             from shared.redis_window import GuardedRedisStorage  # only with REDIS_URL
 
-            storage = GuardedRedisStorage(
-                "async+" + link.url.removeprefix("async+"), link.client, op_timeout=link.op_timeout
-            )
+            storage = GuardedRedisStorage("async+" + link.url.removeprefix("async+"), link.client)
             self._shared = MovingWindowRateLimiter(storage)
             local_calls = max(1, min(fallback_calls or calls, calls))
         else:
@@ -109,6 +107,7 @@ class RateBudget:
         self._window_seconds = seconds + guard_seconds
         self._queue = asyncio.Lock()
         self._local_blocked_until = 0.0
+        self._last_used_shared = link is not None
         # The synchronous in-memory limiter: its calls never block, and unlike limits'
         # asyncio MemoryStorage it does not hop to a worker thread on every hit (measured:
         # ~170 us a lookup, half of the client's whole overhead).
@@ -129,16 +128,20 @@ class RateBudget:
             try:
                 if await self._shared.hit(self._shared_item, self._key):
                     self._link.mark_up()
+                    self._last_used_shared = True
                     return None
                 stats = await self._shared.get_window_stats(self._shared_item, self._key)
                 self._link.mark_up()
+                self._last_used_shared = True
                 return max(stats.reset_time - time.time(), _POLL_FLOOR)
             except StorageError as error:
-                if self._link.healthy:
-                    # The shared window may be full right now, and this replica cannot see
-                    # it: start the local share only once a whole window has passed.
-                    self._local_blocked_until = self._clock() + self._window_seconds
                 self._link.mark_down(error)
+        if self._last_used_shared:
+            # Just lost the shared window (whoever noticed the outage first: this budget, the
+            # cache or the cooldown). It may be full right now and this replica cannot see
+            # it: start the local share only once a whole window has passed.
+            self._last_used_shared = False
+            self._local_blocked_until = self._clock() + self._window_seconds
         blocked = self._local_blocked_until - self._clock()
         if blocked > 0:
             return blocked

@@ -45,17 +45,17 @@ class GuardedRedisStorage(RedisStorage):
 
     Args:
         uri: the ``async+redis://`` URI limits reads windows through.
-        client: the redis-py client that runs the acquiring script.
-        op_timeout: seconds one Redis command may take.
+        client: the redis-py client whose pool (and timeouts) both use.
     """
 
-    def __init__(self, uri: str, client: redis.Redis, *, op_timeout: float = 0.5) -> None:
+    def __init__(self, uri: str, client: redis.Redis) -> None:
+        # limits reads windows over the link's own connection pool: one pool per process,
+        # closed with the link (its timeouts are the link's).
         super().__init__(
             uri,
             wrap_exceptions=True,
             implementation="redispy",
-            socket_timeout=op_timeout,
-            socket_connect_timeout=op_timeout,
+            connection_pool=client.connection_pool,  # pyright: ignore[reportArgumentType]
         )
         self._acquire: Callable[..., Awaitable[Any]] = cast(
             "Callable[..., Awaitable[Any]]", client.register_script(_ACQUIRE_MOVING_WINDOW)
