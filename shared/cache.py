@@ -68,9 +68,12 @@ class ResultCache:
     ) -> None:
         self.ttls = ttls or CacheTtls()
         ttls_ = self.ttls
+        # An answer read from Redis lives only as long as Redis still keeps it.
+        remaining_ttl: dict[str, float] = {}
+        self._remaining_ttl = remaining_ttl
 
-        def expires_at(_key: str, value: CaptureStatus, now: float) -> float:
-            return now + ttls_.for_status(value)
+        def expires_at(key: str, value: CaptureStatus, now: float) -> float:
+            return now + remaining_ttl.pop(key, ttls_.for_status(value))
 
         self._entries: TLRUCache[str, CaptureStatus] = TLRUCache(
             maxsize=max_entries, ttu=expires_at, timer=clock
@@ -85,9 +88,11 @@ class ResultCache:
         """The cached status of ``request_id``, if still fresh."""
         found = self._entries.get(request_id)
         if found is None and self._link is not None:
-            found = await self._shared_get(self._link, request_id)
-            if found is not None:
+            shared = await self._shared_get(self._link, request_id)
+            if shared is not None:
+                found, remaining = shared
                 self.shared_hits += 1
+                self._remaining_ttl[request_id] = remaining
                 self._entries[request_id] = found
         if found is None:
             self.misses += 1
@@ -110,16 +115,24 @@ class ResultCache:
 
             await link.run(share, None)
 
-    async def _shared_get(self, link: RedisLink, request_id: str) -> CaptureStatus | None:
-        async def fetch() -> bytes | str | None:
-            value: bytes | str | None = await link.client.get(self._prefix + request_id)
-            return value
+    async def _shared_get(
+        self, link: RedisLink, request_id: str
+    ) -> tuple[CaptureStatus, float] | None:
+        """The status Redis holds for ``request_id`` and the seconds it has left there."""
+        key = self._prefix + request_id
 
-        raw = await link.run(fetch, None)
-        if raw is None:
+        async def fetch() -> tuple[bytes | str | None, int]:
+            async with link.client.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.pttl(key)
+                raw, millis = await pipe.execute()
+            return raw, int(millis)
+
+        raw, millis = await link.run(fetch, (None, -2))
+        if raw is None or millis <= 0:
             return None
         try:
-            return CaptureStatus.model_validate_json(raw)
+            return CaptureStatus.model_validate_json(raw), millis / 1000
         except ValueError:
             return None  # written by another version: fetch a fresh answer instead
 

@@ -125,13 +125,14 @@ class RateBudget:
     async def _try_once(self) -> float | None:
         """Take a slot if one is free now; else the seconds until one may be."""
         if self._shared is not None and self._link is not None and self._link.should_try():
+            started = self._link.now()
             try:
                 if await self._shared.hit(self._shared_item, self._key):
-                    self._link.mark_up()
+                    self._link.mark_up(started)
                     self._last_used_shared = True
                     return None
                 stats = await self._shared.get_window_stats(self._shared_item, self._key)
-                self._link.mark_up()
+                self._link.mark_up(started)
                 self._last_used_shared = True
                 return max(stats.reset_time - time.time(), _POLL_FLOOR)
             except StorageError as error:

@@ -89,9 +89,17 @@ class RedisLink:
                 type(error).__name__,
             )
 
-    def mark_up(self) -> None:
-        """Record a success; the end of an outage is logged."""
-        if self._down_since is not None:
+    def now(self) -> float:
+        """The link's clock, to stamp when an operation started (see :meth:`mark_up`)."""
+        return self._clock()
+
+    def mark_up(self, started: float) -> None:
+        """Record a success of an operation begun at ``started``; an outage's end is logged.
+
+        A success of an operation that began before the outage was noticed proves nothing
+        (it was already on its way), so only a later one ends the outage.
+        """
+        if self._down_since is not None and started >= self._down_since:
             log.warning(
                 "Redis is reachable again after %.0f s: budget, cooldown and cache are shared "
                 "again",
@@ -103,12 +111,13 @@ class RedisLink:
         """Run a Redis ``operation``; on an outage return ``fallback`` instead of failing."""
         if not self.should_try():
             return fallback
+        started = self._clock()
         try:
             result = await operation()
         except self.unavailable_errors as error:
             self.mark_down(error)
             return fallback
-        self.mark_up()
+        self.mark_up(started)
         return result
 
     async def aclose(self) -> None:

@@ -15,9 +15,10 @@ import pytest
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.cache import CacheTtls, ResultCache
 from shared.client import CaptureStatusClient
 from shared.errors import RateLimitedError
-from shared.models import StatusKind
+from shared.models import StatusKind, parse_status
 from shared.ratelimit import RateBudget, ThrottleCooldown
 from shared.redis_link import RedisLink
 from shared.simulator import SAMPLES, Simulator, SimulatorConfig, create_app
@@ -224,6 +225,29 @@ async def test_a_throttle_seen_by_one_replica_makes_every_replica_stand_back() -
             with pytest.raises(RateLimitedError, match="standing back"):
                 await second.wait(deadline=time.monotonic() + 1)
             assert all(link.healthy for link in links)
+        finally:
+            for link in links:
+                await link.aclose()
+
+
+async def test_an_answer_from_redis_lives_no_longer_than_redis_keeps_it() -> None:
+    clock = FakeClock()
+    pending = parse_status(
+        {"TaskStatus": {"Status": "In-Queue"}}, request_id=SAMPLES["in_queue"].request_id
+    )
+    async with running_redis() as redis_server:
+        links = [RedisLink(redis_server.url), RedisLink(redis_server.url)]
+        ttls = CacheTtls(final=1000, error_status=60, pending=5)
+        writer = ResultCache(ttls, key="acct", link=links[0], clock=clock)
+        reader = ResultCache(ttls, key="acct", link=links[1], clock=clock)
+        try:
+            await writer.put(pending)
+            await links[1].client.pexpire(f"acct:status:{pending.request_id}", 1000)  # 1 s left
+            assert await reader.get(pending.request_id) == pending
+            assert reader.shared_hits == 1
+            clock.advance(1.5)  # past what Redis had left, well within a full In-Queue TTL
+            await links[1].client.delete(f"acct:status:{pending.request_id}")
+            assert await reader.get(pending.request_id) is None
         finally:
             for link in links:
                 await link.aclose()
