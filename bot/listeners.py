@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -153,56 +153,60 @@ class Listeners:
         self, ack: AsyncAck, action: Payload, respond: AsyncRespond, context: AsyncBoltContext
     ) -> None:
         """Refresh: look again (the clicked id fresh) and replace the message in place."""
-        with self._in_flight.track():
-            await ack()
-            try:
-                if not self._allowed(context):
-                    await _send(respond, refusal_message(COMMAND), replace_original=False)
-                    return
-                target = CardTarget.decode(action.get("value"))
-                if target is None:
-                    log.warning("Refresh button with an unreadable value; ignored")
-                    return
-                redactor = self._redactor(shared=target.shared)
-                views = await self._refreshed_views(target, redactor)
-                ctx = self._render_context(shared_by=target.by if target.shared else None)
-                message = lookup_message(views, ctx, shared=target.shared)
-                await _send(respond, message, replace_original=True)
-            except Exception as error:  # after the ack, the person must still get an answer
-                await _report_failure(respond, error)
+
+        async def answer() -> None:
+            target = _button_target(action, "Refresh")
+            if target is None:
+                return
+            redactor = self._redactor(shared=target.shared)
+            views = await self._refreshed_views(target, redactor)
+            ctx = self._render_context(shared_by=target.by if target.shared else None)
+            message = lookup_message(views, ctx, shared=target.shared)
+            await _send(respond, message, replace_original=True)
+
+        await self._on_button(ack, respond, context, answer)
 
     async def on_share(
         self, ack: AsyncAck, action: Payload, respond: AsyncRespond, context: AsyncBoltContext
     ) -> None:
         """Share to channel: post a redacted copy of the card for everyone in the channel."""
-        with self._in_flight.track():
-            await ack()
-            try:
-                if not self._allowed(context):
-                    await _send(respond, refusal_message(COMMAND), replace_original=False)
-                    return
-                target = CardTarget.decode(action.get("value"))
-                if target is None:
-                    log.warning("Share button with an unreadable value; ignored")
-                    return
-                views = await self._look_up([target.request_id], self._redactor(shared=True))
-                ctx = self._render_context(shared_by=context.user_id)
-                message = lookup_message(views, ctx, shared=True)
-                await _send(respond, message, response_type="in_channel", replace_original=False)
-            except Exception as error:  # after the ack, the person must still get an answer
-                await _report_failure(respond, error)
+
+        async def answer() -> None:
+            target = _button_target(action, "Share")
+            if target is None:
+                return
+            views = await self._look_up([target.request_id], self._redactor(shared=True))
+            ctx = self._render_context(shared_by=context.user_id)
+            message = lookup_message(views, ctx, shared=True)
+            await _send(respond, message, response_type="in_channel", replace_original=False)
+
+        await self._on_button(ack, respond, context, answer)
 
     async def on_metrics_refresh(
         self, ack: AsyncAck, respond: AsyncRespond, context: AsyncBoltContext
     ) -> None:
         """Refresh on the queue-health answer."""
+
+        async def answer() -> None:
+            await _send(respond, await self._metrics_message(), replace_original=True)
+
+        await self._on_button(ack, respond, context, answer)
+
+    async def _on_button(
+        self,
+        ack: AsyncAck,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+        answer: Callable[[], Awaitable[None]],
+    ) -> None:
+        """What every button does: ack at once, check the allowlists, answer, never go silent."""
         with self._in_flight.track():
             await ack()
             try:
                 if not self._allowed(context):
                     await _send(respond, refusal_message(COMMAND), replace_original=False)
                     return
-                await _send(respond, await self._metrics_message(), replace_original=True)
+                await answer()
             except Exception as error:  # after the ack, the person must still get an answer
                 await _report_failure(respond, error)
 
@@ -418,3 +422,11 @@ class _ShortcutAnswer:
             await self.send(message)
         except Exception as error:
             log.error("Could not send the shortcut's failure notice: %s", type(error).__name__)
+
+
+def _button_target(action: Payload, button: str) -> CardTarget | None:
+    """The card a button belongs to, or ``None`` (logged) when its value is unreadable."""
+    target = CardTarget.decode(action.get("value"))
+    if target is None:
+        log.warning("%s button with an unreadable value; ignored", button)
+    return target
