@@ -106,6 +106,9 @@ def request_summary_result(summary: RequestSummary) -> RequestSummaryResult:
         overwrite_fields=summary.overwrite_fields,
         note=_clean_opt(summary.opportunity_note, TEXT_LIMIT),
         raw_excerpt=_clean_opt(summary.raw_excerpt, TEXT_LIMIT),
+        unreadable_reason=_clean_opt(summary.unreadable_reason, TEXT_LIMIT),
+        size=summary.size,
+        cut=summary.cut,
     )
 
 

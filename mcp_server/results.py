@@ -137,7 +137,17 @@ class RequestSummaryResult(BaseModel):
     update_empty_fields: bool | None = None
     overwrite_fields: bool | None = None
     note: str | None = None
-    raw_excerpt: str | None = None
+    raw_excerpt: str | None = Field(
+        None,
+        description="The start of an unreadable body: only when PII masking is turned off.",
+    )
+    unreadable_reason: str | None = Field(
+        None, description="Why the body could not be read, when readable is false."
+    )
+    size: int | None = Field(None, description="The body's length in characters, as received.")
+    cut: bool = Field(
+        False, description="The body was too large or too deeply nested and was cut first."
+    )
 
 
 class CaptureStatusResult(BaseModel):

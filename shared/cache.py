@@ -115,6 +115,18 @@ class ResultCache:
 
             await link.run(share, None)
 
+    async def forget(self, request_id: str) -> None:
+        """Drop ``request_id``'s answer, here and in Redis."""
+        self._entries.pop(request_id, None)
+        self._remaining_ttl.pop(request_id, None)
+        if self._link is not None:
+            link = self._link
+
+            async def delete() -> None:
+                await link.client.delete(self._prefix + request_id)
+
+            await link.run(delete, None)
+
     async def _shared_get(
         self, link: RedisLink, request_id: str
     ) -> tuple[CaptureStatus, float] | None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Self, TypeVar
 import stamina
 from pydantic import SecretStr
 
+from shared.bounds import LARGE_ANSWER
 from shared.breaker import CircuitBreaker
 from shared.cache import CacheTtls, ResultCache, SingleFlight
 from shared.errors import (
@@ -37,7 +38,7 @@ from shared.errors import (
     UpstreamError,
 )
 from shared.ids import extract_request_id
-from shared.models import CaptureStatus, QueueMetrics, parse_metrics, parse_status
+from shared.models import CaptureStatus, QueueMetrics, parse_metrics, parse_status, text_size
 from shared.ratelimit import RateBudget, Sleep, ThrottleCooldown, account_key
 from shared.redis_link import RedisLink
 from shared.upstream import UpstreamHttp, UpstreamTimeouts
@@ -255,6 +256,10 @@ class CaptureStatusClient:
 
         return list(await asyncio.gather(*(one(q) for q in request_ids)))
 
+    async def forget(self, request_id: str) -> None:
+        """Drop the cached answer for ``request_id`` (here and, when shared, in Redis)."""
+        await self.cache.forget(request_id.lower())
+
     async def get_metrics(self) -> QueueMetrics:
         """The Capture Opportunities queue metrics (cached for a few seconds).
 
@@ -278,6 +283,10 @@ class CaptureStatusClient:
     async def _fetch_status(self, rid: str) -> CaptureStatus:
         async def attempt(deadline: float) -> CaptureStatus:
             payload = await self._get_status_payload(rid, deadline)
+            if text_size(payload) > LARGE_ANSWER:
+                # Decoding and bounding a large answer takes milliseconds of CPU: keep it off
+                # the event loop, so acks and health checks are not held up meanwhile.
+                return await asyncio.to_thread(parse_status, payload, request_id=rid)
             return parse_status(payload, request_id=rid)
 
         status = await self._with_deadline(rid, attempt)

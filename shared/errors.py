@@ -19,6 +19,7 @@ parsing error crosses this boundary (a test proves it).
         ├── UpstreamTimeoutError           no answer in time (retryable)
         ├── UpstreamConnectionError        could not connect / connection reset (retryable)
         ├── MalformedResponseError         empty, non-JSON or shapeless body
+        │   └── UnshowableAnswerError      an answer that parsed but could not be shown
         ├── DeadlineExceededError          the whole lookup ran out of time
         └── CircuitOpenError               LeadSquared kept failing; failing fast for a while
 
@@ -41,6 +42,7 @@ __all__ = [
     "RequestNotFoundError",
     "ServerError",
     "TooManyRequestIdsError",
+    "UnshowableAnswerError",
     "UpstreamConnectionError",
     "UpstreamError",
     "UpstreamTimeoutError",
@@ -174,6 +176,23 @@ class MalformedResponseError(UpstreamError):
 
     code = "malformed_response"
     retryable = True
+
+
+class UnshowableAnswerError(MalformedResponseError):
+    """An answer was read but could not be explained or shown; it is dropped from the cache.
+
+    Only that id fails: the others of a batch are answered as usual.
+    """
+
+    code = "unshowable_answer"
+
+    def __init__(self, request_id: str | None = None) -> None:
+        super().__init__(
+            "LeadSquared's answer for this request could not be shown: its content is "
+            "malformed in a way capture-status does not handle. It was not kept, so the next "
+            "lookup asks again; if this persists, report it with the RequestId.",
+            request_id=request_id,
+        )
 
 
 class DeadlineExceededError(UpstreamError):

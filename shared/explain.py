@@ -35,6 +35,7 @@ from shared.errors import (
     RequestNotFoundError,
     ServerError,
     TooManyRequestIdsError,
+    UnshowableAnswerError,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamTimeoutError,
@@ -55,7 +56,7 @@ from shared.mx_exceptions import (
     describe_exception,
     find_exception,
 )
-from shared.redact import DEFAULT_REDACTOR, Redactor, truncate
+from shared.redact import DEFAULT_REDACTOR, Redactor
 from shared.request_summary import RequestSummary, summarize_request
 
 __all__ = [
@@ -288,16 +289,16 @@ def explain_error(
         facts.append(Fact(label="Retry after", value=_wait_text(error.retry_after)))
     steps = list(guide.next_steps)
     if rid and guide.quote_request_id:
-        steps.append(f"When reporting it, quote RequestId {truncate(redactor.text(rid), 80)}.")
+        steps.append(f"When reporting it, quote RequestId {redactor.shown(rid, 80)}.")
     return Explanation(
-        request_id=truncate(redactor.text(rid), 80) if rid else None,
+        request_id=redactor.shown(rid, 80) if rid else None,
         status=None,
         status_raw=None,
         outcome=None,
         severity=guide.severity,
         symbol=guide.symbol,
         headline=guide.headline,
-        what_happened=truncate(redactor.text(error.message), UPSTREAM_TEXT_LIMIT),
+        what_happened=redactor.shown(error.message, UPSTREAM_TEXT_LIMIT),
         why=guide.why,
         next_steps=tuple(steps),
         facts=tuple(facts),
@@ -319,7 +320,7 @@ class _Context:
 
     def upstream(self, text: str, limit: int = UPSTREAM_TEXT_LIMIT) -> str:
         """Mask, then truncate, a string that came from LeadSquared."""
-        return truncate(self.redactor.text(text), limit)
+        return self.redactor.shown(text, limit)
 
     @property
     def request_id(self) -> str:
@@ -493,13 +494,15 @@ def _success_without_details(context: _Context) -> _Story:
         )
     else:
         headline = "Succeeded, but the result details could not be read"
-        if message.raw is not None:
+        if message.unreadable is not None:
             what = (
                 "LeadSquared reports the request completed successfully, but its Message (the "
                 "capture response) is not valid JSON, so the opportunity and lead ids are not "
-                "known here. The raw text is kept below (masked)."
+                f"known here ({message.unreadable}, {message.size:,} characters)."
             )
             raw_text = message.raw
+            if raw_text is not None:
+                what += " The raw text is kept below (masked)."
         else:
             what = (
                 "LeadSquared reports the request completed successfully, but its Message (the "
@@ -507,7 +510,8 @@ def _success_without_details(context: _Context) -> _Story:
                 "not known here. Its content is kept below (masked)."
             )
             raw_text = json.dumps(context.redactor.json(message.value), ensure_ascii=False)
-        facts.append(Fact(label="Message (raw)", value=context.upstream(raw_text)))
+        if raw_text is not None:
+            facts.append(Fact(label="Message (raw)", value=context.upstream(raw_text)))
     return _Story(
         severity=Severity.INFO,
         headline=headline,
@@ -978,6 +982,22 @@ def _error_guide(error: CaptureStatusError) -> _ErrorGuide:
                 "LSQ_REGION or LSQ_ASYNC_BASE_URL.",
             ),
             final=True,
+        )
+    if isinstance(error, UnshowableAnswerError):
+        return _ErrorGuide(
+            symbol="🧩",
+            severity=Severity.WARNING,
+            headline="LeadSquared's answer could not be shown",
+            why=(
+                "The answer was read, but its content is malformed in a way that cannot be "
+                "explained safely (only this request is affected; it was not cached)."
+            ),
+            next_steps=(
+                "Try again in a minute: the next lookup asks LeadSquared afresh.",
+                "If it persists, report it to the capture-status maintainers with the RequestId.",
+            ),
+            final=False,
+            quote_request_id=True,
         )
     if isinstance(error, MalformedResponseError):
         return _ErrorGuide(

@@ -3,7 +3,12 @@
 Upstream keys are read case-insensitively (the docs spell ``RequestId`` and ``RequestID``,
 ``ProcessingRatePerMinute`` and ``ProcessingratePerMinute``). ``RequestBody`` and ``Message``
 arrive as JSON-encoded strings, objects or null: all three are accepted, and text that is
-not valid JSON is kept raw. Unknown statuses are kept with their raw text.
+not valid JSON is kept raw, with the reason it could not be read. Unknown statuses are kept
+with their raw text.
+
+Every string, and every decoded field, is bounded here (:mod:`shared.bounds`): nothing after
+parsing sees more than a fixed amount of upstream data per answer, and a hostile answer (a
+huge note, a body nested hundreds of levels deep) is cut, never an exception.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.bounds import MAX_RAW, bound_json, cut_text
 from shared.errors import MalformedResponseError
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "lower_keys",
     "parse_metrics",
     "parse_status",
+    "text_size",
 ]
 
 JsonValue = Any
@@ -80,8 +87,15 @@ _SYMBOLS = {
 class DecodedJson(BaseModel):
     """A field that LeadSquared sends as a JSON-encoded string (or an object, or null).
 
-    ``value`` is the decoded JSON when it could be decoded; ``raw`` is the text as received
-    when it could not (or is ``None`` when the field was already an object).
+    Attributes:
+        present: the answer carried the field (not null or empty).
+        value: the decoded JSON, bounded (see :mod:`shared.bounds`).
+        raw: the text as received (bounded) when it is not JSON. Withheld (``None``) in
+            masked copies: text that is not JSON cannot be masked reliably.
+        unreadable: why the text could not be read as JSON, e.g. ``Expecting property name
+            enclosed in double quotes (character 2)``; ``None`` when it could.
+        size: the field's length in characters as received (0 when it was an object).
+        cut: True when the value or the raw text was cut to its bounds.
     """
 
     model_config = _FROZEN
@@ -89,26 +103,51 @@ class DecodedJson(BaseModel):
     present: bool = False
     value: JsonValue = None
     raw: str | None = None
+    unreadable: str | None = None
+    size: int = 0
+    cut: bool = False
 
     @property
     def decoded(self) -> bool:
         """True when ``value`` holds parsed JSON."""
-        return self.present and self.raw is None
+        return self.present and self.raw is None and self.unreadable is None
 
     @classmethod
     def from_field(cls, field: object) -> DecodedJson:
-        """Decode a string, object, list or null field without ever raising."""
+        """Decode a string, object, list or null field without ever raising.
+
+        A string that decodes to another JSON-encoded object or array (sent encoded twice)
+        is decoded once more.
+        """
         if field is None:
             return cls()
-        if isinstance(field, str):
-            text = field.strip()
-            if not text or text.lower() == "null":
-                return cls()
-            try:
-                return cls(present=True, value=json.loads(text))
-            except ValueError:
-                return cls(present=True, raw=field)
-        return cls(present=True, value=field)
+        if not isinstance(field, str):
+            bounded = bound_json(field)
+            return cls(present=True, value=bounded.value, cut=bounded.cut)
+        text = field.strip()
+        if not text or text.lower() == "null":
+            return cls()
+        try:
+            value = _decode_twice(json.loads(text))
+        except json.JSONDecodeError as error:
+            return cls._unreadable(field, f"{error.msg} (character {error.pos + 1})")
+        except ValueError as error:
+            return cls._unreadable(field, str(error))
+        except RecursionError:
+            return cls._unreadable(field, "nested too deeply to read")
+        bounded = bound_json(value)
+        return cls(present=True, value=bounded.value, size=len(field), cut=bounded.cut)
+
+    @classmethod
+    def _unreadable(cls, text: str, reason: str) -> DecodedJson:
+        raw = cut_text(text, MAX_RAW)
+        return cls(
+            present=True,
+            raw=raw,
+            unreadable=f"not valid JSON: {reason}",
+            size=len(text),
+            cut=raw is not text,
+        )
 
 
 OutcomeKind = Literal["created", "duplicate", "failed", "unknown"]
@@ -293,6 +332,22 @@ def parse_status(payload: object, *, request_id: str | None = None) -> CaptureSt
     )
 
 
+def text_size(payload: object) -> int:
+    """Characters of text in a status answer's envelope and TaskStatus (cheap: no parsing).
+
+    Tells a normal answer (a few KB) from one large enough that reading and rendering it
+    should leave the event loop.
+    """
+    if not isinstance(payload, Mapping):
+        return 0
+    envelope = lower_keys(payload)  # pyright: ignore[reportUnknownArgumentType]
+    task = envelope.get("taskstatus")
+    values = list(envelope.values())
+    if isinstance(task, Mapping):
+        values.extend(lower_keys(task).values())  # pyright: ignore[reportUnknownArgumentType]
+    return sum(len(value) for value in values if isinstance(value, str))
+
+
 def parse_metrics(payload: object) -> QueueMetrics:
     """Build :class:`QueueMetrics` from the decoded JSON of a metrics answer.
 
@@ -313,6 +368,16 @@ def parse_metrics(payload: object) -> QueueMetrics:
     )
 
 
+def _decode_twice(value: object) -> object:
+    """Decode a JSON string that itself holds a JSON object or array; else keep it."""
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+    return value
+
+
 def _squash(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
@@ -330,7 +395,7 @@ def _text(value: object) -> str | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
-        stripped = value.strip()
+        stripped = cut_text(value.strip())
         return stripped or None
     if isinstance(value, int | float):
         return str(value)

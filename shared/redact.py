@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from shared.bounds import MAX_DEPTH, cut_text
 from shared.models import CaptureStatus, DecodedJson
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 _MASK = "***"
+_TOO_DEEP = f"…[cut: nested deeper than {MAX_DEPTH} levels]"
 _PHONE_MASK = "******"
 _PHONE_MIN_DIGITS = 7
 _PHONE_MAX_DIGITS = 15
@@ -65,8 +67,27 @@ _PII_KEY_PARTS = (
     "whatsapp",
     "landline",
     "fax",
+    "socialsecurity",
+    "drivinglicen",
 )
-_PII_KEYS_EXACT = frozenset({"zip", "dob", "ssn", "pan", "pannumber", "contactnumber"})
+_PII_KEYS_EXACT = frozenset(
+    {
+        "zip",
+        "dob",
+        "ssn",
+        "pan",
+        "panno",
+        "pannumber",
+        "pancard",
+        "pancardnumber",
+        "taxid",
+        "nationalid",
+        "voterid",
+        "contactnumber",
+    }
+)
+# Custom LeadSquared fields start with ``mx_``: ``mx_PAN_Number`` is checked as ``PANNumber``.
+_CUSTOM_FIELD_PREFIX = "mx"
 # "<prefix>name" keys that hold a person's name; "SchemaName", "FileName" etc. do not.
 _NAME_KEY_PREFIXES = frozenset(
     {
@@ -97,12 +118,15 @@ _NAME_KEY_PREFIXES = frozenset(
     }
 )
 
-_EMAIL = re.compile(
-    r"(?P<local>[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64})"
-    r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,127})"
-    r"(?P<tld>[A-Za-z][A-Za-z0-9\-]{0,61}[A-Za-z0-9])"
-    r"(?![A-Za-z0-9\-])"
-)
+# An email's local part, read backwards from its ``@``; the host that follows the ``@``.
+# A host without a dot (an address cut short, ``priya.sharma@exa``) is still an email.
+_LOCAL_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%'*+^_`{|}~.-"
+)  # RFC 5322 also allows & / = ?, which in practice separate an address from what precedes it
+_LOCAL_CHARS_RFC = _LOCAL_CHARS | frozenset("&/=?")
+_LOCAL_MAX = 64
+_HOST = re.compile(r"[A-Za-z0-9*\-]{1,63}+(?:\.[A-Za-z0-9*\-]{1,63}+){0,8}+")
+_EMAIL_SHAPE = re.compile(r"[^\s@]{1,64}@[^\s@]{0,255}")
 
 # Text that looks numeric but must stay readable: GUIDs and dates.
 _PROTECTED = re.compile(
@@ -126,41 +150,46 @@ _PHONE = re.compile(
 _PHONE_PREFIX = re.compile(r"^(\+ ?\d{1,3})[ .\-(]")
 _DECIMAL = re.compile(r"^\d+\.\d+$")
 
-# A quote as it appears in raw text: ``"``, or ``\"`` inside an escaped JSON string.
-_Q = r'(?P<q>\\*")'
-_SEP = r"(?:\s|\\[rnt])*"
-_STRING_VALUE = r"(?P<val>(?:\\.|[^\"\\])*?)(?P=q)"
-_PAIR_ATTRIBUTE_FIRST = re.compile(
-    _Q
-    + r"(?:Attribute|SchemaName)(?P=q)"
-    + _SEP + ":" + _SEP
-    + r'(?P=q)(?P<attr>[^"\\]{1,100})(?P=q)'
-    + _SEP + "," + _SEP
-    + r"(?P=q)Value(?P=q)"
-    + _SEP + ":" + _SEP
-    + r"(?P=q)"
-    + _STRING_VALUE,
-    re.IGNORECASE,
-)  # fmt: skip
-_PAIR_VALUE_FIRST = re.compile(
-    _Q
-    + r"Value(?P=q)"
-    + _SEP + ":" + _SEP
-    + r"(?P=q)"
-    + _STRING_VALUE
-    + _SEP + "," + _SEP
-    + r"(?P=q)(?:Attribute|SchemaName)(?P=q)"
-    + _SEP + ":" + _SEP
-    + r'(?P=q)(?P<attr>[^"\\]{1,100})(?P=q)',
-    re.IGNORECASE,
-)  # fmt: skip
-_KEY_VALUE = re.compile(
-    _Q
-    + r"(?P<key>[A-Za-z_][A-Za-z0-9_ ]{0,63})(?P=q)"
-    + _SEP + ":" + _SEP
-    + r"(?P=q)"
-    + _STRING_VALUE
-)  # fmt: skip
+
+def _quoted_patterns(quote: str) -> tuple[re.Pattern[str], ...]:
+    """The key/value patterns of JSON-looking text quoted with ``quote`` (``"`` or ``'``).
+
+    A quote may be bare or escaped by up to seven backslashes (JSON inside JSON inside
+    JSON). A value never runs past a bare ``quote`` and every repetition is bounded, so each
+    match attempt costs a fixed number of steps and masking stays linear in its input.
+    """
+    q = rf"(?P<q>\\{{0,7}}{quote})"
+    sep = r"(?:\s|\\[rnt]){0,16}+"
+    value = rf"(?P<val>(?:\\.|[^\\{quote}]){{0,256}}?)(?P=q)"
+    attribute = rf"(?P=q)(?P<attr>[^\\{quote}]{{1,100}})(?P=q)"
+    flags = re.IGNORECASE | re.DOTALL
+    attribute_first = re.compile(
+        q + r"(?:Attribute|SchemaName)(?P=q)" + sep + ":" + sep + attribute + sep + "," + sep
+        + r"(?P=q)Value(?P=q)" + sep + ":" + sep + r"(?P=q)" + value,
+        flags,
+    )  # fmt: skip
+    value_first = re.compile(
+        q + r"Value(?P=q)" + sep + ":" + sep + r"(?P=q)" + value + sep + "," + sep
+        + r"(?P=q)(?:Attribute|SchemaName)(?P=q)" + sep + ":" + sep + attribute,
+        flags,
+    )  # fmt: skip
+    key_value = re.compile(
+        q + r"(?P<key>[A-Za-z_][A-Za-z0-9_ ]{0,63}+)(?P=q)" + sep + ":" + sep + r"(?P=q)" + value,
+        re.DOTALL,
+    )  # fmt: skip
+    return attribute_first, value_first, key_value
+
+
+_QUOTED = {quote: _quoted_patterns(quote) for quote in ('"', "'")}
+
+# ``FirstName=Ravi``, ``mx_PAN_Number: ABCDE1234F``, ``Name: "Ravi Kumar"`` in free text.
+# A name may run on for up to three more capitalised words. A bare ``name`` key is read with
+# the word before it: ``Field name: 'mx_Custom_19'`` names a field, ``First name: Ravi`` a person.
+_UNQUOTED_KEY_VALUE = re.compile(
+    r"""(?<![\w'"\\])(?:(?P<pre>[A-Za-z]{1,30}+) )?(?P<key>[A-Za-z_][A-Za-z0-9_]{0,63}+)"""
+    r"""[ \t]{0,8}+[=:][ \t]{0,8}+["']?"""
+    r"""(?P<val>[^\s,;&"'(){}\[\]<>]{1,100}+(?:[ ][A-Z][\w'\-]{0,30}+){0,3}+)"""
+)
 
 
 def is_pii_key(name: str) -> bool:
@@ -181,29 +210,39 @@ def is_pii_key(name: str) -> bool:
         return False
     if key in _PII_KEYS_EXACT or any(part in key for part in _PII_KEY_PARTS):
         return True
-    if key.startswith("mx") and "name" in key[2:]:
-        return True
+    if key.startswith(_CUSTOM_FIELD_PREFIX):
+        custom = key[len(_CUSTOM_FIELD_PREFIX) :]
+        if custom in _PII_KEYS_EXACT or "name" in custom:
+            return True
     return key.endswith("name") and key[: -len("name")] in _NAME_KEY_PREFIXES
 
 
 def mask_text(text: str) -> str:
-    """Mask emails, phone numbers and PII-keyed JSON values inside free text.
+    """Mask emails, phone numbers and PII-keyed values inside free text.
 
-    GUIDs, dates, timestamps and numbers shorter than 7 digits are left as they are.
+    Keyed values are found in JSON-looking text with double or single quotes (escaped or
+    not) and as ``key=value`` or ``key: value`` in prose. An email cut short
+    (``priya.sharma@exa``) is still masked. GUIDs, dates, timestamps and numbers shorter
+    than 7 digits are left as they are. The cost is linear in the length of ``text``.
 
     Args:
         text: any text, e.g. a StatusReason, an exception message or a body that is not JSON.
 
     Returns:
         The text with PII masked, e.g. ``j***@e***.com``, ``+91 ******12``,
-        ``"FirstName": "J***"``.
+        ``"FirstName": "J***"``, ``FirstName=R***``.
     """
     if not text:
         return text
-    masked = _PAIR_ATTRIBUTE_FIRST.sub(_mask_pair, text)
-    masked = _PAIR_VALUE_FIRST.sub(_mask_pair, masked)
-    masked = _KEY_VALUE.sub(_mask_key_value, masked)
-    masked = _EMAIL.sub(_mask_email_match, masked)
+    masked = text
+    for quote, (attribute_first, value_first, key_value) in _QUOTED.items():
+        if quote in masked:
+            masked = attribute_first.sub(_mask_pair, masked)
+            masked = value_first.sub(_mask_pair, masked)
+            masked = key_value.sub(_mask_key_value, masked)
+    if "=" in masked or ":" in masked:
+        masked = _mask_unquoted_key_values(masked)
+    masked = _mask_emails(masked)
     return _mask_phones_outside_protected(masked)
 
 
@@ -222,9 +261,8 @@ def mask_pii_value(value: str) -> str:
     stripped = value.strip()
     if not stripped:
         return value
-    email = _EMAIL.fullmatch(stripped)
-    if email:
-        return _mask_email_match(email)
+    if _EMAIL_SHAPE.fullmatch(stripped):
+        return _mask_emails(stripped)
     phone = _PHONE.fullmatch(stripped)
     if phone and _PHONE_MIN_DIGITS <= _digit_count(stripped) <= _PHONE_MAX_DIGITS:
         return _mask_phone(stripped)
@@ -232,12 +270,14 @@ def mask_pii_value(value: str) -> str:
     return f"{first}{_MASK}" if first.isalnum() else _MASK
 
 
-def mask_json(value: Any) -> Any:
+def mask_json(value: Any, *, _depth: int = 0) -> Any:
     """Return a masked deep copy of decoded JSON.
 
     Values under PII keys (case-insensitive), LeadSquared ``Attribute``/``Value`` and
     ``SchemaName``/``Value`` pairs whose name is a PII key, and every other string (through
     :func:`mask_text`) are masked. Numbers, booleans and null outside PII keys are kept.
+    Containers nested deeper than :data:`~shared.bounds.MAX_DEPTH` levels are replaced by a
+    marker (answers are bounded when parsed; this guards any other caller).
 
     Args:
         value: decoded JSON (objects, arrays, strings, numbers, booleans, null).
@@ -247,10 +287,13 @@ def mask_json(value: Any) -> Any:
     """
     if isinstance(value, str):
         return mask_text(value)
+    if isinstance(value, Mapping | list | tuple) and _depth >= MAX_DEPTH:
+        return _TOO_DEEP
     if isinstance(value, Mapping):
-        return _mask_mapping(cast("Mapping[Any, Any]", value))
+        return _mask_mapping(cast("Mapping[Any, Any]", value), _depth + 1)
     if isinstance(value, list | tuple):
-        return [mask_json(item) for item in cast("list[Any] | tuple[Any, ...]", value)]
+        items = cast("list[Any] | tuple[Any, ...]", value)
+        return [mask_json(item, _depth=_depth + 1) for item in items]
     return copy.deepcopy(value)
 
 
@@ -292,6 +335,21 @@ class Redactor:
         """Mask ``text`` with :func:`mask_text` when enabled; otherwise return it as is."""
         return mask_text(text) if self.enabled else text
 
+    def shown(self, text: str, limit: int) -> str:
+        """Bound, mask and truncate one untrusted string for display, in that order.
+
+        The text is cut (on a word boundary) before it is masked, so the cost does not grow
+        with the input, and no fragment of an email or phone number is left at the cut.
+
+        Args:
+            text: a string that came from LeadSquared.
+            limit: the most characters shown.
+
+        Returns:
+            At most ``limit`` characters, masked when enabled, ending with ``…`` when cut.
+        """
+        return truncate(self.text(cut_text(text, limit)), limit)
+
     def json(self, value: Any) -> Any:
         """Return a deep copy of ``value``, masked with :func:`mask_json` when enabled."""
         return mask_json(value) if self.enabled else copy.deepcopy(value)
@@ -301,7 +359,7 @@ class Redactor:
 DEFAULT_REDACTOR = Redactor()
 
 
-def _mask_mapping(mapping: Mapping[Any, Any]) -> dict[Any, Any]:
+def _mask_mapping(mapping: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
     lowered = {k.lower(): v for k, v in mapping.items() if isinstance(k, str)}
     pair_name = lowered.get("attribute", lowered.get("schemaname"))
     pair_is_pii = isinstance(pair_name, str) and is_pii_key(pair_name)
@@ -309,14 +367,16 @@ def _mask_mapping(mapping: Mapping[Any, Any]) -> dict[Any, Any]:
     for key, item in mapping.items():
         key_name = key if isinstance(key, str) else ""
         if is_pii_key(key_name) or (pair_is_pii and key_name.lower() == "value"):
-            out[key] = _mask_everything(item)
+            out[key] = _mask_everything(item, depth)
         else:
-            out[key] = mask_json(item)
+            out[key] = mask_json(item, _depth=depth)
     return out
 
 
-def _mask_everything(value: Any) -> Any:
+def _mask_everything(value: Any, depth: int) -> Any:
     """Mask every scalar of a value that sits under a PII key."""
+    if depth >= MAX_DEPTH:
+        return _MASK
     if isinstance(value, str):
         return mask_pii_value(value)
     if isinstance(value, bool) or value is None:
@@ -325,9 +385,10 @@ def _mask_everything(value: Any) -> Any:
         return mask_pii_value(str(value))
     if isinstance(value, Mapping):
         items = cast("Mapping[Any, Any]", value)
-        return {key: _mask_everything(item) for key, item in items.items()}
+        return {key: _mask_everything(item, depth + 1) for key, item in items.items()}
     if isinstance(value, list | tuple):
-        return [_mask_everything(item) for item in cast("list[Any] | tuple[Any, ...]", value)]
+        listed = cast("list[Any] | tuple[Any, ...]", value)
+        return [_mask_everything(item, depth + 1) for item in listed]
     return _MASK
 
 
@@ -343,6 +404,42 @@ def _mask_key_value(match: re.Match[str]) -> str:
     return _replace_group(match, "val", mask_pii_value(match.group("val")))
 
 
+def _mask_unquoted_key_values(text: str) -> str:
+    """Mask ``key=value`` and ``key: value`` pairs whose key names PII.
+
+    A pair whose key is not PII is not consumed past its key: its value may itself start the
+    next pair (``Exception: Field name : 'mx_Custom_19'``).
+    """
+    parts: list[str] = []
+    position = 0
+    scan = 0
+    while (match := _UNQUOTED_KEY_VALUE.search(text, scan)) is not None:
+        masked = _masked_unquoted_value(match)
+        if masked is None:
+            scan = match.start("val")
+            continue
+        parts.append(text[position : match.start("val")])
+        parts.append(masked)
+        position = scan = match.end()
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def _masked_unquoted_value(match: re.Match[str]) -> str | None:
+    key = match.group("key")
+    before = match.group("pre")
+    if before and key.lower() == "name":
+        key = before + key
+    if not is_pii_key(key):
+        return None
+    value = match.group("val")
+    if not key.lower().endswith("name"):
+        # Only a name runs on over several words; for other keys the value is one token.
+        first, _, rest = value.partition(" ")
+        return mask_pii_value(first) + (f" {rest}" if rest else "")
+    return mask_pii_value(value)
+
+
 def _replace_group(match: re.Match[str], group: str, replacement: str) -> str:
     start, end = match.span(group)
     base = match.start()
@@ -350,13 +447,55 @@ def _replace_group(match: re.Match[str], group: str, replacement: str) -> str:
     return whole[: start - base] + replacement + whole[end - base :]
 
 
-def _mask_email_match(match: re.Match[str]) -> str:
-    local = match.group("local")
-    domain = match.group("domain")
-    return f"{local[0]}{_MASK}@{domain[0]}{_MASK}.{match.group('tld')}"
+def _mask_emails(text: str) -> str:
+    """Mask every ``local@host`` in ``text``, found from its ``@`` in linear time."""
+    at = text.find("@")
+    if at == -1:
+        return text
+    parts: list[str] = []
+    position = 0
+    while at != -1:
+        floor = max(position, at - _LOCAL_MAX)
+        start = _local_start(text, at, floor, _LOCAL_CHARS)
+        if start == at:
+            start = _local_start(text, at, floor, _LOCAL_CHARS_RFC)
+        first_alnum = start
+        while first_alnum < at and not text[first_alnum].isalnum():
+            first_alnum += 1
+        if first_alnum < at:
+            start = first_alnum  # leave quotes and punctuation before the address as they are
+        if start == at:  # nothing before the @: a mention or a lone @, not an address
+            at = text.find("@", at + 1)
+            continue
+        host = _HOST.match(text, at + 1)
+        end = host.end() if host else at + 1
+        parts.append(text[position:start])
+        parts.append(_masked_email(text[start:at], host.group(0) if host else ""))
+        position = end
+        at = text.find("@", end)
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def _local_start(text: str, at: int, floor: int, chars: frozenset[str]) -> int:
+    start = at
+    while start > floor and text[start - 1] in chars:
+        start -= 1
+    return start
+
+
+def _masked_email(local: str, host: str) -> str:
+    labels = host.split(".")
+    if len(labels) > 1 and labels[-1][:1].isalpha():
+        return f"{local[0]}{_MASK}@{host[0]}{_MASK}.{labels[-1]}"
+    if host:
+        return f"{local[0]}{_MASK}@{host[0]}{_MASK}"
+    return f"{local[0]}{_MASK}@"
 
 
 def _mask_phones_outside_protected(text: str) -> str:
+    if _PHONE.search(text) is None:
+        return text
     parts: list[str] = []
     position = 0
     for protected in _PROTECTED.finditer(text):
@@ -391,7 +530,9 @@ def _redacted_json(field: DecodedJson, redactor: Redactor) -> DecodedJson:
     if not field.present:
         return field
     if field.raw is not None:
-        return field.model_copy(update={"raw": redactor.text(field.raw)})
+        # Text that is not JSON cannot be masked reliably: with masking on it is withheld,
+        # and only its size and why it could not be read are shown.
+        return field.model_copy(update={"raw": None if redactor.enabled else field.raw})
     return field.model_copy(update={"value": redactor.json(field.value)})
 
 

@@ -2,8 +2,12 @@
 
 The summary names what was sent (the opportunity type, how many fields, which lead key was
 searched, the schema names of the fields) without the values of lead attributes or fields:
-those are PII. The note is free text and is masked. A body that is not a JSON object is
-kept as a short masked excerpt.
+those are PII. The note is free text and is masked.
+
+A body that is not a JSON object cannot be masked reliably (a single-quoted or truncated
+body hides its keys from the masker), so with masking on no surface shows any of it: the
+summary says how long it is and why it could not be read. With masking off (a trusted
+deployment), a short excerpt is kept.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class RequestSummary(BaseModel):
 
     Attributes:
         readable: False when the body is not valid JSON or not a JSON object; then only
-            ``raw_excerpt`` is set.
+            ``unreadable_reason``, ``size`` and (with masking off) ``raw_excerpt`` are set.
         opportunity_event_code: the opportunity type (``Opportunity.OpportunityEventCode``).
         opportunity_note: ``Opportunity.OpportunityNote``, masked and truncated.
         opportunity_field_count: how many entries ``Opportunity.Fields`` has.
@@ -45,7 +49,12 @@ class RequestSummary(BaseModel):
             ``EmailAddress``), never the lead's value for it.
         update_empty_fields: ``UpdateEmptyFields`` when it is a boolean.
         overwrite_fields: ``OverwriteFields`` when it is a boolean.
-        raw_excerpt: the start of a body that could not be read, masked and truncated.
+        raw_excerpt: the start of a body that could not be read, only when masking is off.
+        unreadable_reason: why the body could not be read, e.g. ``not valid JSON: Expecting
+            property name enclosed in double quotes (character 2)``.
+        size: the body's length in characters, as received.
+        cut: the body was larger or deeper than the bounds of :mod:`shared.bounds` and was
+            cut before it was summarised.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -61,6 +70,9 @@ class RequestSummary(BaseModel):
     update_empty_fields: bool | None = None
     overwrite_fields: bool | None = None
     raw_excerpt: str | None = None
+    unreadable_reason: str | None = None
+    size: int | None = None
+    cut: bool = False
 
     def one_line(self) -> str:
         """Render the summary on one plain-text line.
@@ -70,7 +82,7 @@ class RequestSummary(BaseModel):
             3 lead attributes; lead searched by EmailAddress; note: "Call back"``.
         """
         if not self.readable:
-            return f"body not readable as a JSON object: {self.raw_excerpt or '(empty)'}"
+            return self._unreadable_line()
         parts: list[str] = []
         if self.opportunity_event_code is not None:
             parts.append(f"opportunity type {self.opportunity_event_code}")
@@ -87,7 +99,16 @@ class RequestSummary(BaseModel):
             parts.append(f"lead searched by {self.search_by}")
         if self.opportunity_note:
             parts.append(f'note: "{self.opportunity_note}"')
+        if self.cut:
+            parts.append("body cut to its first part (too large or too deeply nested)")
         return "; ".join(parts)
+
+    def _unreadable_line(self) -> str:
+        size = "" if self.size is None else f"{self.size:,} characters, "
+        line = f"body not readable as a JSON object ({size}{self.unreadable_reason or 'unknown'})"
+        if self.raw_excerpt is not None:
+            return f"{line}: {self.raw_excerpt}"
+        return f"{line}; not shown, as it could hold lead details that cannot be masked"
 
 
 def summarize_request(body: DecodedJson, redactor: Redactor) -> RequestSummary | None:
@@ -105,11 +126,11 @@ def summarize_request(body: DecodedJson, redactor: Redactor) -> RequestSummary |
     """
     if not body.present:
         return None
-    if body.raw is not None:
-        return _unreadable(body.raw, redactor)
+    if not body.decoded:
+        return _unreadable(body, body.unreadable or "not valid JSON", redactor)
     value: object = body.value
     if not isinstance(value, Mapping):
-        return _unreadable(json.dumps(redactor.json(value), ensure_ascii=False), redactor)
+        return _unreadable(body, f"JSON {_json_kind(value)}, not an object", redactor)
     root = lower_keys(cast("Mapping[Any, Any]", value))
     opportunity_raw = root.get("opportunity")
     opportunity = (
@@ -124,7 +145,7 @@ def summarize_request(body: DecodedJson, redactor: Redactor) -> RequestSummary |
         readable=True,
         opportunity_event_code=_integer(opportunity.get("opportunityeventcode")),
         opportunity_note=(
-            truncate(redactor.text(note.strip()), _NOTE_LIMIT)
+            redactor.shown(note.strip(), _NOTE_LIMIT)
             if isinstance(note, str) and note.strip()
             else None
         ),
@@ -137,14 +158,34 @@ def summarize_request(body: DecodedJson, redactor: Redactor) -> RequestSummary |
             opportunity.get("updateemptyfields", root.get("updateemptyfields"))
         ),
         overwrite_fields=_boolean(opportunity.get("overwritefields", root.get("overwritefields"))),
+        cut=body.cut,
     )
 
 
-def _unreadable(text: str, redactor: Redactor) -> RequestSummary:
-    # Mask the whole text first: a cut could split an email so it is no longer recognised.
+def _unreadable(body: DecodedJson, reason: str, redactor: Redactor) -> RequestSummary:
+    excerpt: str | None = None
+    if not redactor.enabled:
+        text = body.raw if body.raw is not None else json.dumps(body.value, ensure_ascii=False)
+        excerpt = truncate(text, RAW_EXCERPT_LIMIT)
     return RequestSummary(
-        readable=False, raw_excerpt=truncate(redactor.text(text), RAW_EXCERPT_LIMIT)
+        readable=False,
+        raw_excerpt=excerpt,
+        unreadable_reason=reason,
+        size=body.size or None,
+        cut=body.cut,
     )
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return f"array of {len(cast('list[Any]', value)):,} items"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
 
 
 def _lead_details(details: object, redactor: Redactor) -> tuple[tuple[str, ...], str | None]:
@@ -199,7 +240,7 @@ def _name(text: str, redactor: Redactor) -> str | None:
     stripped = text.strip()
     if not stripped:
         return None
-    return truncate(redactor.text(stripped), _NAME_LIMIT)
+    return redactor.shown(stripped, _NAME_LIMIT)
 
 
 def _integer(value: object) -> int | None:

@@ -7,17 +7,22 @@ JSON; the MCP server returns it as structured content.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.bounds import LARGE_ANSWER
 from shared.client import CaptureStatusClient, LookupResult
-from shared.errors import CaptureStatusError
+from shared.errors import CaptureStatusError, UnshowableAnswerError
 from shared.explain import Explanation, explain, explain_error
 from shared.models import CaptureStatus, QueueMetrics, StatusKind
 from shared.redact import Redactor, redacted_status
 
 __all__ = ["ErrorView", "LookupView", "look_up", "lookup_view"]
+
+_log = logging.getLogger(__name__)
 
 
 class ErrorView(BaseModel):
@@ -107,7 +112,51 @@ async def look_up(
             metrics = await client.get_metrics()
         except CaptureStatusError:
             metrics = None
-    return [
-        lookup_view(r, metrics=metrics, app_base_url=app_base_url, redactor=redactor)
-        for r in results
-    ]
+
+    def build() -> list[LookupView | LookupResult]:
+        return [_guarded_view(r, metrics, app_base_url, redactor) for r in results]
+
+    # Masking and explaining is CPU work: a large batch of large answers runs in a thread,
+    # so the event loop keeps acknowledging Slack and answering health checks meanwhile.
+    large = sum(_text_size(r) for r in results) > LARGE_ANSWER
+    built = await asyncio.to_thread(build) if large else build()
+    views: list[LookupView] = []
+    for item in built:
+        if isinstance(item, LookupResult):  # its answer could not be shown
+            if item.request_id is not None:
+                await client.forget(item.request_id)
+            item = lookup_view(item)
+        views.append(item)
+    return views
+
+
+def _guarded_view(
+    result: LookupResult,
+    metrics: QueueMetrics | None,
+    app_base_url: str | None,
+    redactor: Redactor | None,
+) -> LookupView | LookupResult:
+    """The view of one result; an answer that cannot be shown fails that id alone.
+
+    Returns:
+        The view, or a failed result (with :class:`UnshowableAnswerError`) whose cached
+        answer the caller drops.
+    """
+    try:
+        return lookup_view(result, metrics=metrics, app_base_url=app_base_url, redactor=redactor)
+    except Exception as error:  # one hostile answer must not fail the batch
+        rid = result.request_id
+        _log.warning(
+            "the answer for %s could not be shown (%s); it was dropped from the cache",
+            rid,
+            type(error).__name__,
+        )
+        return LookupResult(query=result.query, request_id=rid, error=UnshowableAnswerError(rid))
+
+
+def _text_size(result: LookupResult) -> int:
+    status = result.status
+    if status is None:
+        return 0
+    task = status.task
+    return task.request_body.size + task.message.size + len(task.status_reason or "")

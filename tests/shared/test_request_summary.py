@@ -80,20 +80,43 @@ def test_keys_are_read_case_insensitively() -> None:
     assert summary.lead_attribute_count == 0
 
 
-def test_a_body_that_is_not_json_is_kept_as_a_short_masked_excerpt() -> None:
-    raw = '{"LeadDetails": [{"Attribute": "FirstName", "Value": "Priya"}, phone 9876543212 ' + (
-        "x" * 1000
-    )
+SINGLE_QUOTED = "{'LeadDetails': [{'Attribute': 'FirstName', 'Value': 'Ravi'}]}"
+TRUNCATED = '{"LeadDetails": [ {"Attribute": "EmailAddress", "Value": "priya.sharma@exa'
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (SINGLE_QUOTED, "Expecting property name enclosed in double quotes"),
+        (TRUNCATED, "Unterminated string"),
+        ("[" * 2000 + "]" * 2000, "nested too deeply"),
+    ],
+)
+def test_a_body_that_is_not_json_shows_its_size_and_why_never_an_excerpt(
+    raw: str, reason: str
+) -> None:
     summary = summarize_request(DecodedJson.from_field(raw), MASK)
     assert summary is not None
     assert not summary.readable
+    assert summary.raw_excerpt is None
+    assert summary.size == len(raw)
+    assert summary.unreadable_reason is not None
+    assert reason in summary.unreadable_reason
+    line = summary.one_line()
+    assert f"{len(raw):,} characters" in line
+    assert "not shown" in line
+    for secret in ("Ravi", "priya", "exa"):
+        assert secret not in line
+
+
+def test_with_masking_off_an_unreadable_body_keeps_a_short_excerpt() -> None:
+    raw = SINGLE_QUOTED + "x" * 1000
+    summary = summarize_request(DecodedJson.from_field(raw), NO_MASK)
+    assert summary is not None
     assert summary.raw_excerpt is not None
     assert len(summary.raw_excerpt) <= RAW_EXCERPT_LIMIT
     assert summary.raw_excerpt.endswith("…")
-    assert '"Value": "P***"' in summary.raw_excerpt
-    assert "Priya" not in summary.raw_excerpt
-    assert "9876543212" not in summary.raw_excerpt
-    assert summary.opportunity_event_code is None
+    assert "'Value': 'Ravi'" in summary.raw_excerpt
 
 
 @pytest.mark.parametrize("body", [[BODY], "just a string", 12000, True])
@@ -101,8 +124,10 @@ def test_json_that_is_not_an_object_is_reported_unreadable(body: object) -> None
     summary = summarize_request(DecodedJson.from_field(json.dumps(body)), MASK)
     assert summary is not None
     assert not summary.readable
-    assert summary.raw_excerpt
-    assert "priya.raman@example.com" not in summary.raw_excerpt
+    assert summary.raw_excerpt is None
+    assert summary.unreadable_reason is not None
+    assert "not an object" in summary.unreadable_reason
+    assert "priya.raman@example.com" not in summary.one_line()
 
 
 def test_no_body_gives_no_summary() -> None:
@@ -181,7 +206,10 @@ def test_one_line_reads_the_summary_in_plain_text() -> None:
     )
 
 
-def test_one_line_of_an_unreadable_body_shows_the_masked_excerpt() -> None:
+def test_one_line_of_an_unreadable_body_gives_its_size_and_reason_only() -> None:
     summary = summarize_request(DecodedJson.from_field("oops priya@example.com"), MASK)
     assert summary is not None
-    assert summary.one_line() == "body not readable as a JSON object: oops p***@e***.com"
+    assert summary.one_line() == (
+        "body not readable as a JSON object (22 characters, not valid JSON: Expecting value "
+        "(character 1)); not shown, as it could hold lead details that cannot be masked"
+    )
