@@ -40,9 +40,9 @@ MAX_RAW = 16_000
 #: string characters kept across one decoded RequestBody or Message
 MAX_FIELD_CHARS = 16_000
 #: entries kept of one object or array
-MAX_ITEMS = 500
+MAX_ITEMS = 250
 #: values kept across one decoded RequestBody or Message
-MAX_NODES = 4_000
+MAX_NODES = 2_500
 #: levels of nesting kept (LeadSquared's bodies have four)
 MAX_DEPTH = 32
 

@@ -24,6 +24,7 @@ other words and is not masked.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -192,6 +193,7 @@ _UNQUOTED_KEY_VALUE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def is_pii_key(name: str) -> bool:
     """Tell whether a field or attribute name says its value is PII.
 

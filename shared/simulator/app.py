@@ -23,7 +23,8 @@ GAP undocumented):
 - Faults (:mod:`shared.simulator.faults`) apply after the key check and the window.
 - Control routes, free of key and window: ``GET /healthz``, ``GET /_sim/calls``,
   ``DELETE /_sim/calls``, ``GET``/``POST /_sim/fault``, ``POST /_sim/reset``,
-  ``GET /_sim/samples``.
+  ``GET /_sim/samples``, and ``PUT /_sim/answers/<id>`` (body: a ``TaskStatus`` object,
+  served as that id's answer until a reset: how tests serve hostile answers).
 """
 
 from __future__ import annotations
@@ -337,6 +338,19 @@ async def _set_fault(request: Request) -> Response:
     return JSONResponse({"fault": None if fault is None else fault.model_dump(mode="json")})
 
 
+async def _put_answer(request: Request) -> Response:
+    raw = await request.body()
+    try:
+        data: object = json.loads(raw)
+    except (ValueError, RecursionError):
+        return JSONResponse({"error": "the body is not JSON: send a TaskStatus object"}, 400)
+    if not isinstance(data, dict):
+        return JSONResponse({"error": "send a TaskStatus object"}, 400)
+    request_id = str(request.path_params["request_id"])
+    _simulator(request).put_answer(request_id, data)  # pyright: ignore[reportUnknownArgumentType]
+    return JSONResponse({"request_id": request_id.lower()})
+
+
 async def _reset(request: Request) -> Response:
     _simulator(request).reset()
     return JSONResponse({"reset": True})
@@ -369,6 +383,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             Route("/_sim/fault", _set_fault, methods=["POST"]),
             Route("/_sim/reset", _reset, methods=["POST"]),
             Route("/_sim/samples", _samples, methods=["GET"]),
+            Route("/_sim/answers/{request_id}", _put_answer, methods=["PUT"]),
             # everything else is the API host, which answers unknown paths like the gateway
             Route("/{path:path}", _api, methods=_ALL_METHODS),
         ]

@@ -112,6 +112,7 @@ class Simulator:
         self._fault: Fault | None = None
         self._submissions: dict[str, _Submission] = {}
         self._created_by_search_value: dict[str, _Submission] = {}
+        self._answers: dict[str, dict[str, Any]] = {}
 
     # ---- time, window, faults -------------------------------------------------------
 
@@ -177,6 +178,7 @@ class Simulator:
             self._fault = None
             self._submissions.clear()
             self._created_by_search_value.clear()
+            self._answers.clear()
 
     def count(self, status_code: int | None = None, path: str | None = None) -> int:
         """How many recorded calls match ``status_code`` and ``path`` (``None`` = any)."""
@@ -212,12 +214,23 @@ class Simulator:
         """The status answer for ``request_id`` at the current clock, or ``None`` if unknown."""
         key = request_id.strip().lower()
         with self._lock:
+            answer = self._answers.get(key)
             submission = self._submissions.get(key)
+        if answer is not None:
+            return {"RequestId": key, "TaskStatus": copy.deepcopy(answer)}
         if submission is not None:
             return self._submission_envelope(submission, self.now())
         sample = _SAMPLES_BY_ID.get(key)
         # a deep copy: callers (faults) may reshape the answer, the sample must not change
         return None if sample is None else copy.deepcopy(dict(sample.envelope))
+
+    def put_answer(self, request_id: str, task_status: Mapping[str, Any]) -> None:
+        """Answer ``request_id`` with ``task_status`` (any shape, hostile ones included).
+
+        Tests and benchmarks use it to serve answers no sample has: huge, deep, malformed.
+        """
+        with self._lock:
+            self._answers[request_id.strip().lower()] = dict(task_status)
 
     def _submission_envelope(self, submission: _Submission, now: float) -> dict[str, Any]:
         queued = now < submission.submitted_at + self.config.processing_seconds

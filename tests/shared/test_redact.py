@@ -157,12 +157,88 @@ class TestMaskText:
             '"FirstName":"' + "x" * 200_000,
             "+1 (2) " * 30_000,
             "MX" * 100_000,
+            # runs that made the quoted-key patterns quadratic (~26 s for 100,000 backslashes)
+            "\\" * 100_000,
+            '"' * 100_000,
+            "'" * 100_000,
+            '\\"' * 50_000,
+            '"Attribute":' * 50_000,
+            '"Attribute":"FirstName","Value":"' * 10_000,
+            '"Value":"x' * 20_000,
+            "a@" * 100_000,
+            ("a" * 63 + "@") * 3_000,
+            "FirstName=" * 20_000,
+            "Name: Ravi Kumar " * 10_000,
         ],
     )
     def test_hostile_long_text_is_masked_in_linear_time(self, hostile: str) -> None:
         started = time.perf_counter()
         mask_text(hostile)
         assert time.perf_counter() - started < 5
+
+    @given(
+        parts=st.lists(
+            st.sampled_from(
+                [
+                    "\\",
+                    '"',
+                    "'",
+                    '\\"',
+                    ":",
+                    ",",
+                    "=",
+                    " ",
+                    "@",
+                    "Attribute",
+                    "Value",
+                    "FirstName",
+                    "9",
+                    "x",
+                ]
+            ),
+            max_size=60,
+        ),
+        quote=st.sampled_from(['"', "'", '\\"']),
+    )
+    def test_a_pii_pair_is_masked_whatever_hostile_text_surrounds_it(
+        self, parts: list[str], quote: str
+    ) -> None:
+        q = quote
+        pair = f"{q}Attribute{q}: {q}FirstName{q}, {q}Value{q}: {q}Ravikumar{q}"
+        noise = "".join(parts)
+        masked = mask_text(f"{noise} {{{pair}}} {noise}")
+        assert "Ravikumar" not in masked
+
+    @pytest.mark.parametrize(
+        ("text", "hidden"),
+        [
+            ('{"Attribute": "EmailAddress", "Value": "priya.sharma@exa', "priya.sharma"),
+            ("mail priya.sharma@exa", "priya.sharma"),
+            ("priya.sharma@", "priya.sharma"),
+            ("{'Attribute': 'FirstName', 'Value': 'Ravi'}", "Ravi"),
+            ("{'FirstName': 'Ravi'}", "Ravi"),
+            ("FirstName=Ravi&LastName=Kumar", "Ravi"),
+            ("FirstName=Ravi&LastName=Kumar", "Kumar"),
+            ("First name: Ravi Kumar, city Pune", "Ravi Kumar"),
+            ("mx_PAN_Number: ABCDE1234F", "ABCDE1234F"),
+            ("PAN=ABCDE1234F", "ABCDE1234F"),
+        ],
+    )
+    def test_partial_emails_single_quotes_and_key_value_pairs_are_masked(
+        self, text: str, hidden: str
+    ) -> None:
+        assert hidden not in mask_text(text)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "Field name : 'mx_Custom_19' of datatype : 'String' is mandatory.",
+            "Status: Failed; Step: In-Process-Queue",
+            "SchemaName=mx_Custom_1",
+        ],
+    )
+    def test_field_names_and_steps_in_key_value_text_stay_readable(self, text: str) -> None:
+        assert mask_text(text) == text
 
 
 class TestMaskJson:
