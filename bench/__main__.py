@@ -22,6 +22,7 @@ BENCHMARKS = (
     "slack_ack",
     "mcp_cold_start",
     "memory",
+    "hostile_answers",
 )
 
 
@@ -41,6 +42,12 @@ HOW_MEASURED = """How each is measured (`make bench` prints every figure and wri
 - **mcp cold start** (`bench/mcp_cold_start.py`): spawn → `tools/list` answered over stdio,
   median of 7, against a minimal one-tool `MCPServer` in the same run; per-call overhead
   through the SDK's in-memory client.
+- **hostile answers** (`bench/hostile_answers.py`): every answer of the adversarial corpus
+  (`shared/simulator/hostile.py`), from the envelope's text to the Slack message and the MCP
+  result (decode, bound, explain, mask, render), median of 7 each; goal: the worst <= 50 ms.
+  Then a real `python -m bot` and a real `python -m shared.simulator` (own processes): 150
+  signed commands at 15 per second, each for a distinct id answered with a corpus answer;
+  goal: ack p99 <= 100 ms, every command answered.
 - **memory** (`bench/memory.py`): peak resident memory (`VmHWM`) of the bot under the Slack
   load and of the MCP server under 200 `get_capture_status` + 5 `wait_for_capture` calls.
 """

@@ -42,6 +42,8 @@ __all__ = [
     "AckRun",
     "LoadedBot",
     "bot_against_slow_upstream",
+    "bot_environment",
+    "bot_process",
     "collect_answers",
     "main",
     "measure",
@@ -87,7 +89,7 @@ class AckRun:
         )
 
 
-def _bot_environment(slack_url: str, simulator_url: str) -> dict[str, str]:
+def bot_environment(slack_url: str, simulator_url: str) -> dict[str, str]:
     prefixes = ("SLACK_", "LSQ_", "MCP_", "REDIS_")
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(prefixes)}
     env.update(
@@ -159,7 +161,7 @@ async def server_process(
         await asyncio.gather(drain, return_exceptions=True)
 
 
-def _bot_process(
+def bot_process(
     env: dict[str, str],
 ) -> contextlib.AbstractAsyncContextManager[tuple[str, asyncio.subprocess.Process]]:
     """``python -m bot --port 0``; yields its base URL once it listens."""
@@ -204,9 +206,9 @@ async def bot_against_slow_upstream(
     sim.set_fault(Fault(kind=FaultKind.LATENCY, seconds=upstream_seconds))
     async with serve_simulator(fake_slack.app) as slack_url, serve_simulator(sim_app) as sim_url:
         fake_slack.url = slack_url
-        env = _bot_environment(slack_url, sim_url)
+        env = bot_environment(slack_url, sim_url)
         env["LSQ_RATE_LIMIT_CALLS"] = str(limit)
-        async with _bot_process(env) as (bot_url, process):
+        async with bot_process(env) as (bot_url, process):
             yield LoadedBot(url=bot_url, process=process, fake_slack=fake_slack, ids=ids)
 
 
