@@ -26,7 +26,7 @@ from bot.http_server import EVENTS_PATH, create_http_app, start_http_server
 from bot.logs import install_payload_filter
 from bot.socket_mode import run_socket_mode
 from shared.errors import ConfigurationError
-from shared.logs import configure_logging
+from shared.logs import configure_logging, host_for_logs
 from shared.runtime import demo_banner, open_client
 from shared.settings import Settings, load_settings
 from shared.sockets import bind_socket
@@ -132,7 +132,7 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
             )
             return
         server = await start_http_server(create_http_app(bot, drain_seconds=drain_seconds), sock)
-        log.info("Slack app listening on %s%s (HTTP mode)", server.url, EVENTS_PATH)
+        log.info("Slack app listening on %s%s (HTTP mode)", host_for_logs(server.url), EVENTS_PATH)
         stopping = asyncio.create_task(stop.wait())
         serving = asyncio.create_task(server.wait())
         await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)

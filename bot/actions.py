@@ -50,16 +50,33 @@ class CardTarget:
             (an ephemeral message can only be replaced whole).
         shared: the message is (or will be) the redacted copy shared in the channel.
         by: who shared it (a Slack user id), kept so a refreshed copy still says so.
+        fresh: the ids Refresh asks LeadSquared again, skipping the cache; empty means the
+            clicked one alone. A batch's one Refresh names every id that was not final (a
+            final answer never changes, so it comes from the cache).
     """
 
     request_id: str
     message_ids: tuple[str, ...]
     shared: bool = False
     by: str | None = None
+    fresh: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.fresh == (self.request_id,):  # the default, spelled out: one way to say it
+            object.__setattr__(self, "fresh", ())
+
+    @property
+    def fresh_ids(self) -> tuple[str, ...]:
+        """The ids to look up again without the cache (at least the clicked one)."""
+        return self.fresh or (self.request_id,)
 
     def encode(self) -> str:
-        """The button value (JSON with ids only; well under Slack's 2000 characters)."""
-        payload: dict[str, object] = {"id": self.request_id, "ids": list(self.message_ids)}
+        """The button value: JSON with ids only (ten ids take about 900 of Slack's 2000)."""
+        payload: dict[str, object] = {"id": self.request_id}
+        if self.message_ids != (self.request_id,):
+            payload["ids"] = list(self.message_ids)
+        if self.fresh_ids != (self.request_id,):
+            payload["fresh"] = list(self.fresh_ids)
         if self.shared:
             payload["shared"] = True
         if self.by is not None and _USER_ID.match(self.by):
@@ -83,17 +100,26 @@ class CardTarget:
         clicked = find_request_ids(raw_id) if isinstance(raw_id, str) else []
         if len(clicked) != 1:
             return None
-        ids: list[str] = []
-        if isinstance(raw_ids, list):
-            for item in cast("list[object]", raw_ids):
-                found = find_request_ids(item) if isinstance(item, str) else []
-                if len(found) == 1 and found[0] not in ids:
-                    ids.append(found[0])
+        ids = _request_ids(raw_ids)
         if clicked[0] not in ids:
             ids.insert(0, clicked[0])
+        ids = ids[:_MAX_IDS_IN_VALUE]
+        fresh = tuple(rid for rid in _request_ids(data.get("fresh")) if rid in ids)
         return cls(
             clicked[0],
-            tuple(ids[:_MAX_IDS_IN_VALUE]),
+            tuple(ids),
             shared=shared is True,
             by=by if isinstance(by, str) and _USER_ID.match(by) else None,
+            fresh=() if fresh == (clicked[0],) else fresh,
         )
+
+
+def _request_ids(raw: object) -> list[str]:
+    """The distinct RequestIds of a list in a button value; anything else is dropped."""
+    ids: list[str] = []
+    if isinstance(raw, list):
+        for item in cast("list[object]", raw):
+            found = find_request_ids(item) if isinstance(item, str) else []
+            if len(found) == 1 and found[0] not in ids:
+                ids.append(found[0])
+    return ids

@@ -35,7 +35,7 @@ from bot.kit import (
     section,
     size,
 )
-from bot.mrkdwn import cut_escaped, escape, escape_cut
+from bot.mrkdwn import cut, cut_escaped, escape, escape_cut
 from shared.explain import Explanation
 from shared.ids import REQUEST_ID_EXAMPLE
 from shared.models import QueueMetrics
@@ -45,7 +45,7 @@ __all__ = [
     "MESSAGE_CHAR_BUDGET",
     "failure_message",
     "help_message",
-    "lookup_message",
+    "lookup_messages",
     "metrics_failed_message",
     "metrics_message",
     "no_ids_in_message",
@@ -116,22 +116,23 @@ def _steps(explanation: Explanation, *, each: int, total: int) -> str:
 
 
 def _card_title(view: LookupView) -> str:
-    ident = view.request_id or view.query
-    return f"{view.explanation.symbol} {status_word(view)} · {ident}"
+    """Symbol, status and id; a long status word is cut so the id always shows."""
+    ident = cut(view.request_id or view.query, 80)
+    return f"{view.explanation.symbol} {cut(status_word(view), 50)} · {ident}"
 
 
 def _card_buttons(
     view: LookupView,
-    message_ids: tuple[str, ...],
     *,
+    refresh: bool,
     shared: bool,
     by: str | None,
     max_links: int,
 ) -> list[dict[str, Any]]:
     rid = view.request_id
     buttons: list[dict[str, Any]] = []
-    if rid is not None and not view.explanation.is_final:
-        target = CardTarget(rid, message_ids or (rid,), shared=shared, by=by if shared else None)
+    if refresh and rid is not None and not view.explanation.is_final:
+        target = CardTarget(rid, (rid,), shared=shared, by=by if shared else None)
         buttons.append(button(REFRESH, "Refresh", value=target.encode(), style="primary"))
     if rid is not None and not shared:
         share = CardTarget(rid, (rid,), shared=True)
@@ -147,11 +148,12 @@ def _card(
     view: LookupView,
     index: int,
     ctx: RenderContext,
-    message_ids: tuple[str, ...],
     *,
     layout: _Layout,
+    alone: bool,
     shared: bool,
 ) -> list[Block]:
+    """One card; a card ``alone`` in its message carries its own checked line and Refresh."""
     e = view.explanation
     bid = f"{ctx.nonce}-{index}"
     blocks: list[Block] = [header(f"{bid}-head", _card_title(view))]
@@ -166,24 +168,30 @@ def _card(
         if e.next_steps:
             steps = _steps(e, each=600, total=SECTION_TEXT - 20)
             blocks.append(section(f"{bid}-next", f"*Next steps*\n{steps}"))
-        footer = context_line(ctx)
+        footer = context_line(ctx) if alone else []
         if e.request_summary is not None:
             summary = escape_cut(e.request_summary.one_line(), 1000)
             footer.insert(0, f"*Submitted request:* {summary}")
-        blocks.append(context(f"{bid}-ctx", footer))
+        if footer:
+            blocks.append(context(f"{bid}-ctx", footer))
     elif layout is _Layout.COMPACT:
         fields = _fact_fields(e, limit=4, value_limit=200)
         blocks.append(
             section(f"{bid}-what", f"{headline}\n{escape_cut(e.what_happened, 600)}", fields)
         )
         first_step = [f"*Next:* {escape_cut(e.next_steps[0], 400)}"] if e.next_steps else []
-        blocks.append(context(f"{bid}-ctx", first_step + context_line(ctx)))
+        footer = first_step + (context_line(ctx) if alone else [])
+        if footer:
+            blocks.append(context(f"{bid}-ctx", footer))
     else:
         step = f"\n{escape_cut(e.next_steps[0], 300)}" if e.next_steps else ""
         blocks.append(section(f"{bid}-what", headline + step))
-        blocks.append(context(f"{bid}-ctx", [checked_line(ctx)]))
+        if alone:
+            blocks.append(context(f"{bid}-ctx", [checked_line(ctx)]))
     max_links = {_Layout.FULL: 3, _Layout.COMPACT: 2, _Layout.MINIMAL: 1}[layout]
-    buttons = _card_buttons(view, message_ids, shared=shared, by=ctx.shared_by, max_links=max_links)
+    buttons = _card_buttons(
+        view, refresh=alone, shared=shared, by=ctx.shared_by, max_links=max_links
+    )
     if buttons:
         blocks.append(actions(f"{bid}-act", buttons))
     return blocks
@@ -196,45 +204,172 @@ def _fallback(escaped_lines: Sequence[str]) -> str:
 # --- messages -------------------------------------------------------------------------
 
 
-def lookup_message(
+def lookup_messages(
     views: Sequence[LookupView],
     ctx: RenderContext,
     *,
     shared: bool = False,
     note: str | None = None,
-) -> SlackMessage:
-    """The answer for looked-up ids: one card per id.
+) -> list[SlackMessage]:
+    """The answer for looked-up ids: one card per id, in as few messages as Slack allows.
+
+    Every message keeps to Slack's limits (at most 50 blocks, at most
+    :data:`MESSAGE_CHAR_BUDGET` characters of blocks), and every id gets its card: one or two
+    ids get the full card; more get compact cards in one message when they fit, else in
+    several messages (each says which part it is), sent in order. A message with several
+    cards has one Refresh for all of them (its value names the ids once); a single card
+    keeps its own.
 
     Args:
         views: one view per id, in the order asked.
         ctx: when, where from, demo or not, render nonce, who shared.
         shared: render the copy shared in the channel (no Share button).
-        note: a line shown above the cards (e.g. ids left out of a shortcut).
+        note: a line shown above the cards of the first message (e.g. ids left out).
     """
-    message_ids = tuple(v.request_id for v in views if v.request_id is not None)
-    first = _Layout.FULL if len(views) <= FULL_LAYOUT_MAX_CARDS else _Layout.COMPACT
-    layouts = [layout for layout in _Layout if _rank(layout) >= _rank(first)]
-    blocks: list[Block] = []
-    for layout in layouts:
-        blocks = []
-        if note:
-            blocks.append(context(f"{ctx.nonce}-note", [escape_cut(note, CONTEXT_TEXT)]))
-        for index, view in enumerate(views):
-            if index:
-                blocks.append(divider(f"{ctx.nonce}-{index}-div"))
-            blocks.extend(_card(view, index, ctx, message_ids, layout=layout, shared=shared))
-        if len(blocks) <= MAX_BLOCKS and size(blocks) <= MESSAGE_CHAR_BUDGET:
-            break
-    lines = [
-        f"{v.explanation.symbol} {escape(status_word(v))} · "
-        f"{escape_cut(v.request_id or v.query, 80)}: {escape_cut(v.explanation.headline, 200)}"
-        for v in views
-    ]
-    return {"text": _fallback(lines), "blocks": blocks[:MAX_BLOCKS]}
+    views = list(views)
+    richest = _Layout.FULL if len(views) <= FULL_LAYOUT_MAX_CARDS else _Layout.COMPACT
+    for layout in dict.fromkeys((richest, _Layout.COMPACT)):
+        whole = _Page(views, [layout] * len(views), ctx, shared=shared, note=note)
+        if whole.fits():
+            return [whole.message()]
+    pages = _pack(views, ctx, shared=shared, note=note)
+    for number, page in enumerate(pages, 1):
+        page.part = (number, len(pages))
+    return [page.message() for page in pages]
 
 
-def _rank(layout: _Layout) -> int:
-    return list(_Layout).index(layout)
+class _Page:
+    """The cards of one message, with the layout of each, and what the message adds."""
+
+    def __init__(
+        self,
+        views: list[LookupView],
+        layouts: list[_Layout],
+        ctx: RenderContext,
+        *,
+        shared: bool,
+        note: str | None,
+        first: int = 0,
+        total: int | None = None,
+    ) -> None:
+        self.views = views
+        self.layouts = layouts
+        self.ctx = ctx
+        self.shared = shared
+        self.note = note
+        self.first = first
+        self.total = total if total is not None else len(views)
+        #: (number, of) when the answer takes several messages
+        self.part: tuple[int, int] | None = None
+
+    def with_card(self, view: LookupView, layout: _Layout) -> _Page:
+        page = _Page(
+            [*self.views, view],
+            [*self.layouts, layout],
+            self.ctx,
+            shared=self.shared,
+            note=self.note,
+            first=self.first,
+            total=self.total,
+        )
+        page.part = self.part
+        return page
+
+    def blocks(self) -> list[Block]:
+        nonce = self.ctx.nonce
+        blocks: list[Block] = []
+        heading = self._heading()
+        if heading:
+            blocks.append(context(f"{nonce}-{self.first}-note", heading))
+        single = len(self.views) == 1
+        for offset, (view, layout) in enumerate(zip(self.views, self.layouts, strict=True)):
+            index = self.first + offset
+            if offset:
+                blocks.append(divider(f"{nonce}-{index}-div"))
+            blocks.extend(
+                _card(view, index, self.ctx, layout=layout, alone=single, shared=self.shared)
+            )
+        if not single:  # what the cards share: when and where from, and one Refresh
+            blocks.append(divider(f"{nonce}-{self.first}-end"))
+            blocks.append(context(f"{nonce}-{self.first}-ctx", context_line(self.ctx)))
+            refresh = self._refresh_all()
+            if refresh is not None:
+                blocks.append(actions(f"{nonce}-{self.first}-all", [refresh]))
+        return blocks
+
+    def _heading(self) -> list[str]:
+        texts: list[str] = []
+        if self.part is not None:
+            number, of = self.part
+            last = self.first + len(self.views)
+            texts.append(
+                f"*Part {number} of {of}*: requests {self.first + 1} to {last} of {self.total}"
+            )
+        if self.note and self.first == 0:
+            texts.append(escape_cut(self.note, CONTEXT_TEXT))
+        return texts
+
+    def _refresh_all(self) -> dict[str, Any] | None:
+        ids = tuple(dict.fromkeys(v.request_id for v in self.views if v.request_id is not None))
+        pending = tuple(
+            dict.fromkeys(
+                v.request_id
+                for v in self.views
+                if v.request_id is not None and not v.explanation.is_final
+            )
+        )
+        if not pending:
+            return None
+        by = self.ctx.shared_by if self.shared else None
+        target = CardTarget(pending[0], ids, shared=self.shared, by=by, fresh=pending)
+        label = f"Refresh all {len(self.views)}"
+        return button(REFRESH, label, value=target.encode(), style="primary")
+
+    def fits(self) -> bool:
+        blocks = self.blocks()
+        return len(blocks) <= MAX_BLOCKS and size(blocks) <= MESSAGE_CHAR_BUDGET
+
+    def message(self) -> SlackMessage:
+        lines = [
+            f"{v.explanation.symbol} {escape(status_word(v))} · "
+            f"{escape_cut(v.request_id or v.query, 80)}: {escape_cut(v.explanation.headline, 200)}"
+            for v in self.views
+        ]
+        if self.part is not None:
+            lines.insert(0, f"Part {self.part[0]} of {self.part[1]}")
+        return {"text": _fallback(lines), "blocks": self.blocks()}
+
+
+def _pack(
+    views: list[LookupView], ctx: RenderContext, *, shared: bool, note: str | None
+) -> list[_Page]:
+    """Cards in order, as many per message as fit; a card too big alone goes minimal.
+
+    Each page is measured with the longest part line it could carry, so numbering the
+    parts afterwards never pushes one over the limits.
+    """
+    worst_part = (len(views), len(views))
+    pages: list[_Page] = []
+    page: _Page | None = None
+    for index, view in enumerate(views):
+        if page is not None:
+            grown = page.with_card(view, _Layout.COMPACT)
+            if grown.fits():
+                page = grown
+                continue
+            pages.append(page)
+        page = None
+        for layout in (_Layout.COMPACT, _Layout.MINIMAL):
+            fresh = _Page(
+                [view], [layout], ctx, shared=shared, note=note, first=index, total=len(views)
+            )
+            fresh.part = worst_part
+            if fresh.fits() or layout is _Layout.MINIMAL:
+                page = fresh
+                break
+    if page is not None:
+        pages.append(page)
+    return pages
 
 
 def notice_message(

@@ -25,7 +25,7 @@ from bot.actions import COMMAND, CardTarget
 from bot.blocks import (
     failure_message,
     help_message,
-    lookup_message,
+    lookup_messages,
     metrics_failed_message,
     metrics_message,
     no_ids_in_message,
@@ -143,7 +143,7 @@ class Listeners:
                     await _send(respond, await self._metrics_message())
                 else:
                     views = await self._look_up(parsed.request_ids)
-                    await _send(respond, lookup_message(views, self._render_context()))
+                    await _send_all(respond, lookup_messages(views, self._render_context()))
             except Exception as error:  # after the ack, the person must still get an answer
                 await _report_failure(respond, error)
 
@@ -161,8 +161,8 @@ class Listeners:
             redactor = self._redactor(shared=target.shared)
             views = await self._refreshed_views(target, redactor)
             ctx = self._render_context(shared_by=target.by if target.shared else None)
-            message = lookup_message(views, ctx, shared=target.shared)
-            await _send(respond, message, replace_original=True)
+            messages = lookup_messages(views, ctx, shared=target.shared)
+            await _send_all(respond, messages, replace_original=True)
 
         await self._on_button(ack, respond, context, answer)
 
@@ -177,8 +177,8 @@ class Listeners:
                 return
             views = await self._look_up([target.request_id], self._redactor(shared=True))
             ctx = self._render_context(shared_by=context.user_id)
-            message = lookup_message(views, ctx, shared=True)
-            await _send(respond, message, response_type="in_channel", replace_original=False)
+            messages = lookup_messages(views, ctx, shared=True)
+            await _send_all(respond, messages, response_type="in_channel", replace_original=False)
 
         await self._on_button(ack, respond, context, answer)
 
@@ -245,7 +245,8 @@ class Listeners:
                     )
                     ids = ids[:cap]
                 views = await self._look_up(ids)
-                await answer.send(lookup_message(views, self._render_context(), note=note))
+                for message in lookup_messages(views, self._render_context(), note=note):
+                    await answer.send(message)
             except Exception as error:
                 log.error("The shortcut answer failed: %s", type(error).__name__)
                 await answer.send_quietly(failure_message())
@@ -329,13 +330,17 @@ class Listeners:
         )
 
     async def _refreshed_views(self, target: CardTarget, redactor: Redactor) -> list[LookupView]:
-        """Every card of the message: the clicked one fresh, the others from the cache."""
-        others = [rid for rid in target.message_ids if rid != target.request_id]
-        clicked, rest = await asyncio.gather(
-            self._look_up([target.request_id], redactor, fresh=True),
+        """Every card of the message: the ones Refresh names fresh, the others from the cache.
+
+        A single card's Refresh names itself; a batch's names every id that was not final.
+        """
+        fresh = [rid for rid in target.message_ids if rid in target.fresh_ids]
+        others = [rid for rid in target.message_ids if rid not in target.fresh_ids]
+        looked_again, rest = await asyncio.gather(
+            self._look_up(fresh, redactor, fresh=True) if fresh else _no_views(),
             self._look_up(others, redactor) if others else _no_views(),
         )
-        by_query = {view.query: view for view in [*clicked, *rest]}
+        by_query = {view.query: view for view in [*looked_again, *rest]}
         return [by_query[rid] for rid in target.message_ids if rid in by_query]
 
     async def _metrics_message(self) -> SlackMessage:
@@ -382,6 +387,22 @@ async def _send(
             response.status_code,
             (response.body or "")[:100],
         )
+
+
+async def _send_all(
+    respond: AsyncRespond,
+    messages: Sequence[SlackMessage],
+    *,
+    response_type: str | None = "ephemeral",
+    replace_original: bool | None = None,
+) -> None:
+    """Send an answer that may take several messages, in order.
+
+    Only the first can replace the message a button was on; the others follow it.
+    """
+    for number, message in enumerate(messages):
+        replace = replace_original if number == 0 or replace_original is None else False
+        await _send(respond, message, response_type=response_type, replace_original=replace)
 
 
 async def _report_failure(respond: AsyncRespond, error: Exception) -> None:

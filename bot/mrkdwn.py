@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from shared.untrusted import inert
+
 __all__ = ["ELLIPSIS", "cut", "cut_escaped", "escape", "escape_cut", "plain"]
 
 ELLIPSIS = "…"
@@ -19,12 +21,11 @@ ELLIPSIS = "…"
 _BROADCAST_WORDS = re.compile(r"@(?=(?:channel|here|everyone))", re.IGNORECASE)
 # an email address such as ops@channel.example.com is left as it is
 _EMAIL_DOMAIN = re.compile(r"[\w.+-]@(?:channel|here|everyone)\.\w", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def escape(text: str) -> str:
-    """``text`` with ``&``, ``<`` and ``>`` escaped for Slack mrkdwn and broadcasts defused."""
-    text = _CONTROL.sub("", text)
+    """``text`` made inert, with ``&``, ``<`` and ``>`` escaped for mrkdwn, broadcasts defused."""
+    text = inert(text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST_WORDS.sub(lambda m: _defuse(m, text), text)
 
@@ -54,11 +55,11 @@ def cut(text: str, limit: int) -> str:
 
 
 def plain(text: str, limit: int) -> str:
-    """Text for a ``plain_text`` object (never parsed by Slack): control characters removed, cut.
+    """Text for a ``plain_text`` object (never parsed by Slack): inert, on one line, cut.
 
     Blank text becomes a dash, because Slack rejects empty text objects.
     """
-    cleaned = " ".join(_CONTROL.sub("", text).split())
+    cleaned = " ".join(inert(text, line_breaks=False).split())
     return cut(cleaned or "-", limit)
 
 

@@ -28,6 +28,7 @@ from bot.http_server import HEALTHZ_PATH, RunningServer, create_health_app, star
 from bot.identity import slack_error_code
 from bot.logs import slack_library_logger
 from shared.errors import ConfigurationError
+from shared.logs import host_for_logs
 
 __all__ = ["SocketModeConnection", "run_socket_mode"]
 
@@ -130,7 +131,9 @@ async def run_socket_mode(
         if health_socket is not None:
             app = create_health_app(bot, connected=connection.is_connected)
             server = await start_http_server(app, health_socket)
-            log.info("Health and metrics on %s%s (Socket Mode)", server.url, HEALTHZ_PATH)
+            log.info(
+                "Health and metrics on %s%s (Socket Mode)", host_for_logs(server.url), HEALTHZ_PATH
+            )
         try:
             await connection.connect()
             await stop.wait()

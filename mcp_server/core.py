@@ -36,6 +36,7 @@ from mcp_server.results import (
 from shared.client import CaptureStatusClient, LookupResult
 from shared.errors import CaptureStatusError, RateLimitedError
 from shared.explain import explain_error, format_duration
+from shared.logs import host_for_logs
 from shared.models import QueueMetrics
 from shared.redact import Redactor
 from shared.settings import Settings
@@ -99,7 +100,8 @@ class CaptureCore:
             client_opener = open_client
         async with client_opener(settings) as client:
             log.info(
-                "capture-status MCP server ready (LeadSquared host %s)", client.options.base_url
+                "capture-status MCP server ready (LeadSquared host %s)",
+                host_for_logs(client.options.base_url),
             )
             yield cls(
                 client,

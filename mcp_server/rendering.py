@@ -7,7 +7,6 @@ capped.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from mcp_server.results import (
@@ -30,6 +29,7 @@ from shared.explain import Explanation, describe_metrics
 from shared.models import CaptureOutcome, CaptureStatus, QueueMetrics
 from shared.redact import truncate
 from shared.request_summary import RequestSummary
+from shared.untrusted import inert
 from shared.views import LookupView
 
 __all__ = [
@@ -40,12 +40,10 @@ __all__ = [
     "queue_metrics_result",
 ]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
-
 
 def clean(text: str, limit: int = TEXT_LIMIT) -> str:
-    """``text`` without control or direction-changing characters, cut to ``limit``."""
-    return truncate(_CONTROL.sub("", text).strip(), limit)
+    """``text`` made inert (:func:`~shared.untrusted.inert`), trimmed, cut to ``limit``."""
+    return truncate(inert(text).strip(), limit)
 
 
 def _clean_opt(text: str | None, limit: int = SHORT_LIMIT) -> str | None:

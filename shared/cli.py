@@ -22,7 +22,8 @@ from shared.redact import Redactor
 from shared.runtime import demo_banner, open_client
 from shared.settings import Settings, load_settings
 from shared.terminal import metrics_card, status_card
-from shared.views import LookupView, look_up
+from shared.untrusted import inert, inert_json
+from shared.views import look_up
 
 __all__ = ["main"]
 
@@ -96,10 +97,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 metrics = await client.get_metrics()
             except CaptureStatusError as error:
-                err.print(error.message, markup=False)
+                err.print(inert(error.message), markup=False)
                 return EXIT_LOOKUP_FAILED
             if args.json:
-                out.print_json(metrics.model_dump_json())
+                _print_json(out, metrics.model_dump(mode="json"))
             else:
                 out.print(metrics_card(metrics, describe_metrics(metrics)))
             return EXIT_OK
@@ -118,10 +119,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 fresh=getattr(args, "fresh", False),
             )
         except CaptureStatusError as error:
-            err.print(error.message, markup=False)
+            err.print(inert(error.message), markup=False)
             return EXIT_USAGE
     if getattr(args, "json", False):
-        out.print_json(_as_json(views))
+        _print_json(out, [v.model_dump(mode="json") for v in views])
     else:
         for view in views:
             out.print(status_card(view))
@@ -132,8 +133,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _as_json(views: Sequence[LookupView]) -> str:
-    return json.dumps([v.model_dump(mode="json") for v in views], ensure_ascii=False)
+def _print_json(out: Console, data: object) -> None:
+    """Indented JSON, with every invisible or control character inside a string escaped.
+
+    Not ``Console.print_json``: it re-encodes the text and writes C1 and bidi characters raw.
+    """
+    out.file.write(inert_json(json.dumps(data, ensure_ascii=False, indent=2)) + "\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,7 @@ from shared.redact import Redactor
 from shared.runtime import demo_banner, open_client
 from shared.settings import Settings
 from shared.terminal import metrics_card, status_card
+from shared.untrusted import inert
 from shared.views import look_up
 
 __all__ = ["FrontDoor", "front_doors", "run_product"]
@@ -184,7 +185,9 @@ async def _show_first_answers(settings: Settings, console: Console) -> None:
             metrics = await client.get_metrics()
             console.print(metrics_card(metrics, describe_metrics(metrics)))
         except CaptureStatusError as error:
-            console.print("LeadSquared check failed: " + error.message, markup=False, style="red")
+            console.print(
+                "LeadSquared check failed: " + inert(error.message), markup=False, style="red"
+            )
         if not settings.demo_mode:
             return
         from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID

@@ -1,9 +1,13 @@
-"""Logging for every entry point: text or JSON lines, with secrets kept out.
+"""Logging for every entry point: text or JSON lines, with secrets and lead data kept out.
 
-Request bodies (lead PII) are never logged by capture-status. As a second line of defence a
-filter masks anything that looks like a credential (``x-api-key`` values, bearer tokens, Slack
-tokens, ``accessKey``/``secretKey`` query parameters) and every secret value the process
-knows, in every record of every logger.
+Request bodies and results (lead PII) are never logged by capture-status, and URLs are
+logged as their host only (:func:`host_for_logs`). Libraries that echo payloads, headers or
+URLs are held at WARNING whatever ``LSQ_LOG_LEVEL`` says (:data:`QUIET_LIBRARIES`), by their
+level and by a filter on the handler (so a library that resets its own level still cannot
+get through). As a last line of defence a filter masks anything that looks like a credential
+(``x-api-key`` values, bearer tokens, Slack tokens, ``accessKey``/``secretKey`` query
+parameters, ``user:password@`` in URLs) and every secret value the process knows, and makes
+each message inert (:func:`~shared.untrusted.inert`), in every record of every logger.
 """
 
 from __future__ import annotations
@@ -15,8 +19,18 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
+from urllib.parse import urlsplit
 
-__all__ = ["SecretFilter", "configure_logging", "scrub"]
+from shared.untrusted import inert
+
+__all__ = [
+    "QUIET_LIBRARIES",
+    "QuietLibrariesFilter",
+    "SecretFilter",
+    "configure_logging",
+    "host_for_logs",
+    "scrub",
+]
 
 _PATTERNS = (
     re.compile(r"(?i)(x-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
@@ -24,11 +38,56 @@ _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"()\bx(?:ox[abpr]|app)-[A-Za-z0-9-]+"),
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}]+"),
+    # user:password@ (or a token alone) in any URL
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s@'\"]+@"),
 )
 _MASK = "[redacted]"
-# Libraries that log full URLs or bodies at INFO/DEBUG.
-_NOISY = ("httpx", "httpcore", "slack_bolt", "slack_sdk", "aiohttp.access", "uvicorn.access")
+
+#: Libraries whose records below WARNING carry payloads, headers or full URLs (checked in
+#: the installed versions), held at WARNING whatever the configured level.
+QUIET_LIBRARIES: tuple[str, ...] = (
+    "sse_starlette",  # DEBUG: every event it streams, i.e. whole MCP tool results
+    "mcp",  # DEBUG: SSE and JSON-RPC messages (server.sse, client.streamable_http)
+    "httpx",  # INFO: every request's URL, query string included
+    "httpcore",  # DEBUG: response headers
+    "httpx2",  # the MCP SDK's HTTP client: as httpx
+    "httpcore2",  # as httpcore
+    "slack_bolt",  # DEBUG: request bodies; INFO: a forged request's body
+    "slack_sdk",  # DEBUG: Web API request and response bodies
+    "websockets",  # DEBUG: every frame (Socket Mode payloads)
+    "aiohttp.access",  # INFO: request lines with query strings
+    "uvicorn.access",  # INFO: request lines with query strings
+)
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})))
+
+
+def host_for_logs(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: what a log may say about where a URL points.
+
+    Never the user, password, path or query (which may carry keys or ids).
+    """
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "(an unreadable URL)"
+    if not host:
+        return "(a URL without a host)"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    return f"{parts.scheme}://{netloc}" if parts.scheme else netloc
+
+
+def _is_quiet_library(name: str) -> bool:
+    return any(name == quiet or name.startswith(quiet + ".") for quiet in QUIET_LIBRARIES)
+
+
+class QuietLibrariesFilter(logging.Filter):
+    """Drops records below WARNING from :data:`QUIET_LIBRARIES`, whatever their level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not _is_quiet_library(record.name)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -50,7 +109,7 @@ class SecretFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = scrub(message, self._secrets)
+        cleaned = inert(scrub(message, self._secrets))
         if record.exc_info:
             # Tracebacks can quote locals and URLs: keep only the exception type.
             exc_type = record.exc_info[0]
@@ -105,6 +164,7 @@ def configure_logging(
     """
     secrets = tuple(secrets)
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(QuietLibrariesFilter())
     handler.addFilter(SecretFilter(secrets))
     if fmt == "json":
         handler.setFormatter(JsonFormatter(secrets))
@@ -115,5 +175,5 @@ def configure_logging(
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    for name in _NOISY:
+    for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

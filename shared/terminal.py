@@ -1,8 +1,10 @@
 """Readable cards for a terminal: status by symbol, word and colour, then what to do.
 
 Upstream text is inserted as :class:`rich.text.Text`, never as markup, so nothing that
-LeadSquared sends can restyle the output. Colour is never the only carrier of meaning: every
-card starts with the status symbol and word.
+LeadSquared sends can restyle the output, and every string passes :func:`~shared.untrusted.inert`
+first, so none can move the cursor, change colours, retitle the window or reorder what is
+read (rich itself removes only a few control codes). Colour is never the only carrier of
+meaning: every card starts with the status symbol and word.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from rich.text import Text
 
 from shared.explain import Explanation, Severity
 from shared.models import QueueMetrics
+from shared.untrusted import inert
 from shared.views import LookupView
 
 __all__ = ["metrics_card", "status_card"]
@@ -24,6 +27,16 @@ _STYLE = {
     Severity.WARNING: "yellow",
     Severity.ERROR: "red",
 }
+
+
+def _text(text: str, style: str = "") -> Text:
+    """Untrusted text for a card: inert, never markup."""
+    return Text(inert(text), style=style)
+
+
+def _line(text: str) -> str:
+    """Untrusted text for one line (a title): inert, line breaks as spaces."""
+    return inert(text, line_breaks=False)
 
 
 def _status_word(view: LookupView) -> str:
@@ -40,27 +53,27 @@ def status_card(view: LookupView) -> RenderableType:
     e: Explanation = view.explanation
     style = _STYLE.get(e.severity, "white")
     title = Text.assemble(
-        (f"{e.symbol} {_status_word(view)}", f"bold {style}"),
+        (_line(f"{e.symbol} {_status_word(view)}"), f"bold {style}"),
         ("  ·  ", "dim"),
-        (view.request_id or view.query, "bold"),
+        (_line(view.request_id or view.query), "bold"),
     )
-    parts: list[RenderableType] = [Text(e.headline, style="bold")]
+    parts: list[RenderableType] = [_text(e.headline, style="bold")]
     if e.what_happened:
-        parts.append(Text(e.what_happened))
+        parts.append(_text(e.what_happened))
     if e.why:
-        parts.append(Text.assemble(("Why: ", "bold"), e.why))
+        parts.append(Text.assemble(("Why: ", "bold"), inert(e.why)))
     if e.facts:
         facts = Table.grid(padding=(0, 2))
         facts.add_column(style="dim", no_wrap=True)
         facts.add_column()
         for fact in e.facts:
-            facts.add_row(Text(fact.label), Text(fact.value))
+            facts.add_row(_text(fact.label), _text(fact.value))
         parts.append(facts)
     if e.next_steps:
         steps = Text("Next steps\n", style="bold")
         for number, step in enumerate(e.next_steps, 1):
             steps.append(f"  {number}. ")
-            steps.append(step)
+            steps.append(inert(step))
             steps.append("\n")
         steps.rstrip()
         parts.append(steps)
@@ -68,17 +81,18 @@ def status_card(view: LookupView) -> RenderableType:
     if summary is not None:
         parts.append(Text.assemble(("Submitted request: ", "bold"), summary_line(e)))
     parts.extend(
-        Text.assemble((f"{link.label}: ", "bold"), (link.url, "underline")) for link in e.links
+        Text.assemble((f"{_line(link.label)}: ", "bold"), (_line(link.url), "underline"))
+        for link in e.links
     )
     return Panel(Group(*parts), title=title, title_align="left", border_style=style)
 
 
 def summary_line(explanation: Explanation) -> str:
-    """The redacted request summary on one line."""
+    """The redacted request summary on one line (inert)."""
     summary = explanation.request_summary
     if summary is None:
         return ""
-    return summary.one_line()
+    return _line(summary.one_line())
 
 
 def metrics_card(metrics: QueueMetrics, reading: str) -> RenderableType:
@@ -94,7 +108,7 @@ def metrics_card(metrics: QueueMetrics, reading: str) -> RenderableType:
     table.add_row("Worst-case delay", show(metrics.max_delay_seconds, " s"))
     table.add_row("Processing rate", show(metrics.processing_rate_per_minute, " per minute"))
     return Panel(
-        Group(Text(reading, style="bold"), table),
+        Group(_text(reading, style="bold"), table),
         title=Text("Capture Opportunities queue", style="bold"),
         title_align="left",
     )

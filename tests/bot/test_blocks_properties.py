@@ -8,7 +8,7 @@ from typing import cast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.blocks import lookup_message
+from bot.blocks import lookup_messages
 from bot.kit import RenderContext
 from shared.errors import ServerError
 from shared.explain import Fact, Link, explain_error
@@ -66,9 +66,11 @@ def _mrkdwn_texts(node: object) -> list[str]:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(views(), min_size=1, max_size=10), st.booleans())
 def test_any_explanation_renders_valid_and_inert(cards: list[LookupView], shared: bool) -> None:
-    message = lookup_message(cards, CTX, shared=shared)
-    assert_valid_message(message)
-    for text in [*_mrkdwn_texts(message["blocks"]), message["text"]]:
+    messages = lookup_messages(cards, CTX, shared=shared)
+    for message in messages:
+        assert_valid_message(message)
+    texts = [t for m in messages for t in [*_mrkdwn_texts(m["blocks"]), m["text"]]]
+    for text in texts:
         for markup in re.findall(r"<[^>]*>", text):
             assert _OURS.match(markup), markup
         assert "@here" not in text

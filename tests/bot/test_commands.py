@@ -116,3 +116,13 @@ def test_a_tampered_value_keeps_only_request_ids() -> None:
         {"id": A, "ids": ["<!channel>", B, 7, B, "x" * 100], "shared": "yes", "by": "<@U1>"}
     )
     assert CardTarget.decode(value) == CardTarget(A, (A, B), shared=False, by=None)
+
+
+def test_a_batch_refresh_names_the_ids_to_ask_again_and_nothing_else() -> None:
+    target = CardTarget(A, (A, B), fresh=(A, B))
+    assert CardTarget.decode(target.encode()) == target
+    assert target.fresh_ids == (A, B)
+    assert CardTarget(A, (A, B), fresh=(A,)) == CardTarget(A, (A, B))
+    outsider = "0d6f3a52-1c1e-4f7a-9b1d-5a0a7c3e2f10"
+    tampered = json.dumps({"id": A, "ids": [A, B], "fresh": [outsider, B, "<!here>"]})
+    assert CardTarget.decode(tampered) == CardTarget(A, (A, B), fresh=(B,))

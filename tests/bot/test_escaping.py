@@ -24,6 +24,12 @@ def test_escape_turns_markup_into_text() -> None:
     )
 
 
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x9b", "\u202e", "\u2067", "\u200b", "\ufeff"])
+def test_controls_bidi_and_invisible_characters_never_reach_slack(char: str) -> None:
+    assert escape(f"a{char}b") == "ab"
+    assert plain(f"a{char}b", 100) == "ab"
+
+
 @pytest.mark.parametrize("word", ["@channel", "@here", "@everyone", "@Channel"])
 @pytest.mark.parametrize("after", [" now", ".", "!", ""])
 def test_bare_broadcast_words_are_defused(word: str, after: str) -> None:

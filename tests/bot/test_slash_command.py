@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from bot.actions import METRICS_REFRESH, REFRESH, SHARE, CardTarget
 from bot.app import SlackBot
+from bot.blocks import MESSAGE_CHAR_BUDGET
 from shared.client import CaptureStatusClient
 from shared.ids import REQUEST_ID_EXAMPLE
 from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Fault, FaultKind, Simulator
@@ -22,7 +23,7 @@ from tests.bot.conftest import (
     assert_valid_message,
     dispatch,
 )
-from tests.bot.fake_slack import FakeSlack, command_body, signed_headers
+from tests.bot.fake_slack import FakeSlack, action_body, command_body, signed_headers
 from tests.conftest import fast_options
 
 CREATED = SAMPLES["created"].request_id
@@ -95,17 +96,84 @@ async def test_a_queued_request_gets_refresh_carrying_only_request_ids(
     assert json.loads(str(refresh[0]["value"])).keys() == {"id", "ids"}
 
 
-async def test_ten_ids_fit_in_one_valid_message(
+async def test_ten_samples_are_all_answered_in_compact_cards(
     make_bot: BotFactory, fake_slack: FakeSlack
 ) -> None:
     bot = make_bot()
     ids = [sample.request_id for sample in SAMPLES.values()][:10]
     await dispatch(bot, command_body(" ".join(ids), response_url=fake_slack.hook_url("ten")))
-    [answer] = await fake_slack.wait_for("/hooks/ten")
-    assert_valid_message(answer.body)
-    headers = [b for b in answer.body["blocks"] if b["type"] == "header"]
+    assert await bot.in_flight.drain(10)
+    answers = [r.body for r in fake_slack.posts("/hooks/ten")]
+    headers = [b for a in answers for b in a["blocks"] if b["type"] == "header"]
     assert [h["text"]["text"].split(" · ")[1] for h in headers] == ids
-    assert len(json.dumps(answer.body["blocks"])) < 12_000
+    for answer in answers:
+        assert_valid_message(answer)
+        assert len(json.dumps(answer["blocks"])) < 12_000
+        # compact cards keep the facts, the status reason among them
+        assert any(b.get("fields") for b in answer["blocks"] if b["type"] == "section")
+
+
+def _long_failure(sim: Simulator, n: int) -> str:
+    """A capture that fails with a long reason quoting what was sent (an odd SearchBy)."""
+    search_by = f"mx_Custom_Attribute_{n}_" + "WithAVeryLongSchemaName" * 40
+    return sim.submit(
+        {
+            "LeadDetails": [{"Attribute": "SearchBy", "Value": search_by}],
+            "Opportunity": {"OpportunityEventCode": 12000, "Fields": [{"SchemaName": "a"}]},
+        }
+    )
+
+
+async def test_ten_ids_of_every_status_arrive_in_messages_within_slacks_limits(
+    make_bot: BotFactory, fake_slack: FakeSlack, sim: Simulator
+) -> None:
+    bot = make_bot(lsq_app_base_url="https://run.leadsquared.example")
+    names = ["in_queue", "in_queue_lowercase", "created", "duplicate", "error", "unknown_status"]
+    ids = [SAMPLES[name].request_id for name in names]
+    ids += [UNKNOWN_REQUEST_ID, _long_failure(sim, 1), _long_failure(sim, 2), FAILED]
+    await dispatch(bot, command_body(" ".join(ids), response_url=fake_slack.hook_url("all")))
+    assert await bot.in_flight.drain(10)
+    answers = [r.body for r in fake_slack.posts("/hooks/all")]
+    assert 1 <= len(answers) <= 5  # a response_url takes five messages
+    shown: list[str] = []
+    for message in answers:
+        assert_valid_message(message)
+        assert message["response_type"] == "ephemeral"
+        assert len(message["blocks"]) <= 50
+        assert len(json.dumps(message["blocks"], ensure_ascii=False)) <= MESSAGE_CHAR_BUDGET
+        headers = [b["text"]["text"] for b in message["blocks"] if b["type"] == "header"]
+        shown += [h.rsplit(" · ", 1)[1] for h in headers]
+    assert shown == ids  # every id, once, in the order asked
+    assert "WithAVeryLongSchemaName" in json.dumps(answers)
+
+    # the one Refresh of a message asks again for every id of it that may still change
+    first = answers[0]
+    [refresh] = [b for b in _buttons(first) if b["action_id"] == REFRESH]
+    value = str(refresh["value"])
+    target = CardTarget.decode(value)
+    assert target is not None
+    assert SAMPLES["in_queue"].request_id in target.fresh_ids
+    assert set(target.fresh_ids) == {
+        SAMPLES["in_queue"].request_id,
+        SAMPLES["in_queue_lowercase"].request_id,
+        SAMPLES["unknown_status"].request_id,
+        SAMPLES["error"].request_id,
+    } & set(target.message_ids)
+    before = len(sim.calls)
+    click = action_body(REFRESH, value, response_url=fake_slack.hook_url("again"))
+    await dispatch(bot, click)
+    assert await bot.in_flight.drain(10)
+    again = [r.body for r in fake_slack.posts("/hooks/again")]
+    assert again[0]["replace_original"] is True
+    asked = {c.request_id for c in sim.calls[before:] if c.request_id is not None}
+    assert asked == set(target.fresh_ids)
+    refreshed: list[str] = []
+    for message in again:
+        assert_valid_message(message)
+        assert len(json.dumps(message["blocks"], ensure_ascii=False)) <= MESSAGE_CHAR_BUDGET
+        headers = [b["text"]["text"] for b in message["blocks"] if b["type"] == "header"]
+        refreshed += [h.rsplit(" · ", 1)[1] for h in headers]
+    assert refreshed == list(target.message_ids)
 
 
 async def test_an_unknown_id_is_answered_with_the_not_found_explanation(

@@ -7,10 +7,13 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 
 import pytest
 
-from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID
+from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, SimulatorConfig, create_app
+from shared.simulator.server import SimulatorThread
+from tests.conftest import SIM_KEY
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -126,3 +129,49 @@ def test_demo_never_calls_a_real_account_even_with_credentials_set() -> None:
     assert "DEMO MODE" in result.stderr
     assert "Could not reach LeadSquared" not in result.stdout
     assert SAMPLES["created"].request_id in result.stdout
+
+
+HOSTILE = "\x00\x1b[31mRED\x1b]0;owned\x07\x9b2J\u202eTXT.EXE\u2066\u200b\r\u2028FAKE"
+
+
+@pytest.fixture(scope="module")
+def hostile_request() -> Iterator[tuple[str, str]]:
+    """The simulator on a socket, holding a FAILURE whose StatusReason quotes hostile text.
+
+    The simulator's reason for a bad SearchBy quotes the attribute name the request sent.
+    """
+    app = create_app(SimulatorConfig(api_key=SIM_KEY, processing_seconds=0))
+    request_id = app.state.simulator.submit(
+        {
+            "LeadDetails": [{"Attribute": "SearchBy", "Value": HOSTILE}],
+            "Opportunity": {"OpportunityEventCode": 12000, "Fields": [{"SchemaName": "a"}]},
+        }
+    )
+    with SimulatorThread(app) as url:
+        yield url, request_id
+
+
+def test_hostile_upstream_text_reaches_the_terminal_inert(
+    hostile_request: tuple[str, str],
+) -> None:
+    url, request_id = hostile_request
+    env = {"LSQ_API_KEY": SIM_KEY, "LSQ_ASYNC_BASE_URL": url}
+    result = run_cli("get", request_id, f"{request_id}\x1b[2J", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "FAILURE" in result.stdout
+    assert "[31mRED" in result.stdout  # the text is shown, as text
+    for char in "\x00\x1b\x07\x9b\u202e\u2066\u200b\u2028\r":
+        assert char not in result.stdout + result.stderr, f"U+{ord(char):04X}"
+
+
+def test_hostile_upstream_text_in_json_is_exact_data_and_inert_on_screen(
+    hostile_request: tuple[str, str],
+) -> None:
+    url, request_id = hostile_request
+    env = {"LSQ_API_KEY": SIM_KEY, "LSQ_ASYNC_BASE_URL": url}
+    result = run_cli("get", "--json", request_id, env=env)
+    assert result.returncode == 0, result.stderr
+    for char in "\x00\x1b\x07\x9b\u202e\u2066\u200b\u2028\r":
+        assert char not in result.stdout, f"U+{ord(char):04X}"
+    [view] = json.loads(result.stdout)
+    assert HOSTILE in view["status"]["task"]["status_reason"]  # the data, exactly

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from shared.client import CaptureStatusClient
 from shared.errors import CaptureStatusError
-from shared.logs import configure_logging
+from shared.logs import QUIET_LIBRARIES, configure_logging, host_for_logs
 from shared.redact import mask_json
 from shared.simulator import (
     SAMPLES,
@@ -29,6 +29,7 @@ from shared.views import look_up
 from tests.conftest import fast_options
 
 API_KEY = "lsq-live-9f8e7d6c5b4a"
+MARKER = "lead.marker@example.com"
 FAULTS = [
     Fault(kind=FaultKind.SERVER_ERROR, status_code=502, remaining=1),
     Fault(kind=FaultKind.RATE_LIMITED, retry_after=0.01, remaining=1),
@@ -101,3 +102,53 @@ def test_the_pii_list_of_this_test_is_not_empty() -> None:
     assert any(p.startswith("+") for p in pii)
     assert "Priya" in pii
     assert mask_json({"EmailAddress": next(p for p in pii if "@" in p)}) != {}
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        (
+            "https://user:p4ss@api-in21.leadsquared.com/v2/x?accessKey=k",
+            "https://api-in21.leadsquared.com",
+        ),
+        ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
+        ("redis://:s3cret@redis.internal:6379/0", "redis://redis.internal:6379"),
+        ("http://[::1]:9000/mcp", "http://[::1]:9000"),
+        ("http://host:notaport", "(an unreadable URL)"),
+        ("not a url", "(a URL without a host)"),
+    ],
+)
+def test_a_url_is_logged_as_its_host_only(url: str, host: str) -> None:
+    assert host_for_logs(url) == host
+
+
+def test_credentials_in_any_url_are_masked_in_every_record(log_stream: io.StringIO) -> None:
+    logging.getLogger("some.library").warning(
+        "connecting to %s", "https://lsq-user:Sup3r-Secret@api.example.com/x"
+    )
+    text = log_stream.getvalue()
+    assert "api.example.com/x" in text
+    assert "Sup3r-Secret" not in text
+    assert "lsq-user" not in text
+
+
+@pytest.mark.parametrize("library", QUIET_LIBRARIES)
+def test_libraries_that_echo_payloads_stay_quiet_even_if_they_ask_for_debug(
+    log_stream: io.StringIO, library: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = library.split(".")
+    for depth in range(1, len(parts) + 1):  # a server started earlier may have cut them off
+        ancestor = logging.getLogger(".".join(parts[:depth]))
+        monkeypatch.setattr(ancestor, "propagate", True)
+        monkeypatch.setattr(ancestor, "disabled", False)
+    logger = logging.getLogger(f"{library}.inner")
+    logger.setLevel(logging.DEBUG)  # as a library may do to itself
+    logger.debug("chunk: %s", MARKER)
+    logger.info("request: %s", MARKER)
+    logger.warning("a warning still shows")
+    logging.getLogger("shared.client").debug("ours at DEBUG shows")
+    logger.setLevel(logging.NOTSET)
+    text = log_stream.getvalue()
+    assert MARKER not in text
+    assert "a warning still shows" in text
+    assert "ours at DEBUG shows" in text
