@@ -41,7 +41,7 @@ from bench.slack_ack import (
     collect_answers,
     send_commands,
 )
-from bot.blocks import lookup_message
+from bot.blocks import lookup_messages
 from bot.kit import RenderContext
 from mcp_server.rendering import capture_status_result
 from shared.client import LookupResult
@@ -82,7 +82,7 @@ def per_answer() -> dict[str, tuple[float, float]]:
         def surfaces(text: str = text, rid: str = rid) -> None:
             status = parse_status(json.loads(text), request_id=rid)
             view = lookup_view(LookupResult(query=rid, request_id=rid, status=status))
-            json.dumps(lookup_message([view], _RENDER))
+            json.dumps(lookup_messages([view], _RENDER))
             capture_status_result(view).model_dump_json()
 
         status = parse_status(json.loads(text), request_id=rid)

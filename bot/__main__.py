@@ -28,6 +28,7 @@ from bot.socket_mode import run_socket_mode
 from shared.errors import ConfigurationError
 from shared.logs import configure_logging, host_for_logs
 from shared.runtime import demo_banner, open_client
+from shared.serving import HttpLimits
 from shared.settings import Settings, load_settings
 from shared.sockets import bind_socket
 
@@ -122,6 +123,7 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
             sock = bind_socket(host, port)
         except OSError as error:
             raise StartupError(f"capture-status cannot listen on {host}:{port}: {error}") from None
+        limits = HttpLimits.from_settings(settings)
         if settings.slack_app_token is not None:
             await run_socket_mode(
                 bot,
@@ -129,9 +131,11 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
                 stop,
                 drain_seconds=drain_seconds,
                 health_socket=sock,
+                http_limits=limits,
             )
             return
-        server = await start_http_server(create_http_app(bot, drain_seconds=drain_seconds), sock)
+        app = create_http_app(bot, drain_seconds=drain_seconds, limits=limits)
+        server = await start_http_server(app, sock, limits=limits)
         log.info("Slack app listening on %s%s (HTTP mode)", host_for_logs(server.url), EVENTS_PATH)
         stopping = asyncio.create_task(stop.wait())
         serving = asyncio.create_task(server.wait())

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.error import BoltError
@@ -51,6 +52,8 @@ class SlackBot:
     in_flight: InFlight
     web_client: AsyncWebClient
     client: CaptureStatusClient
+    #: what HTTP mode checks each request's signature with (None in Socket Mode)
+    signing_secret: SecretStr | None = None
 
 
 def web_api_url(slack_api_url: str | None) -> str:
@@ -139,5 +142,10 @@ def build_slack_bot(
     app.event("app_home_opened")(listeners.on_home_opened)  # pyright: ignore[reportUnknownMemberType]
     app.error(listeners.on_error)
     return SlackBot(
-        app=app, identity=identity, in_flight=in_flight, web_client=web_client, client=client
+        app=app,
+        identity=identity,
+        in_flight=in_flight,
+        web_client=web_client,
+        client=client,
+        signing_secret=secret,
     )

@@ -3,11 +3,17 @@
 Socket Mode serves ``/healthz`` and ``/metrics`` alone (:func:`create_health_app`), with the
 same routes (:func:`health_routes`) and the same uvicorn helper (:func:`start_http_server`).
 
-Bolt is mounted through its Starlette adapter (the plain ASGI adapter answers 404 on every
-other path, so it cannot serve ``/healthz``). Bolt verifies every request's signature and
-age (401 otherwise). On shutdown uvicorn stops accepting requests and finishes the open
-ones; the lifespan then waits for answers still in flight (lookups that were acknowledged
-but not yet answered) before the client is closed.
+``POST /slack/events`` reads at most ``max_body_bytes`` (1 MB; 413 by Content-Length at once,
+or as soon as a streamed body grows past it; 408 when the body is slower than the header
+timeout), then checks Slack's signature and age on the raw bytes (401), and only then decodes
+and parses the body (400 for anything Slack would never send: not UTF-8, broken JSON, not an
+object). What passes goes to Bolt's dispatch, with the answer converted by Bolt's Starlette
+adapter. The server itself is bounded by :func:`shared.serving.hardened_config` (connections,
+header timeout, header size, keep-alive).
+
+On shutdown uvicorn stops accepting requests and finishes the open ones; the lifespan then
+waits for answers still in flight (lookups that were acknowledged but not yet answered)
+before the client is closed.
 
 ``/healthz`` and ``/metrics`` (Prometheus, the client's counters) need no signature, for
 probes and scrapers: they expose no request data, but keep ``/metrics`` on an internal port
@@ -18,20 +24,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import socket
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 
 import uvicorn
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from pydantic import SecretStr
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import SlackBot
 from shared.metrics import metrics_app
+from shared.serving import BodyTooLarge, BodyTooSlow, HttpLimits, hardened_config, read_body
 
 __all__ = [
     "EVENTS_PATH",
@@ -50,7 +63,9 @@ EVENTS_PATH = "/slack/events"
 HEALTHZ_PATH = "/healthz"
 METRICS_PATH = "/metrics"
 #: how long uvicorn waits for open HTTP requests (acks are fast) before closing them
-_HTTP_GRACE_SECONDS = 10.0
+_HTTP_GRACE_SECONDS = 10
+#: Slack refuses requests older than this (its documented replay window)
+_MAX_AGE_SECONDS = 5 * 60
 
 
 class _AsgiEndpoint:
@@ -102,7 +117,9 @@ def create_health_app(bot: SlackBot, *, connected: Callable[[], Awaitable[bool]]
     return Starlette(routes=health_routes(bot, connected=connected))
 
 
-def create_http_app(bot: SlackBot, *, drain_seconds: float) -> Starlette:
+def create_http_app(
+    bot: SlackBot, *, drain_seconds: float, limits: HttpLimits | None = None
+) -> Starlette:
     """The ASGI app serving ``bot``: Slack's requests, ``/healthz`` and ``/metrics``.
 
     ``GET /metrics`` serves the Prometheus metrics of the bot's LeadSquared client (lookups,
@@ -111,13 +128,18 @@ def create_http_app(bot: SlackBot, *, drain_seconds: float) -> Starlette:
     ingress only: expose ``/slack/events`` alone to the internet.
 
     Args:
-        bot: the Bolt app with its in-flight counter.
+        bot: the Bolt app with its in-flight counter and signing secret.
         drain_seconds: how long a shutdown waits for answers in flight.
+        limits: the body size and read time of ``/slack/events`` (defaults: the settings').
     """
-    handler = AsyncSlackRequestHandler(bot.app)
+    limits = limits or HttpLimits.defaults()
+    secret = bot.signing_secret
 
     async def events(request: Request) -> Response:
-        return await handler.handle(request)
+        checked = await _checked_request(request, secret, limits)
+        if isinstance(checked, Response):
+            return checked
+        return to_starlette_response(await bot.app.async_dispatch(checked))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncGenerator[None]:
@@ -139,6 +161,61 @@ def create_http_app(bot: SlackBot, *, drain_seconds: float) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def _refusal(status: int, reason: str) -> Response:
+    return PlainTextResponse(reason + "\n", status_code=status)
+
+
+async def _checked_request(
+    request: Request, secret: SecretStr | None, limits: HttpLimits
+) -> AsyncBoltRequest | Response:
+    """Slack's request as Bolt reads it, or the refusal (413, 408, 401, 400) to send instead.
+
+    Nothing of the body is decoded or parsed before its signature is checked.
+    """
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    if secret is None or not _is_fresh(timestamp) or not signature:
+        return _refusal(401, "Unsigned or stale request.")
+    try:
+        body = await read_body(
+            request,
+            max_bytes=limits.max_body_bytes,
+            timeout_seconds=limits.header_timeout_seconds,
+        )
+    except BodyTooLarge:
+        return _refusal(413, "Request body too large.")
+    except BodyTooSlow:
+        return _refusal(408, "Request body too slow.")
+    except ClientDisconnect:
+        return _refusal(400, "Client disconnected.")
+    if not _is_signed(body, timestamp, signature, secret):
+        return _refusal(401, "Invalid signature.")
+    try:
+        text = body.decode("utf-8")
+        if not isinstance(parse_body(text, request.headers.get("content-type")), dict):  # pyright: ignore[reportUnnecessaryIsInstance]
+            return _refusal(400, "Unreadable request body.")
+        bolt_request = AsyncBoltRequest(
+            body=text,
+            query=request.url.query,
+            headers={name: request.headers.getlist(name) for name in request.headers},
+        )
+    # not UTF-8, not JSON, or fields of the wrong type where Bolt reads the team, user, …
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return _refusal(400, "Unreadable request body.")
+    return bolt_request
+
+
+def _is_fresh(timestamp: str) -> bool:
+    return timestamp.isdigit() and abs(time.time() - int(timestamp)) <= _MAX_AGE_SECONDS
+
+
+def _is_signed(body: bytes, timestamp: str, signature: str, secret: SecretStr) -> bool:
+    """Slack's ``v0`` signature over the raw bytes (slack-sdk's verifier takes text only)."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    digest = hmac.new(secret.get_secret_value().encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(f"v0={digest}".encode(), signature.encode("utf-8", "replace"))
 
 
 class _Server(uvicorn.Server):
@@ -202,20 +279,27 @@ async def _serve(server: _Server, sock: socket.socket) -> None:
 
 
 async def start_http_server(
-    app: Starlette, sock: socket.socket, *, startup_timeout: float = 10.0
+    app: Starlette,
+    sock: socket.socket,
+    *,
+    limits: HttpLimits | None = None,
+    startup_timeout: float = 10.0,
 ) -> RunningServer:
     """Serve ``app`` on the bound ``sock`` as a task; return once it accepts requests.
+
+    Args:
+        app: the ASGI app.
+        sock: a bound socket (``shared.sockets.bind_socket``).
+        limits: the bounds on clients (defaults: the settings'), see
+            :func:`shared.serving.hardened_config`.
+        startup_timeout: how long to wait for the server to start.
 
     Raises:
         RuntimeError: the server stopped while starting (its lifespan failed).
         TimeoutError: it did not start within ``startup_timeout`` seconds.
     """
-    config = uvicorn.Config(
-        app,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(_HTTP_GRACE_SECONDS),
+    config, _ = hardened_config(
+        app, limits or HttpLimits.defaults(), graceful_shutdown_seconds=_HTTP_GRACE_SECONDS
     )
     server = _Server(config)
     task = asyncio.create_task(_serve(server, sock), name="slack-http")

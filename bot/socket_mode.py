@@ -29,6 +29,7 @@ from bot.identity import slack_error_code
 from bot.logs import slack_library_logger
 from shared.errors import ConfigurationError
 from shared.logs import host_for_logs
+from shared.serving import HttpLimits
 
 __all__ = ["SocketModeConnection", "run_socket_mode"]
 
@@ -109,6 +110,7 @@ async def run_socket_mode(
     *,
     drain_seconds: float,
     health_socket: socket.socket | None = None,
+    http_limits: HttpLimits | None = None,
 ) -> None:
     """Serve ``bot`` over Socket Mode until ``stop`` is set, then finish answers in flight.
 
@@ -120,6 +122,7 @@ async def run_socket_mode(
         health_socket: if given, a bound socket on which ``GET /healthz`` (with whether the
             websocket is open) and ``GET /metrics`` are served from before the connection
             opens until the answers in flight are finished.
+        http_limits: the bounds on clients of that server (defaults: the settings').
 
     Raises:
         ConfigurationError: Slack refused the app-level token.
@@ -130,7 +133,7 @@ async def run_socket_mode(
     try:
         if health_socket is not None:
             app = create_health_app(bot, connected=connection.is_connected)
-            server = await start_http_server(app, health_socket)
+            server = await start_http_server(app, health_socket, limits=http_limits)
             log.info(
                 "Health and metrics on %s%s (Socket Mode)", host_for_logs(server.url), HEALTHZ_PATH
             )

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
         "[::1]:*",
     )
 
+    # HTTP servers (Slack app, MCP server): bounds on clients, whatever stands in front
+    #: open connections at most; more close the longest-idle one (or get 503 if all are busy)
+    http_max_connections: int = Field(500, ge=1, le=100_000)
+    #: a connection must finish a request's headers within this time (slowloris)
+    http_header_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    #: an idle keep-alive connection is closed after this; above a load balancer's idle timeout
+    http_keep_alive_seconds: int = Field(5, ge=1, le=3600)
+
     # Shared state
     redis_url: SecretStr | None = None
 

@@ -149,6 +149,14 @@ async def test_the_images_default_command_serves_the_slack_app_and_passes_its_he
             assert "capture_status_" in metrics.text
 
 
+def _config_map() -> dict[str, str]:
+    for document in yaml.safe_load_all((ROOT / "deploy/kubernetes/config.yaml").read_text()):
+        if document and document["kind"] == "ConfigMap":
+            data: dict[str, str] = document["data"]
+            return data
+    raise AssertionError("no ConfigMap in config.yaml")
+
+
 async def test_the_mcp_command_of_kubernetes_serves_mcp_and_passes_the_healthcheck(
     simulator_url: str,
 ) -> None:
@@ -161,13 +169,20 @@ async def test_the_mcp_command_of_kubernetes_serves_mcp_and_passes_the_healthche
         "LSQ_API_KEY": SIM_KEY,
         "LSQ_ASYNC_BASE_URL": simulator_url,
         "MCP_AUTH_TOKENS": MCP_TOKEN,
+        # the ingress names of the ConfigMap, no loopback name among them
+        "MCP_ALLOWED_HOSTS": _config_map()["MCP_ALLOWED_HOSTS"],
     }
     async with _running(_on_loopback(args, port), env):
+        # the kubelet and Prometheus send the address they connect to as Host (here loopback)
         await _wait_healthy(port, container["livenessProbe"]["httpGet"]["path"])
         assert await _healthcheck_passes(port)
-        async with httpx.AsyncClient() as http:
-            refused = await http.post(f"http://127.0.0.1:{port}/mcp", json={})
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            metrics = await http.get("/metrics")
+            refused = await http.post("/mcp", json={})
+            rebound = await http.get("/healthz", headers={"host": "evil.example.com"})
+        assert metrics.status_code == 200
         assert refused.status_code == 401
+        assert rebound.status_code == 421
 
 
 def test_compose_runs_the_same_commands_as_the_image_and_kubernetes() -> None:

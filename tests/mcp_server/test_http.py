@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
 
 import httpx
@@ -19,14 +18,16 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from mcp_server.http_app import build_http_app, is_loopback, transport_security
+from mcp_server.http_app import build_http_app, http_config, is_loopback, transport_security
 from mcp_server.server import build_server
 from mcp_server.state import ServerState
 from shared.client import CaptureStatusClient
 from shared.errors import ConfigurationError
 from shared.settings import Settings
 from shared.simulator import SAMPLES, Simulator
+from shared.sockets import bind_socket
 from tests.conftest import SIM_KEY, FakeClock
+from tests.idle_connections import idle_connections
 from tests.mcp_server.conftest import (
     FAST_SCHEDULE,
     PROCESSING_SECONDS,
@@ -65,14 +66,12 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncGenerator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port); yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+async def serving(app: ASGIApp, settings: Settings | None = None) -> AsyncGenerator[str]:
+    """Serve ``app`` on 127.0.0.1 (a free port) as ``serve_http`` does; yield its base URL."""
+    sock = bind_socket("127.0.0.1", 0)
     port: int = sock.getsockname()[1]
-    server = _QuietServer(
-        uvicorn.Config(app, lifespan="on", log_config=None, access_log=False, http="h11")
-    )
+    config = http_config(app, settings or make_settings(), host="127.0.0.1", port=port)
+    server = _QuietServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):
@@ -281,9 +280,105 @@ async def test_the_allowed_hosts_setting_admits_a_deployed_host_name(
     async with serving(app) as url:
         headers = {**MCP_HEADERS, "authorization": f"Bearer {TOKEN}"}
         deployed = await post(url, headers={**headers, "host": "mcp.example.com"})
-        loopback = await post(url, headers=headers)
+        unlisted = await post(url, headers={**headers, "host": "mcp.example.org"})
     assert deployed.status_code == 200
-    assert loopback.status_code == 421
+    assert unlisted.status_code == 421
+
+
+# DNS rebinding (security review, issue 8): the probes sit behind the same Host check as /mcp.
+
+DEPLOYED_HOSTS = ("mcp.example.com", "mcp.example.com:*")
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+@pytest.mark.parametrize("host", ["evil.example.com", "evil.example.com:8000", "mcp.example.org"])
+async def test_the_probes_refuse_a_foreign_host_with_421_as_mcp_does(
+    make_server: ServerFactory, path: str, host: str
+) -> None:
+    settings = make_settings(mcp_allowed_hosts=DEPLOYED_HOSTS)
+    async with (
+        serving(build_http_app(make_server(settings=settings), settings), settings) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        probe = await http.get(path, headers={"host": host})
+        mcp = await http.post(
+            "/mcp", content=json.dumps(INITIALIZE), headers={**MCP_HEADERS, "host": host}
+        )
+    assert probe.status_code == 421
+    assert mcp.status_code == 421
+
+
+async def test_the_probes_refuse_a_foreign_origin_with_403(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        health = await http.get("/healthz", headers={"origin": "https://evil.example.com"})
+        metrics = await http.get("/metrics", headers={"origin": "https://evil.example.com"})
+    assert [health.status_code, metrics.status_code] == [403, 403]
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1:{port}", "127.0.0.1", "localhost:{port}", "mcp.example.com"],
+    ids=["docker-healthcheck", "address-without-port", "localhost", "listed-name"],
+)
+async def test_probes_and_scrapers_reach_the_probes_with_the_address_they_connected_to(
+    make_server: ServerFactory, host: str
+) -> None:
+    # a kubelet probe or a Prometheus scrape sends the pod's IP:port as Host; here the
+    # connection arrives on 127.0.0.1, so that is the address it names
+    settings = make_settings(mcp_allowed_hosts=DEPLOYED_HOSTS)
+    async with (
+        serving(build_http_app(make_server(settings=settings), settings), settings) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        port = url.rsplit(":", 1)[1]
+        headers = {"host": host.format(port=port)}
+        health = await http.get("/healthz", headers=headers)
+        metrics = await http.get("/metrics", headers=headers)
+    # 200 once the core is open, 503 while it opens: reached either way, never 421
+    assert health.status_code in (200, 503)
+    assert health.json()["core"] in ("starting", "ready")
+    assert metrics.status_code == 200
+
+
+async def test_a_host_naming_another_address_than_the_one_connected_to_gets_421(
+    base_url: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        response = await http.get("/healthz", headers={"host": "10.1.2.3:8000"})
+    assert response.status_code == 421
+
+
+# Connection floods (security review, issue 8)
+
+
+async def test_healthz_answers_while_idle_connections_flood_the_server(
+    server: MCPServer[ServerState],
+) -> None:
+    settings = make_settings(http_max_connections=20, http_header_timeout_seconds=30)
+    async with (
+        serving(build_http_app(server, settings), settings) as url,
+        idle_connections(url, 300) as idle,
+    ):
+        async with httpx.AsyncClient(base_url=url, timeout=5.0) as http, asyncio.timeout(5):
+            health = await http.get("/healthz")
+        assert health.status_code in (200, 503)  # answered: ready, or the core still opens
+        assert health.json()["core"] in ("starting", "ready")
+        closed = await asyncio.gather(*(c.closed_by_server(within=5.0) for c in idle[:250]))
+        assert all(closed)
+
+
+async def test_connections_that_never_finish_their_headers_are_closed_after_the_timeout(
+    server: MCPServer[ServerState],
+) -> None:
+    settings = make_settings(http_header_timeout_seconds=0.5)
+    async with serving(build_http_app(server, settings), settings) as url:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with idle_connections(url, 20) as idle:
+            closed = await asyncio.gather(*(c.closed_by_server(within=5.0) for c in idle))
+            elapsed = loop.time() - started
+        assert all(closed)
+        assert 0.4 <= elapsed < 5.0
 
 
 @pytest.mark.parametrize("http_era", ["auto", "legacy"], ids=["2026-sessionless", "legacy"])
