@@ -150,7 +150,7 @@ async def acks_under_hostile_answers(
         async with serve_simulator(fake_slack.app) as slack_url:
             fake_slack.url = slack_url
             env = bot_environment(slack_url, sim_url)
-            env["LSQ_RATE_LIMIT_CALLS"] = "100000"
+            env["LSQ_RATE_LIMIT_CALLS"] = "10000"
             async with bot_process(env) as (bot_url, process):
                 bot = LoadedBot(url=bot_url, process=process, fake_slack=fake_slack, ids=ids)
                 results, sent_at = await send_commands(bot, rate=rate)

@@ -11,7 +11,8 @@ shown. Whatever is cut says so (``…[cut: N more characters]``): nothing is dro
 - one decoded field (``RequestBody``, ``Message``): at most :data:`MAX_DEPTH` levels,
   :data:`MAX_ITEMS` entries per object or array, :data:`MAX_NODES` values and
   :data:`MAX_FIELD_CHARS` characters of strings in all;
-- a field that is not JSON: at most :data:`MAX_RAW` characters of its text.
+- a field that is not JSON, or longer than :data:`MAX_JSON_INPUT` characters (not decoded,
+  so that reading it costs a bounded time): at most :data:`MAX_RAW` characters of its text.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "LARGE_ANSWER",
     "MAX_DEPTH",
     "MAX_FIELD_CHARS",
+    "MAX_JSON_INPUT",
     "MAX_ITEMS",
     "MAX_NODES",
     "MAX_RAW",
@@ -35,6 +37,8 @@ __all__ = [
 
 #: characters kept of one upstream string (a reason, a note, one value of a body)
 MAX_TEXT = 2_000
+#: characters of a RequestBody or Message read as JSON; a longer one is not decoded at all
+MAX_JSON_INPUT = 256_000
 #: characters kept of a RequestBody or Message that is not JSON
 MAX_RAW = 16_000
 #: string characters kept across one decoded RequestBody or Message

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.bounds import MAX_RAW, bound_json, cut_text
+from shared.bounds import MAX_JSON_INPUT, MAX_RAW, bound_json, cut_text
 from shared.errors import MalformedResponseError
 
 __all__ = [
@@ -127,14 +127,22 @@ class DecodedJson(BaseModel):
         text = field.strip()
         if not text or text.lower() == "null":
             return cls()
+        if len(text) > MAX_JSON_INPUT:
+            return cls._unreadable(
+                field,
+                f"too large to read here ({len(text):,} characters; at most "
+                f"{MAX_JSON_INPUT:,} are read)",
+            )
         try:
             value = _decode_twice(json.loads(text))
         except json.JSONDecodeError as error:
-            return cls._unreadable(field, f"{error.msg} (character {error.pos + 1})")
+            return cls._unreadable(
+                field, f"not valid JSON: {error.msg} (character {error.pos + 1})"
+            )
         except ValueError as error:
-            return cls._unreadable(field, str(error))
+            return cls._unreadable(field, f"not valid JSON: {error}")
         except RecursionError:
-            return cls._unreadable(field, "nested too deeply to read")
+            return cls._unreadable(field, "not valid JSON: nested too deeply to read")
         bounded = bound_json(value)
         return cls(present=True, value=bounded.value, size=len(field), cut=bounded.cut)
 
@@ -144,7 +152,7 @@ class DecodedJson(BaseModel):
         return cls(
             present=True,
             raw=raw,
-            unreadable=f"not valid JSON: {reason}",
+            unreadable=reason,
             size=len(text),
             cut=raw is not text,
         )
