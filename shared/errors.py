@@ -19,6 +19,7 @@ parsing error crosses this boundary (a test proves it).
         ├── UpstreamTimeoutError           no answer in time (retryable)
         ├── UpstreamConnectionError        could not connect / connection reset (retryable)
         ├── MalformedResponseError         empty, non-JSON or shapeless body
+        ├── ResponseTooLargeError          an answer far larger than any status (not read)
         ├── DeadlineExceededError          the whole lookup ran out of time
         └── CircuitOpenError               LeadSquared kept failing; failing fast for a while
 
@@ -39,6 +40,7 @@ __all__ = [
     "MalformedResponseError",
     "RateLimitedError",
     "RequestNotFoundError",
+    "ResponseTooLargeError",
     "ServerError",
     "TooManyRequestIdsError",
     "UpstreamConnectionError",
@@ -174,6 +176,16 @@ class MalformedResponseError(UpstreamError):
 
     code = "malformed_response"
     retryable = True
+
+
+class ResponseTooLargeError(UpstreamError):
+    """The answer was larger than any status answer could be; reading stopped at the cap.
+
+    Not retryable: the same host will answer the same way. It usually means the base URL
+    (or a proxy on the way) is not LeadSquared's async API.
+    """
+
+    code = "response_too_large"
 
 
 class DeadlineExceededError(UpstreamError):
