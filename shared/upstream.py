@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,9 +110,23 @@ class UpstreamHttp:
         await self._client.aclose()
 
     async def get_json(
-        self, path: str, params: Mapping[str, str] | None = None, *, request_id: str | None = None
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        request_id: str | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> object:
         """GET ``path`` and return its decoded JSON body.
+
+        Args:
+            path: the path on the async host.
+            params: the query.
+            request_id: for error messages.
+            before_send: awaited once the connection is ready, right before the request
+                goes on the wire (after any wait for a pooled connection and any connect);
+                whatever it raises ends the call unsent. Transports without a wire (the
+                in-process simulator) never call it.
 
         Raises:
             BadRequestError: HTTP 400.
@@ -127,8 +141,13 @@ class UpstreamHttp:
             ResponseTooLargeError: the answer is longer than :data:`MAX_RESPONSE_BYTES`
                 (announced or read); no more of it is read.
         """
+        extensions: dict[str, Any] = {}
+        if before_send is not None:
+            extensions["trace"] = _on_send(before_send)
         try:
-            async with self._client.stream("GET", path, params=dict(params or {})) as response:
+            async with self._client.stream(
+                "GET", path, params=dict(params or {}), extensions=extensions
+            ) as response:
                 text = await _read_capped(response, request_id)
         except httpx.TimeoutException:
             raise UpstreamTimeoutError(
@@ -222,6 +241,19 @@ class UpstreamHttp:
 def in_process_transport(app: ASGIApp) -> httpx.AsyncBaseTransport:
     """A transport that serves requests from an ASGI app (the simulator) without a socket."""
     return httpx.ASGITransport(app=app)
+
+
+def _on_send(
+    before_send: Callable[[], Awaitable[None]],
+) -> Callable[[str, Mapping[str, Any]], Awaitable[None]]:
+    """An httpcore trace hook that awaits ``before_send`` as the request headers go out."""
+
+    async def trace(event: str, _info: Mapping[str, Any]) -> None:
+        # "http11.send_request_headers.started" (or http2): connected, nothing sent yet
+        if event.endswith(".send_request_headers.started"):
+            await before_send()
+
+    return trace
 
 
 async def _read_capped(response: httpx.Response, request_id: str | None) -> str:
