@@ -379,8 +379,8 @@ class CaptureStatusClient:
             async def before_send() -> None:
                 # The window must hold where LeadSquared counts: a request that leaves long
                 # after its slot was granted (a slow connect, a wait for a connection) would
-                # land in a later window, so it takes a slot that starts now. The first one
-                # stays counted: a slot given back could already have reached LeadSquared.
+                # land in a later window, so it takes a slot that starts now. The first slot
+                # stays counted (a moving window gives none back): that only leaves more room.
                 if self.budget.covers(granted_at):
                     return
                 self.budget.late_sends += 1
