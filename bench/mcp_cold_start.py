@@ -198,7 +198,7 @@ async def per_call_figures(calls: int = CALLS) -> list[Figure]:
     app = create_app(SimulatorConfig(api_key=BENCH_KEY))
     options = ClientOptions(base_url="http://sim", budget_calls=100_000, budget_seconds=1)
     client = CaptureStatusClient(options, SecretStr(BENCH_KEY), transport=in_process_transport(app))
-    values = {"lsq_api_key": SecretStr(BENCH_KEY), "lsq_async_base_url": "http://sim"}
+    values = {"lsq_api_key": SecretStr(BENCH_KEY), "lsq_async_base_url": "https://sim"}
     settings = Settings(_env_file=None, **values)  # pyright: ignore[reportCallIssue]
     redactor = Redactor(enabled=settings.lsq_mask_pii)
     args = {"request_id": REQUEST_ID}

@@ -382,15 +382,40 @@ class CaptureStatusClient:
         try:
             await self.cooldown.wait(deadline=deadline, request_id=rid)
             await self.budget.acquire(deadline=deadline, request_id=rid)
+            granted_at = self._clock()
+            refused: list[RateLimitedError] = []
+
+            async def before_send() -> None:
+                # The window must hold where LeadSquared counts: a request that leaves long
+                # after its slot was granted (a slow connect, a wait for a connection) would
+                # land in a later window, so it takes a slot that starts now. The first slot
+                # stays counted (a moving window gives none back): that only leaves more room.
+                if self.budget.covers(granted_at):
+                    return
+                self.budget.late_sends += 1
+                try:
+                    await self.budget.acquire(deadline=deadline, request_id=rid)
+                except RateLimitedError as exc:
+                    refused.append(exc)
+                    raise
+
             self.stats.upstream_calls += 1
             try:
-                payload = await self._http.get_json(path, params, request_id=rid)
+                payload = await self._http.get_json(
+                    path, params, request_id=rid, before_send=before_send
+                )
+            except RateLimitedError as exc:
+                if refused and exc is refused[0]:
+                    raise  # our own budget said no before anything was sent
+                outcome = exc
+                finished = True
+                self._note_failure(path, rid, exc)
+                await self.cooldown.start(exc.retry_after or self._cooldown_seconds())
+                raise
             except UpstreamError as exc:
                 outcome = exc
                 finished = True
                 self._note_failure(path, rid, exc)
-                if isinstance(exc, RateLimitedError):
-                    await self.cooldown.start(exc.retry_after or self._cooldown_seconds())
                 raise
             finished = True
             self.stats.upstream_by_outcome["ok"] += 1

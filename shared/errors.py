@@ -20,6 +20,7 @@ parsing error crosses this boundary (a test proves it).
         ├── UpstreamConnectionError        could not connect / connection reset (retryable)
         ├── MalformedResponseError         empty, non-JSON or shapeless body
         │   └── UnshowableAnswerError      an answer that parsed but could not be shown
+        ├── ResponseTooLargeError          an answer far larger than any status (not read)
         ├── DeadlineExceededError          the whole lookup ran out of time
         └── CircuitOpenError               LeadSquared kept failing; failing fast for a while
 
@@ -40,6 +41,7 @@ __all__ = [
     "MalformedResponseError",
     "RateLimitedError",
     "RequestNotFoundError",
+    "ResponseTooLargeError",
     "ServerError",
     "TooManyRequestIdsError",
     "UnshowableAnswerError",
@@ -193,6 +195,16 @@ class UnshowableAnswerError(MalformedResponseError):
             "lookup asks again; if this persists, report it with the RequestId.",
             request_id=request_id,
         )
+
+
+class ResponseTooLargeError(UpstreamError):
+    """The answer was larger than any status answer could be; reading stopped at the cap.
+
+    Not retryable: the same host will answer the same way. It usually means the base URL
+    (or a proxy on the way) is not LeadSquared's async API.
+    """
+
+    code = "response_too_large"
 
 
 class DeadlineExceededError(UpstreamError):

@@ -33,6 +33,7 @@ from shared.errors import (
     MalformedResponseError,
     RateLimitedError,
     RequestNotFoundError,
+    ResponseTooLargeError,
     ServerError,
     TooManyRequestIdsError,
     UnshowableAnswerError,
@@ -997,6 +998,24 @@ def _error_guide(error: CaptureStatusError) -> _ErrorGuide:
                 "If it persists, report it to the capture-status maintainers with the RequestId.",
             ),
             final=False,
+            quote_request_id=True,
+        )
+    if isinstance(error, ResponseTooLargeError):
+        return _ErrorGuide(
+            symbol="📦",
+            severity=Severity.ERROR,
+            headline="LeadSquared's answer was too large to read",
+            why=(
+                "A status answer is a few KB; this one went past the size limit, so it was not "
+                "read. Something other than LeadSquared's async API is probably answering: a "
+                "wrong LSQ_ASYNC_BASE_URL, or a proxy on the way."
+            ),
+            next_steps=(
+                "Tell an admin of this tool: check that LSQ_ASYNC_BASE_URL (or LSQ_REGION) "
+                "points at LeadSquared's async host, directly or through the intended proxy.",
+                "If it does, report this to the maintainers of this tool.",
+            ),
+            final=True,
             quote_request_id=True,
         )
     if isinstance(error, MalformedResponseError):

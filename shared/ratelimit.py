@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 #: how long to wait before looking at the window again when it cannot tell us
 _POLL_FLOOR = 0.01
+#: a granted slot covers a call sent at least this soon after, however small the guard
+_SEND_SLACK_FLOOR = 0.01
 
 
 def account_key(base_url: str, api_key: str) -> str:
@@ -42,9 +44,11 @@ def account_key(base_url: str, api_key: str) -> str:
 class _GuardedWindow(RateLimitItemPerSecond):
     """A moving window a little longer than LeadSquared's.
 
-    The limiter stamps a call when it is sent; LeadSquared counts it when it arrives, a
-    variable moment later. Counting each call for ``guard`` seconds more than the upstream
-    window keeps arrival jitter from pushing two windows' worth of calls into one.
+    The limiter stamps a call when its slot is granted; LeadSquared counts it when it
+    arrives, a variable moment later. Counting each call for ``guard`` seconds more than the
+    upstream window keeps that delay from pushing two windows' worth of calls into one, as
+    long as the delay stays within the guard: a call whose request goes on the wire later
+    than :meth:`RateBudget.covers` allows takes a fresh slot first (see the client).
     """
 
     __slots__ = ("_expiry",)
@@ -105,6 +109,9 @@ class RateBudget:
             local_calls = calls
         self._local_item = _GuardedWindow(local_calls, seconds, guard_seconds)
         self._window_seconds = seconds + guard_seconds
+        # Half the guard for the wait between the grant and the send (pool, connect), half
+        # for the trip from the wire to LeadSquared.
+        self._send_slack = max(guard_seconds / 2, _SEND_SLACK_FLOOR)
         self._queue = asyncio.Lock()
         self._local_blocked_until = 0.0
         self._last_used_shared = link is not None
@@ -116,6 +123,8 @@ class RateBudget:
         self._sleep = sleep
         self.waited_seconds_total = 0.0
         self.waits = 0
+        #: calls whose request left so long after its grant that they took a second slot
+        self.late_sends = 0
 
     @property
     def shared(self) -> bool:
@@ -191,6 +200,16 @@ class RateBudget:
                 await self._sleep(wait)
         finally:
             self._queue.release()
+
+    def covers(self, granted_at: float) -> bool:
+        """Whether a slot granted at ``granted_at`` (a ``clock()`` value) still covers a call
+        whose request goes on the wire now.
+
+        A slot is stamped when granted; a request sent much later (a slow connect, a wait for
+        a pooled connection) would reach LeadSquared in a later window than the one it was
+        counted in, and with the next window's calls exceed the limit there.
+        """
+        return self._clock() - granted_at <= self._send_slack
 
     def _busy(self, request_id: str | None, wait: float) -> RateLimitedError:
         return RateLimitedError(

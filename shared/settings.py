@@ -6,6 +6,7 @@ and pass values down.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -31,6 +32,21 @@ _REGION_ALIASES = {
     "usa": "us11",
     "us": "us11",
 }
+#: what each URL setting that may use plain http:// (to loopback only) would expose otherwise
+_SECRET_BEHIND_URL = {
+    "lsq_async_base_url": "the LeadSquared API key",
+    "slack_api_url": "the Slack bot token",
+}
+
+
+def _is_loopback(host: str) -> bool:
+    """True for this machine: ``localhost``, 127.0.0.0/8 and ``::1``."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _csv(value: object) -> object:
@@ -143,6 +159,22 @@ class Settings(BaseSettings):
                 raise ValueError("is not a valid URL") from None
             if not parsed.hostname:
                 raise ValueError("has no host name")
+        return value
+
+    @field_validator("lsq_async_base_url", "slack_api_url")
+    @classmethod
+    def _refuse_clear_text_secrets(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Every call to these hosts carries a secret in a header: over plain http:// anyone on
+        # the way could read it. Loopback never leaves the machine (simulator, local proxy).
+        if value is not None and value.lower().startswith("http://"):
+            host = urlsplit(value).hostname or ""
+            if not _is_loopback(host):
+                secret = _SECRET_BEHIND_URL[info.field_name or ""]
+                raise ValueError(
+                    f"uses http:// for {host}, so {secret} would travel unencrypted; use "
+                    "https:// (plain http:// is accepted only for this machine: localhost, "
+                    "127.0.0.1 or ::1)"
+                )
         return value
 
     @field_validator("lsq_api_key", "slack_bot_token", "slack_signing_secret", "slack_app_token")

@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from shared.errors import (
     MalformedResponseError,
     RateLimitedError,
     RequestNotFoundError,
+    ResponseTooLargeError,
     ServerError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
@@ -34,6 +35,7 @@ from shared.mx_exceptions import find_exception
 
 __all__ = [
     "GATEWAY_NOT_FOUND_TEXT",
+    "MAX_RESPONSE_BYTES",
     "UpstreamHttp",
     "UpstreamTimeouts",
     "in_process_transport",
@@ -47,6 +49,9 @@ GATEWAY_NOT_FOUND_TEXT = "api could not be found"
 _RATE_LIMIT_EXCEPTION = "MXAPIRateLimitExceededException"
 _BODY_EXCERPT = 200
 _MAX_RETRY_AFTER = 600.0
+#: the most of one answer that is read: a status envelope is a few KB (its RequestBody and
+#: Message are the submitted capture and its result); anything past this is not LeadSquared
+MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +91,12 @@ class UpstreamHttp:
         self._wall_clock = wall_clock
         self._client = httpx.AsyncClient(
             base_url=base_url,
-            headers={"x-api-key": api_key.get_secret_value(), "accept": "application/json"},
+            headers={
+                "x-api-key": api_key.get_secret_value(),
+                "accept": "application/json",
+                # the size cap counts what is read; uncompressed answers keep it honest
+                "accept-encoding": "identity",
+            },
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
@@ -100,9 +110,23 @@ class UpstreamHttp:
         await self._client.aclose()
 
     async def get_json(
-        self, path: str, params: Mapping[str, str] | None = None, *, request_id: str | None = None
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        request_id: str | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> object:
         """GET ``path`` and return its decoded JSON body.
+
+        Args:
+            path: the path on the async host.
+            params: the query.
+            request_id: for error messages.
+            before_send: awaited once the connection is ready, right before the request
+                goes on the wire (after any wait for a pooled connection and any connect);
+                whatever it raises ends the call unsent. Transports without a wire (the
+                in-process simulator) never call it.
 
         Raises:
             BadRequestError: HTTP 400.
@@ -114,9 +138,17 @@ class UpstreamHttp:
             UpstreamTimeoutError: no answer within the timeouts.
             UpstreamConnectionError: connection refused, reset or cut.
             MalformedResponseError: an empty or non-JSON body, or any other status code.
+            ResponseTooLargeError: the answer is longer than :data:`MAX_RESPONSE_BYTES`
+                (announced or read); no more of it is read.
         """
+        extensions: dict[str, Any] = {}
+        if before_send is not None:
+            extensions["trace"] = _on_send(before_send)
         try:
-            response = await self._client.get(path, params=dict(params or {}))
+            async with self._client.stream(
+                "GET", path, params=dict(params or {}), extensions=extensions
+            ) as response:
+                text = await _read_capped(response, request_id)
         except httpx.TimeoutException:
             raise UpstreamTimeoutError(
                 "LeadSquared did not answer in time. It may be slow or unreachable; try again "
@@ -135,11 +167,10 @@ class UpstreamHttp:
                 "if it persists, check LSQ_ASYNC_BASE_URL.",
                 request_id=request_id,
             ) from None
-        return self._read(response, request_id)
+        return self._read(response, text, request_id)
 
-    def _read(self, response: httpx.Response, request_id: str | None) -> object:
+    def _read(self, response: httpx.Response, text: str, request_id: str | None) -> object:
         status = response.status_code
-        text = response.text
         if status == 200:
             payload = _decode_json(text, request_id)
             if _is_rate_limit_body(payload):
@@ -210,6 +241,45 @@ class UpstreamHttp:
 def in_process_transport(app: ASGIApp) -> httpx.AsyncBaseTransport:
     """A transport that serves requests from an ASGI app (the simulator) without a socket."""
     return httpx.ASGITransport(app=app)
+
+
+def _on_send(
+    before_send: Callable[[], Awaitable[None]],
+) -> Callable[[str, Mapping[str, Any]], Awaitable[None]]:
+    """An httpcore trace hook that awaits ``before_send`` as the request headers go out."""
+
+    async def trace(event: str, _info: Mapping[str, Any]) -> None:
+        # "http11.send_request_headers.started" (or http2): connected, nothing sent yet
+        if event.endswith(".send_request_headers.started"):
+            await before_send()
+
+    return trace
+
+
+async def _read_capped(response: httpx.Response, request_id: str | None) -> str:
+    """The body as text, read only up to :data:`MAX_RESPONSE_BYTES` whatever the headers say."""
+    declared = response.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise _too_large(request_id, response.status_code)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise _too_large(request_id, response.status_code)
+        chunks.append(chunk)
+    return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
+
+
+def _too_large(request_id: str | None, status: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"The answer was larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MB (a status answer "
+        "is a few KB), so capture-status stopped reading it. LSQ_ASYNC_BASE_URL probably does "
+        "not point at LeadSquared's async host (or a proxy on the way answers instead): an "
+        "admin should check it, and report this if it does.",
+        request_id=request_id,
+        http_status=status,
+    )
 
 
 def _decode_json(text: str, request_id: str | None) -> object:

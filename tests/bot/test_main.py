@@ -110,6 +110,11 @@ async def _run_bot(env: Mapping[str, str], *args: str) -> asyncio.subprocess.Pro
         ({}, "SLACK_BOT_TOKEN: is not set"),
         ({"SLACK_BOT_TOKEN": BOT_TOKEN}, "SLACK_SIGNING_SECRET: is not set"),
         ({"SLACK_BOT_TOKEN": BOT_TOKEN, "LSQ_REGION": "mars"}, "LSQ_REGION"),
+        (
+            {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": "http://slack.example.com/api"},
+            "SLACK_API_URL: uses http:// for slack.example.com, so the Slack bot token would "
+            "travel unencrypted",
+        ),
     ],
 )
 async def test_the_process_exits_2_with_one_message_and_no_traceback(

@@ -68,7 +68,7 @@ def make_settings(**overrides: Any) -> Settings:
     """Settings as an entry point would load them, without reading any .env file."""
     values: dict[str, Any] = {
         "lsq_api_key": SecretStr(SIM_KEY),
-        "lsq_async_base_url": "http://sim",
+        "lsq_async_base_url": "https://sim",
         "mcp_auth_tokens": (SecretStr(TOKEN),),
     }
     values.update(overrides)

@@ -99,6 +99,10 @@ def test_demo_looks_up_every_sample() -> None:
     [
         ({"LSQ_REGION": "mars1"}, ["LSQ_REGION"]),
         ({"LSQ_API_KEY": "k", "LSQ_RATE_LIMIT_CALLS": "x"}, ["LSQ_RATE_LIMIT_CALLS"]),
+        (
+            {"LSQ_API_KEY": "k", "LSQ_ASYNC_BASE_URL": "http://asyncapi.leadsquared.com"},
+            ["LSQ_ASYNC_BASE_URL: uses http:// for asyncapi.leadsquared.com", "use https://"],
+        ),
     ],
 )
 def test_a_bad_setting_stops_with_one_clear_message(env: dict[str, str], names: list[str]) -> None:

@@ -141,3 +141,55 @@ def test_a_deadline_shorter_than_one_read_is_refused(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("LSQ_LOOKUP_DEADLINE_SECONDS", "5")
     with pytest.raises(ConfigurationError, match="LSQ_LOOKUP_DEADLINE_SECONDS"):
         load_settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "secret"),
+    [
+        ("LSQ_ASYNC_BASE_URL", "http://asyncapi.leadsquared.com", "API key"),
+        ("LSQ_ASYNC_BASE_URL", "http://10.0.0.7:8080", "API key"),
+        ("LSQ_ASYNC_BASE_URL", "http://localhost.example.com", "API key"),
+        ("SLACK_API_URL", "http://slack.com/api", "bot token"),
+        ("SLACK_API_URL", "http://[2001:db8::1]:8080", "bot token"),
+    ],
+)
+def test_plain_http_to_another_host_is_refused_because_the_secret_would_travel_in_clear(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, secret: str
+) -> None:
+    monkeypatch.setenv("LSQ_API_KEY", "k")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    message = caught.value.message
+    assert f"{name}: uses http://" in message
+    assert secret in message
+    assert "use https://" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://127.0.0.1:8765",
+        "http://127.3.4.5",
+        "http://localhost:8765",
+        "http://LOCALHOST",
+        "http://[::1]:8765",
+        "https://asyncapi-ca12.leadsquared.com",
+    ],
+)
+def test_plain_http_to_this_machine_and_https_anywhere_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LSQ_API_KEY", "k")
+    monkeypatch.setenv("LSQ_ASYNC_BASE_URL", value)
+    monkeypatch.setenv("SLACK_API_URL", value)
+    settings = load_settings(_env_file=None)
+    assert settings.async_base_url == value
+    assert settings.slack_api_url == value
+
+
+def test_the_app_link_host_may_use_http_because_no_secret_goes_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LSQ_APP_BASE_URL", "http://crm.internal.example")
+    assert load_settings(_env_file=None).lsq_app_base_url == "http://crm.internal.example"
