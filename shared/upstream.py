@@ -6,6 +6,7 @@ every unreadable answer is turned into a :mod:`shared.errors` exception here.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import logging
@@ -19,6 +20,7 @@ import httpx
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 
+from shared.bounds import LARGE_ANSWER
 from shared.errors import (
     AuthenticationError,
     BadRequestError,
@@ -167,6 +169,9 @@ class UpstreamHttp:
                 "if it persists, check LSQ_ASYNC_BASE_URL.",
                 request_id=request_id,
             ) from None
+        if len(text) > LARGE_ANSWER:
+            # decoding megabytes of JSON takes tens of milliseconds: not on the event loop
+            return await asyncio.to_thread(self._read, response, text, request_id)
         return self._read(response, text, request_id)
 
     def _read(self, response: httpx.Response, text: str, request_id: str | None) -> object:

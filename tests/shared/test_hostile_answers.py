@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import shared.client
+import shared.upstream
 import shared.views
 from shared.bounds import MAX_DEPTH, MAX_FIELD_CHARS, MAX_RAW
 from shared.client import LookupResult
@@ -117,8 +118,13 @@ async def test_a_large_answer_is_read_and_explained_off_the_event_loop(
 ) -> None:
     serve_hostile_answers(sim)
     loop_thread = threading.get_ident()
-    threads: dict[str, set[int]] = {"parse": set(), "view": set()}
+    threads: dict[str, set[int]] = {"decode": set(), "parse": set(), "view": set()}
+    real_decode = shared.upstream._decode_json  # pyright: ignore[reportPrivateUsage]
     real_parse, real_view = shared.client.parse_status, shared.views.lookup_view
+
+    def decode(*args: Any, **kwargs: Any) -> object:
+        threads["decode"].add(threading.get_ident())
+        return real_decode(*args, **kwargs)
 
     def parse(*args: Any, **kwargs: Any) -> CaptureStatus:
         threads["parse"].add(threading.get_ident())
@@ -128,17 +134,16 @@ async def test_a_large_answer_is_read_and_explained_off_the_event_loop(
         threads["view"].add(threading.get_ident())
         return real_view(*args, **kwargs)
 
+    monkeypatch.setattr(shared.upstream, "_decode_json", decode)
     monkeypatch.setattr(shared.client, "parse_status", parse)
     monkeypatch.setattr(shared.views, "lookup_view", view)
     client = make_client()
     [large] = await look_up(client, [HOSTILE_IDS["two_mb_body"]])
     assert large.found
-    assert threads["parse"]
-    assert loop_thread not in threads["parse"]
-    assert threads["view"]
-    assert loop_thread not in threads["view"]
-    threads["parse"].clear()
-    threads["view"].clear()
+    for step in ("decode", "parse", "view"):
+        assert threads[step], step
+        assert loop_thread not in threads[step], step
+        threads[step].clear()
     [small] = await look_up(client, [CREATED])  # a normal answer stays on the loop: cheaper
     assert small.found
-    assert threads["parse"] == threads["view"] == {loop_thread}
+    assert threads["decode"] == threads["parse"] == threads["view"] == {loop_thread}
