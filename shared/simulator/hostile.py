@@ -105,7 +105,7 @@ def hostile_answers() -> dict[str, dict[str, Any]]:
             message=_created_message(),
         ),
         "many_keys_message": _task(
-            "Success", reason="", message=json.dumps({f"k{i}": _EMAIL for i in range(60_000)})
+            "Success", reason="", message=json.dumps({f"k{i}": _EMAIL for i in range(40_000)})
         ),
         "nested_600": _task(body=_nested(600), message=_nested(600)),
         "nested_2000": _task(body=_nested(2_000), message=_nested(2_000)),
