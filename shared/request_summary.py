@@ -164,9 +164,10 @@ def summarize_request(body: DecodedJson, redactor: Redactor) -> RequestSummary |
 
 def _unreadable(body: DecodedJson, reason: str, redactor: Redactor) -> RequestSummary:
     excerpt: str | None = None
-    if not redactor.enabled:
-        text = body.raw if body.raw is not None else json.dumps(body.value, ensure_ascii=False)
-        excerpt = truncate(text, RAW_EXCERPT_LIMIT)
+    if not redactor.enabled and body.raw is not None:
+        excerpt = truncate(body.raw, RAW_EXCERPT_LIMIT)
+    elif not redactor.enabled and body.decoded:
+        excerpt = truncate(json.dumps(body.value, ensure_ascii=False), RAW_EXCERPT_LIMIT)
     return RequestSummary(
         readable=False,
         raw_excerpt=excerpt,
