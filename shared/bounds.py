@@ -33,6 +33,7 @@ __all__ = [
     "BoundedJson",
     "bound_json",
     "cut_text",
+    "within_bounds",
 ]
 
 #: characters kept of one upstream string (a reason, a note, one value of a body)
@@ -105,6 +106,20 @@ class _Budget:
         self.nodes = MAX_NODES
         self.chars = MAX_FIELD_CHARS
         self.cut = False
+
+
+def within_bounds(text: str) -> bool:
+    """True when JSON ``text`` cannot hold anything :func:`bound_json` would cut.
+
+    A cheap check (counting characters, no parsing) that spares ordinary answers the walk:
+    no string can be longer than the text, no container deeper than its opening brackets,
+    and no container has more entries, nor the text more values, than it has separators.
+    """
+    return (
+        len(text) <= min(MAX_TEXT, MAX_FIELD_CHARS)
+        and text.count("[") + text.count("{") <= MAX_DEPTH
+        and text.count(",") + text.count(":") + 1 < min(MAX_ITEMS, MAX_NODES)
+    )
 
 
 def bound_json(value: Any) -> BoundedJson:

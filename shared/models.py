@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.bounds import MAX_JSON_INPUT, MAX_RAW, bound_json, cut_text
+from shared.bounds import MAX_JSON_INPUT, MAX_RAW, bound_json, cut_text, within_bounds
 from shared.errors import MalformedResponseError
 
 __all__ = [
@@ -143,6 +143,8 @@ class DecodedJson(BaseModel):
             return cls._unreadable(field, f"not valid JSON: {error}")
         except RecursionError:
             return cls._unreadable(field, "not valid JSON: nested too deeply to read")
+        if within_bounds(text):  # an ordinary answer: nothing to cut, no need to walk it
+            return cls(present=True, value=value, size=len(field))
         bounded = bound_json(value)
         return cls(present=True, value=bounded.value, size=len(field), cut=bounded.cut)
 
