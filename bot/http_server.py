@@ -208,7 +208,10 @@ async def _checked_request(
 
 
 def _is_fresh(timestamp: str) -> bool:
-    return timestamp.isdigit() and abs(time.time() - int(timestamp)) <= _MAX_AGE_SECONDS
+    # isdigit() alone admits "²", which int() refuses: ASCII digits only
+    if not (timestamp.isascii() and timestamp.isdigit()):
+        return False
+    return abs(time.time() - int(timestamp)) <= _MAX_AGE_SECONDS
 
 
 def _is_signed(body: bytes, timestamp: str, signature: str, secret: SecretStr) -> bool:

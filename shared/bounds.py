@@ -17,6 +17,7 @@ shown. Whatever is cut says so (``…[cut: N more characters]``): nothing is dro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -60,10 +61,15 @@ _BOUNDARY_WINDOW = 64
 # them moves back to the start of that token.
 _TOKEN_PUNCTUATION = frozenset("@.+-_()%'")
 _ITEMS_CUT_KEY = "…"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def cut_text(text: str, limit: int = MAX_TEXT) -> str:
     """Keep at most ``limit`` characters of ``text``, ending on a word boundary.
+
+    A lone UTF-16 surrogate (valid in JSON as ``\\ud800``, but not encodable as UTF-8, so
+    it would break every output) becomes U+FFFD.
 
     Args:
         text: untrusted text.
@@ -73,6 +79,8 @@ def cut_text(text: str, limit: int = MAX_TEXT) -> str:
         ``text`` itself when short enough; else its start, moved back to the last word
         boundary within 64 characters, followed by ``…[cut: N more characters]``.
     """
+    if _SURROGATE.search(text) is not None:
+        text = _SURROGATE.sub("\ufffd", text)
     if len(text) <= limit:
         return text
     end = limit
@@ -117,6 +125,8 @@ def within_bounds(text: str) -> bool:
     """
     return (
         len(text) <= min(MAX_TEXT, MAX_FIELD_CHARS)
+        and _SURROGATE_ESCAPE.search(text) is None
+        and _SURROGATE.search(text) is None
         and text.count("[") + text.count("{") <= MAX_DEPTH
         and text.count(",") + text.count(":") + 1 < min(MAX_ITEMS, MAX_NODES)
     )
@@ -159,6 +169,9 @@ def _bound_string(text: str, budget: _Budget) -> str:
     if len(text) > limit:
         budget.cut = True
         text = cut_text(text, limit) if limit else f"…[cut: {len(text):,} characters]"
+    elif _SURROGATE.search(text) is not None:
+        budget.cut = True  # not cut, but changed: the walk must keep its copy
+        text = cut_text(text, limit)
     budget.chars -= len(text)
     return text
 

@@ -39,7 +39,8 @@ _PATTERNS = (
     re.compile(r"()\bx(?:ox[abpr]|app)-[A-Za-z0-9-]+"),
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}]+"),
     # user:password@ (or a token alone) in any URL
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s@'\"]+@"),
+    # (bounded and possessive: linear on any text, e.g. a long run of "a.")
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]{0,31}+://)[^/\s@'\"]{1,256}+@"),
 )
 _MASK = "[redacted]"
 

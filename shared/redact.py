@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from pydantic import BaseModel
+
 from shared.bounds import MAX_DEPTH, cut_text
 from shared.models import CaptureStatus, DecodedJson
 
@@ -362,16 +364,23 @@ DEFAULT_REDACTOR = Redactor()
 
 
 def _mask_mapping(mapping: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
-    lowered = {k.lower(): v for k, v in mapping.items() if isinstance(k, str)}
-    pair_name = lowered.get("attribute", lowered.get("schemaname"))
-    pair_is_pii = isinstance(pair_name, str) and is_pii_key(pair_name)
+    # An Attribute/Value pair is PII when any spelling of its name says so, and when its
+    # name is not a plain string (a list, an object): a name that cannot be read is PII.
+    names = [
+        item
+        for key, item in mapping.items()
+        if isinstance(key, str) and key.lower() in ("attribute", "schemaname")
+    ]
+    pair_is_pii = any(not isinstance(n, str) or is_pii_key(n) for n in names)
     out: dict[Any, Any] = {}
     for key, item in mapping.items():
         key_name = key if isinstance(key, str) else ""
+        # a key may itself be an email or a phone number
+        shown_key = mask_text(key) if isinstance(key, str) else key
         if is_pii_key(key_name) or (pair_is_pii and key_name.lower() == "value"):
-            out[key] = _mask_everything(item, depth)
+            out[shown_key] = _mask_everything(item, depth)
         else:
-            out[key] = mask_json(item, _depth=depth)
+            out[shown_key] = mask_json(item, _depth=depth)
     return out
 
 
@@ -539,19 +548,39 @@ def _redacted_json(field: DecodedJson, redactor: Redactor) -> DecodedJson:
 
 
 def redacted_status(status: CaptureStatus, redactor: Redactor) -> CaptureStatus:
-    """``status`` with the PII of its RequestBody, Message and reasons masked."""
+    """``status`` with every string that came from LeadSquared masked.
+
+    That is the RequestBody and Message, and every text field of the task and the outcome
+    (status, steps, reason, task type, exception, ids): any of them may quote lead details.
+    GUIDs survive masking, so ids stay readable.
+    """
     task = status.task
-    reason = task.status_reason
     masked_task = task.model_copy(
         update={
-            "status_reason": None if reason is None else redactor.text(reason),
+            **_masked_strings(task, redactor),
             "request_body": _redacted_json(task.request_body, redactor),
             "message": _redacted_json(task.message, redactor),
         }
     )
     outcome = status.outcome
-    if outcome is not None and outcome.exception_message is not None:
-        outcome = outcome.model_copy(
-            update={"exception_message": redactor.text(outcome.exception_message)}
-        )
-    return status.model_copy(update={"task": masked_task, "outcome": outcome})
+    if outcome is not None:
+        outcome = outcome.model_copy(update=_masked_strings(outcome, redactor))
+    return status.model_copy(
+        update={
+            "request_id": redactor.text(status.request_id),
+            "task": masked_task,
+            "outcome": outcome,
+        }
+    )
+
+
+def _masked_strings(model: BaseModel, redactor: Redactor) -> dict[str, Any]:
+    """The masked value of every string (or tuple of strings) field of ``model``."""
+    update: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, str):
+            update[name] = redactor.text(value)
+        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):  # pyright: ignore[reportUnknownVariableType]
+            update[name] = tuple(redactor.text(v) for v in cast("tuple[str, ...]", value))
+    return update

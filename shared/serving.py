@@ -297,7 +297,7 @@ async def read_body(request: Request, *, max_bytes: int, timeout_seconds: float)
         ClientDisconnect: the client went away.
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge
     body = bytearray()
     try:

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -262,18 +263,57 @@ def _on_send(
 
 
 async def _read_capped(response: httpx.Response, request_id: str | None) -> str:
-    """The body as text, read only up to :data:`MAX_RESPONSE_BYTES` whatever the headers say."""
-    declared = response.headers.get("content-length", "")
-    if declared.strip().isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+    """The body as text, read only up to :data:`MAX_RESPONSE_BYTES` whatever the headers say.
+
+    The cap counts what the body decodes to: a compressed answer (sent although the request
+    asks for none) is inflated piece by piece, never past the cap, so a small "zip bomb"
+    cannot take more memory than a plain answer.
+    """
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
         raise _too_large(request_id, response.status_code)
+    inflater = _inflater(response, request_id)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise _too_large(request_id, response.status_code)
-        chunks.append(chunk)
+    try:
+        # identity: the bytes as sent; compressed: the raw bytes, inflated here within the cap
+        stream = response.aiter_bytes() if inflater is None else response.aiter_raw()
+        async for raw in stream:
+            room = MAX_RESPONSE_BYTES - size + 1
+            chunk = raw if inflater is None else inflater.decompress(raw, room)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES or (inflater is not None and inflater.unconsumed_tail):
+                raise _too_large(request_id, response.status_code)
+            chunks.append(chunk)
+        if inflater is not None:
+            tail = inflater.flush(MAX_RESPONSE_BYTES - size + 1)
+            if size + len(tail) > MAX_RESPONSE_BYTES:
+                raise _too_large(request_id, response.status_code)
+            chunks.append(tail)
+    except zlib.error:
+        raise MalformedResponseError(
+            "LeadSquared's compressed answer could not be decompressed (it is cut or "
+            "corrupt). Try again in a minute; if it persists, check LSQ_ASYNC_BASE_URL.",
+            request_id=request_id,
+            http_status=response.status_code,
+        ) from None
     return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
+
+
+def _inflater(response: httpx.Response, request_id: str | None) -> Any:
+    """A bounded decompressor for the answer's Content-Encoding (``None`` for identity)."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return zlib.decompressobj(wbits=zlib.MAX_WBITS | 32)  # gzip or zlib, by its header
+    raise MalformedResponseError(
+        f"LeadSquared answered compressed as {encoding[:40]!r}, which capture-status does not "
+        "read (it asks for no compression). Check that LSQ_ASYNC_BASE_URL points at "
+        "LeadSquared's async host, not a proxy that re-encodes answers.",
+        request_id=request_id,
+        http_status=response.status_code,
+    )
 
 
 def _too_large(request_id: str | None, status: int) -> ResponseTooLargeError:

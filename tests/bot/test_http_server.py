@@ -107,6 +107,21 @@ async def test_forged_and_stale_requests_get_401_over_http_and_no_lookup(
     assert fake_slack.posts("/hooks/bad") == []
 
 
+@pytest.mark.parametrize("timestamp", ["\u00b2", "\u0663\u0663", "1e9", "-5", ""])
+async def test_a_timestamp_that_is_not_ascii_digits_gets_401_not_an_error(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, timestamp: str
+) -> None:
+    caplog.set_level(logging.WARNING)
+    headers = {
+        **FORM,
+        "x-slack-request-timestamp": timestamp.encode("utf-8"),
+        "x-slack-signature": "v0=" + "0" * 64,
+    }
+    response = await http.post(EVENTS_PATH, content=b"text=x", headers=headers)
+    assert response.status_code == 401
+    _no_error_logged(caplog)
+
+
 async def test_a_graceful_shutdown_finishes_the_answers_in_flight(
     http: httpx.AsyncClient,
     server: RunningServer,
