@@ -112,10 +112,10 @@ async def test_a_timestamp_that_is_not_ascii_digits_gets_401_not_an_error(
     http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, timestamp: str
 ) -> None:
     caplog.set_level(logging.WARNING)
-    headers = {
-        **FORM,
-        "x-slack-request-timestamp": timestamp.encode("utf-8"),
-        "x-slack-signature": "v0=" + "0" * 64,
+    headers: dict[bytes, bytes] = {
+        **{name.encode(): value.encode() for name, value in FORM.items()},
+        b"x-slack-request-timestamp": timestamp.encode("utf-8"),
+        b"x-slack-signature": b"v0=" + b"0" * 64,
     }
     response = await http.post(EVENTS_PATH, content=b"text=x", headers=headers)
     assert response.status_code == 401
