@@ -142,7 +142,11 @@ async def _serve_hostile(url: str, count: int) -> list[str]:
     ids = [str(uuid.uuid4()) for _ in range(count)]
     async with httpx.AsyncClient(base_url=url, timeout=60.0) as http:
         for n, rid in enumerate(ids):
-            response = await http.put(f"/_sim/answers/{rid}", json=answers[n % len(answers)])
+            # json.dumps escapes to ASCII: a lone surrogate travels as "\\ud800"
+            body = json.dumps(answers[n % len(answers)])
+            response = await http.put(
+                f"/_sim/answers/{rid}", content=body, headers={"content-type": "application/json"}
+            )
             response.raise_for_status()
     return ids
 

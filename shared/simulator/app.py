@@ -101,7 +101,10 @@ class _Answer:
     request_id: str | None = None
 
     def to_response(self) -> Response:
-        return JSONResponse(self.payload, self.status_code)
+        # ASCII-escaped JSON, as many gateways send it: any string can be served, even a lone
+        # surrogate (valid JSON as "\\ud800", but not encodable as UTF-8)
+        text = json.dumps(self.payload, separators=(",", ":"))
+        return Response(text, self.status_code, media_type="application/json")
 
 
 def _error(status_code: int, message: str, request_id: str | None = None) -> _Answer:

@@ -10,7 +10,10 @@ any output, whatever the shape around it:
 - sizes: a 2 MB body, a 1 MB note, 100,000 keys;
 - depth: bodies nested 600 levels (parses) and 2,000 levels (does not);
 - bodies that are not JSON but hold PII: single-quoted, cut short mid-email, ``key=value``;
-- control and bidi characters meant for a terminal or a chat client.
+- control and bidi characters meant for a terminal or a chat client;
+- lead details in every field of the envelope, not only the body (the status, the steps, the
+  ids of the outcome, object keys, duplicate and list-valued ``Attribute`` names);
+- lone UTF-16 surrogates, valid in JSON but not encodable as UTF-8.
 """
 
 from __future__ import annotations
@@ -117,6 +120,38 @@ def hostile_answers() -> dict[str, dict[str, Any]]:
             "ERROR",
             reason=f"FirstName={_FIRST_NAME}, mx_PAN_Number: {_PAN}, mail priya.sharma@exa",
             body=f"FirstName={_FIRST_NAME}&Phone={_PHONE.replace(' ', '')}",
+        ),
+        "pii_in_every_field": {
+            "TaskType": f"Opportunity {_EMAIL}",
+            "Status": f"Weird {_EMAIL} {_PHONE}",
+            "StatusReason": f"FirstName={_FIRST_NAME}",
+            "TaskCurrentStep": f"Step {_EMAIL}",
+            "TaskLastStep": f"Step {_PHONE}",
+            "RequestBody": json.dumps(
+                {
+                    _EMAIL: {_PHONE: "keys can be lead details too"},
+                    "LeadDetails": [
+                        {"Attribute": "FirstName", "attribute": "x", "Value": _FIRST_NAME},
+                        {"Attribute": ["FirstName"], "Value": _FIRST_NAME},
+                    ],
+                }
+            ),
+            "Message": json.dumps(
+                {
+                    "ExceptionType": f"MX {_EMAIL}",
+                    "ExceptionMessage": f"Lead {_PHONE}",
+                    "CreatedOpportunityId": _EMAIL,
+                    "RelatedProspectId": _PHONE,
+                    "RequestId": f"FirstName={_FIRST_NAME}",
+                    "Status": f"PAN: {_PAN}",
+                    "AdditionalDetails": [{"ActivityId": _EMAIL}],
+                }
+            ),
+        },
+        "lone_surrogates": _task(
+            reason="bad \ud800 here \udfff",
+            body=json.dumps({"LeadDetails": _LEAD, "Note\ud800": "x\udc00y"}),
+            message=json.dumps({"ExceptionType": "X\ud800", "ExceptionMessage": "\udbff"}),
         ),
         "terminal_controls": _task(
             reason="ok\x00\x1b[31mred\x1b[0m \u202egnp.exe\u202c \x07\x9b2J done",

@@ -242,6 +242,21 @@ class TestMaskText:
 
 
 class TestMaskJson:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"priya.sharma@example.com": {"+91 98765 43210": 1}},
+            {"Attribute": "FirstName", "attribute": "Notes", "Value": "Ravikumar"},
+            {"attribute": "Notes", "Attribute": "FirstName", "Value": "Ravikumar"},
+            {"Attribute": ["FirstName"], "Value": "Ravikumar"},
+            {"SchemaName": {"name": "mx_Customer_Name"}, "Value": "Ravikumar"},
+        ],
+    )
+    def test_keys_and_oddly_named_pairs_cannot_smuggle_pii(self, body: dict[str, Any]) -> None:
+        shown = json.dumps(mask_json(body))
+        for detail in ("priya.sharma", "98765", "Ravikumar"):
+            assert detail not in shown
+
     def test_values_under_pii_keys_attribute_pairs_and_schema_pairs_are_masked(self) -> None:
         body: dict[str, Any] = {
             "LeadDetails": [
