@@ -8,6 +8,7 @@ that understates it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -15,9 +16,11 @@ import sys
 import tempfile
 import threading
 import tracemalloc
+import zlib
 from collections.abc import Generator
 from contextlib import contextmanager
 from enum import StrEnum
+from typing import Self
 
 import pytest
 from pydantic import SecretStr
@@ -63,7 +66,7 @@ class BigAnswerUpstream:
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self) -> BigAnswerUpstream:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -116,6 +119,37 @@ class BigAnswerUpstream:
             return  # the client hung up: what it had not read is not counted
 
 
+def _gzip_bomb(size: int) -> bytes:
+    """``size`` bytes of JSON whitespace, gzip-compressed (about a thousandth of the size)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    parts = [packer.compress(_CHUNK) for _ in range(size // len(_CHUNK))]
+    return b"".join([*parts, packer.compress(b"{}"), packer.flush()])
+
+
+class GzipBombUpstream(BigAnswerUpstream):
+    """Answers with a small gzip body that inflates to ``body_bytes`` (sent uninvited)."""
+
+    def __init__(self, body_bytes: int) -> None:
+        super().__init__(Framing.ANNOUNCED, body_bytes)
+        self.bomb = _gzip_bomb(body_bytes)
+
+    def _answer(self, conn: socket.socket) -> None:
+        received = b""
+        while b"\r\n\r\n" not in received:
+            data = conn.recv(65536)
+            if not data:
+                return
+            received += data
+        self.requests += 1
+        head = (
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
+            f"content-length: {len(self.bomb)}\r\n\r\n"
+        )
+        with contextlib.suppress(OSError):
+            conn.sendall(head.encode() + self.bomb)
+            self.sent = len(self.bomb)
+
+
 @contextmanager
 def _traced() -> Generator[list[int]]:
     peak: list[int] = []
@@ -150,6 +184,16 @@ async def test_an_oversized_answer_is_refused_at_the_cap_with_a_typed_error(
     # the client stopped reading at the cap: memory and bytes taken stay near it
     assert peak < 4 * MAX_RESPONSE_BYTES, peak
     assert upstream.sent < MAX_RESPONSE_BYTES + _BUFFERS, upstream.sent
+
+
+async def test_a_compressed_answer_is_inflated_only_up_to_the_cap() -> None:
+    # 64 MB of JSON whitespace in ~64 KB of gzip, sent although the client asks for none:
+    # before, httpx inflated each network read whole (175 MB peak for a 400 MB bomb)
+    with GzipBombUpstream(32 * MAX_RESPONSE_BYTES) as upstream:
+        assert len(upstream.bomb) < MAX_RESPONSE_BYTES // 8
+        error, peak = await _look_up(upstream)
+    assert isinstance(error, ResponseTooLargeError), repr(error)
+    assert peak < 4 * MAX_RESPONSE_BYTES, peak
 
 
 async def test_a_length_announced_over_the_cap_is_refused_before_reading_the_body() -> None:
