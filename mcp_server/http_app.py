@@ -46,6 +46,7 @@ from mcp_server.state import ServerState
 from shared.errors import ConfigurationError
 from shared.serving import HttpLimits, hardened_config
 from shared.settings import Settings
+from shared.sockets import LOOPBACK_NAMES, is_loopback
 
 __all__ = [
     "MCP_PATH",
@@ -60,7 +61,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
-_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 #: how long uvicorn waits for open requests (a wait_for_capture stream) on shutdown
 _GRACE_SECONDS = 10
 
@@ -72,17 +72,6 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a bind address or a Host name, without port) is loopback only."""
-    name = host.strip("[]").lower()
-    if name in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_name(entry: str) -> str:
@@ -149,7 +138,7 @@ class HostGuard:
         name = _host_name(host)
         if _ip(name) == arrived_on:
             return True
-        return arrived_on.is_loopback and name.lower() in _LOOPBACK_NAMES
+        return arrived_on.is_loopback and name.lower() in LOOPBACK_NAMES
 
     def _origin_allowed(self, origin: str | None) -> bool:
         return not origin or _matches(origin, self._origins)

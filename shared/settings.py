@@ -6,7 +6,6 @@ and pass values down.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -14,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigurationError
+from shared.sockets import is_loopback
 
 __all__ = ["REGION_HOSTS", "Settings", "load_settings"]
 
@@ -37,16 +37,6 @@ _SECRET_BEHIND_URL = {
     "lsq_async_base_url": "the LeadSquared API key",
     "slack_api_url": "the Slack bot token",
 }
-
-
-def _is_loopback(host: str) -> bool:
-    """True for this machine: ``localhost``, 127.0.0.0/8 and ``::1``."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _csv(value: object) -> object:
@@ -168,7 +158,7 @@ class Settings(BaseSettings):
         # the way could read it. Loopback never leaves the machine (simulator, local proxy).
         if value is not None and value.lower().startswith("http://"):
             host = urlsplit(value).hostname or ""
-            if not _is_loopback(host):
+            if not is_loopback(host):
                 secret = _SECRET_BEHIND_URL[info.field_name or ""]
                 raise ValueError(
                     f"uses http:// for {host}, so {secret} would travel unencrypted; use "

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
-__all__ = ["bind_socket"]
+__all__ = ["LOOPBACK_NAMES", "bind_socket", "is_loopback"]
+
+#: host names that always mean this machine
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name, without port; IPv6 may be bracketed) is this
+    machine only: ``localhost``, 127.0.0.0/8 or ``::1``."""
+    name = host.strip("[]").lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
