@@ -79,7 +79,10 @@ def cut_text(text: str, limit: int = MAX_TEXT) -> str:
         ``text`` itself when short enough; else its start, moved back to the last word
         boundary within 64 characters, followed by ``…[cut: N more characters]``.
     """
-    if _SURROGATE.search(text) is not None:
+    if text.isascii():  # the common case, checked at C speed: no surrogate can be in it
+        if len(text) <= limit:
+            return text
+    elif _SURROGATE.search(text) is not None:
         text = _SURROGATE.sub("\ufffd", text)
     if len(text) <= limit:
         return text
@@ -125,8 +128,8 @@ def within_bounds(text: str) -> bool:
     """
     return (
         len(text) <= min(MAX_TEXT, MAX_FIELD_CHARS)
-        and _SURROGATE_ESCAPE.search(text) is None
-        and _SURROGATE.search(text) is None
+        and ("\\u" not in text or _SURROGATE_ESCAPE.search(text) is None)
+        and (text.isascii() or _SURROGATE.search(text) is None)
         and text.count("[") + text.count("{") <= MAX_DEPTH
         and text.count(",") + text.count(":") + 1 < min(MAX_ITEMS, MAX_NODES)
     )

@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -350,12 +350,14 @@ def text_size(payload: object) -> int:
     """
     if not isinstance(payload, Mapping):
         return 0
-    envelope = lower_keys(payload)  # pyright: ignore[reportUnknownArgumentType]
-    task = envelope.get("taskstatus")
-    values = list(envelope.values())
-    if isinstance(task, Mapping):
-        values.extend(lower_keys(task).values())  # pyright: ignore[reportUnknownArgumentType]
-    return sum(len(value) for value in values if isinstance(value, str))
+    total = 0
+    for value in payload.values():  # pyright: ignore[reportUnknownVariableType]
+        if isinstance(value, str):
+            total += len(value)
+        elif isinstance(value, Mapping):
+            inner = cast("Mapping[Any, Any]", value).values()
+            total += sum(len(item) for item in inner if isinstance(item, str))
+    return total
 
 
 def parse_metrics(payload: object) -> QueueMetrics:
