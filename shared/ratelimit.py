@@ -24,7 +24,7 @@ from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLim
 from shared.errors import RateLimitedError
 from shared.redis_link import RedisLink, ceil_ms
 
-__all__ = ["RateBudget", "Sleep", "ThrottleCooldown", "account_key"]
+__all__ = ["InlineExpiryMemoryStorage", "RateBudget", "Sleep", "ThrottleCooldown", "account_key"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,35 @@ Sleep = Callable[[float], Awaitable[None]]
 _POLL_FLOOR = 0.01
 #: a granted slot covers a call sent at least this soon after, however small the guard
 _SEND_SLACK_FLOOR = 0.01
+
+
+#: the stock storage's private clean-up method, by its mangled name
+_STOCK_EXPIRY: str = "_MemoryStorage__expire_events"
+
+
+class InlineExpiryMemoryStorage(SyncMemoryStorage):
+    """limits' in-memory storage, dropping expired entries inline instead of from a thread.
+
+    The stock storage starts a ``threading.Timer`` on a hit whenever its last one has fired
+    (10 ms after it started): with calls more than 10 ms apart, every call starts a thread
+    (about 0.3 ms a lookup, measured). Here the same clean-up runs at most once a second, on
+    the caller's own thread; the window itself never depended on it.
+    """
+
+    #: seconds between two clean-ups of expired entries
+    EXPIRE_EVERY = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next_expiry = 0.0
+
+    # limits calls ``self.__schedule_expiry()``: its mangled name is what a subclass overrides
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_expiry:
+            self._next_expiry = now + self.EXPIRE_EVERY
+            expire: Callable[[], None] = object.__getattribute__(self, _STOCK_EXPIRY)
+            expire()
 
 
 def account_key(base_url: str, api_key: str) -> str:
@@ -118,7 +147,7 @@ class RateBudget:
         # The synchronous in-memory limiter: its calls never block, and unlike limits'
         # asyncio MemoryStorage it does not hop to a worker thread on every hit (measured:
         # ~170 us a lookup, half of the client's whole overhead).
-        self._local = SyncMovingWindowRateLimiter(SyncMemoryStorage())
+        self._local = SyncMovingWindowRateLimiter(InlineExpiryMemoryStorage())
         self._clock = clock
         self._sleep = sleep
         self.waited_seconds_total = 0.0
