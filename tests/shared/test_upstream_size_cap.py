@@ -85,14 +85,20 @@ class BigAnswerUpstream:
                 self._answer(conn)
             self.finished.set()
 
-    def _answer(self, conn: socket.socket) -> None:
+    def _request_read(self, conn: socket.socket) -> bool:
+        """Read one request's head; False when the client hung up first."""
         received = b""
         while b"\r\n\r\n" not in received:
             data = conn.recv(65536)
             if not data:
-                return
+                return False
             received += data
         self.requests += 1
+        return True
+
+    def _answer(self, conn: socket.socket) -> None:
+        if not self._request_read(conn):
+            return
         head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
         if self.framing is Framing.ANNOUNCED:
             head += f"content-length: {self.body_bytes + 2}\r\n"
@@ -134,13 +140,8 @@ class GzipBombUpstream(BigAnswerUpstream):
         self.bomb = _gzip_bomb(body_bytes)
 
     def _answer(self, conn: socket.socket) -> None:
-        received = b""
-        while b"\r\n\r\n" not in received:
-            data = conn.recv(65536)
-            if not data:
-                return
-            received += data
-        self.requests += 1
+        if not self._request_read(conn):
+            return
         head = (
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
             f"content-length: {len(self.bomb)}\r\n\r\n"
