@@ -13,7 +13,7 @@ import time
 from pydantic import SecretStr
 
 from bench.report import Figure
-from shared.client import CaptureStatusClient, ClientOptions
+from shared.lsq.client import CaptureStatusClient, ClientOptions
 from shared.simulator import Simulator, SimulatorConfig, create_app
 from shared.simulator.server import serve_simulator
 

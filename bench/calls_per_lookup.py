@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from bench.fixtures import BENCH_KEY, simulator_with_captures
 from bench.report import Figure
-from shared.client import CaptureStatusClient, ClientOptions
+from shared.lsq.client import CaptureStatusClient, ClientOptions
 from shared.simulator import SAMPLES
 from shared.simulator.server import serve_simulator
 

@@ -43,14 +43,14 @@ from bench.slack_ack import (
 )
 from bot.blocks import lookup_messages
 from bot.kit import RenderContext
+from cli.terminal import status_card
 from mcp_server.rendering import capture_status_result
-from shared.client import LookupResult
-from shared.models import parse_status
+from shared.lsq.client import LookupResult
+from shared.lsq.models import parse_status
+from shared.service.views import lookup_view
 from shared.simulator import SAMPLES
 from shared.simulator.hostile import HOSTILE_ANSWERS
 from shared.simulator.server import serve_simulator
-from shared.terminal import status_card
-from shared.views import lookup_view
 from tests.bot.fake_slack import FakeSlack
 
 __all__ = ["main", "run"]

@@ -31,7 +31,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from bench.report import Figure, percentile, print_figures
-from shared.client import CaptureStatusClient, ClientOptions
+from shared.lsq.client import CaptureStatusClient, ClientOptions
 
 NAME = "mcp cold start"
 RUNS = 7
@@ -189,11 +189,11 @@ async def per_call_figures(calls: int = CALLS) -> list[Figure]:
     from mcp import Client
 
     from mcp_server.server import build_server
-    from shared.redact import Redactor
+    from shared.explain.redact import Redactor
+    from shared.lsq.upstream import in_process_transport
+    from shared.service.views import look_up
     from shared.settings import Settings
     from shared.simulator import SimulatorConfig, create_app
-    from shared.upstream import in_process_transport
-    from shared.views import look_up
 
     app = create_app(SimulatorConfig(api_key=BENCH_KEY))
     options = ClientOptions(base_url="http://sim", budget_calls=100_000, budget_seconds=1)

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from bench.fixtures import BENCH_KEY, simulator_with_captures
 from bench.report import Figure
-from shared.client import CaptureStatusClient, ClientOptions
+from shared.lsq.client import CaptureStatusClient, ClientOptions
 from shared.simulator.server import serve_simulator
 
 NAME = "sustained budget"

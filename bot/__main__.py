@@ -26,11 +26,11 @@ from bot.http_server import EVENTS_PATH, create_http_app, start_http_server
 from bot.logs import install_payload_filter
 from bot.socket_mode import run_socket_mode
 from shared.errors import ConfigurationError
-from shared.logs import configure_logging, host_for_logs
+from shared.infra.logs import configure_logging, host_for_logs
+from shared.infra.serving import HttpLimits
+from shared.infra.sockets import bind_socket
 from shared.runtime import demo_banner, open_client
-from shared.serving import HttpLimits
 from shared.settings import Settings, load_settings
-from shared.sockets import bind_socket
 
 __all__ = ["DEFAULT_PORT", "check_slack_settings", "main", "serve"]
 

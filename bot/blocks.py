@@ -1,7 +1,7 @@
-"""Block Kit for every answer: the Slack twin of :mod:`shared.terminal`.
+"""Block Kit for every answer: the Slack twin of :mod:`cli.terminal`.
 
-Pure functions from the core's views (:class:`~shared.views.LookupView`,
-:class:`~shared.explain.Explanation`, :class:`~shared.models.QueueMetrics`) to message
+Pure functions from the core's views (:class:`~shared.service.views.LookupView`,
+:class:`~shared.explain.engine.Explanation`, :class:`~shared.lsq.models.QueueMetrics`) to message
 dicts. Every string from LeadSquared or from a person is escaped and cut
 (:mod:`bot.mrkdwn`); every message has a top-level ``text`` fallback; status is carried by a
 symbol and a word, never by colour alone. Tests validate every block with slack-sdk's models.
@@ -36,10 +36,10 @@ from bot.kit import (
     size,
 )
 from bot.mrkdwn import cut, cut_escaped, escape, escape_cut
-from shared.explain import Explanation
-from shared.ids import REQUEST_ID_EXAMPLE
-from shared.models import QueueMetrics
-from shared.views import LookupView
+from shared.explain.engine import Explanation
+from shared.lsq.ids import REQUEST_ID_EXAMPLE
+from shared.lsq.models import QueueMetrics
+from shared.service.views import LookupView
 
 __all__ = [
     "MESSAGE_CHAR_BUDGET",

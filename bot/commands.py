@@ -1,7 +1,7 @@
 """What a ``/capture-status`` command, or a message given to the shortcut, asks for.
 
 Pure functions: no Slack, no I/O. Ids are found anywhere in the text (bare, inside URLs or
-log lines) with the core's :func:`~shared.ids.find_request_ids`.
+log lines) with the core's :func:`~shared.lsq.ids.find_request_ids`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from shared.ids import find_request_ids
+from shared.lsq.ids import find_request_ids
 
 __all__ = [
     "HELP_WORDS",

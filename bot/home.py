@@ -26,8 +26,8 @@ from bot.kit import (
     section,
 )
 from bot.mrkdwn import escape_cut
-from shared.explain import Explanation
-from shared.models import QueueMetrics
+from shared.explain.engine import Explanation
+from shared.lsq.models import QueueMetrics
 from shared.settings import Settings
 
 __all__ = ["Configuration", "home_view", "refused_home_view", "upstream_label"]

@@ -8,7 +8,7 @@ or as soon as a streamed body grows past it; 408 when the body is slower than th
 timeout), then checks Slack's signature and age on the raw bytes (401), and only then decodes
 and parses the body (400 for anything Slack would never send: not UTF-8, broken JSON, not an
 object). What passes goes to Bolt's dispatch, with the answer converted by Bolt's Starlette
-adapter. The server itself is bounded by :func:`shared.serving.hardened_config` (connections,
+adapter. The server itself is bounded by :func:`shared.infra.serving.hardened_config` (connections,
 header timeout, header size, keep-alive).
 
 On shutdown uvicorn stops accepting requests and finishes the open ones; the lifespan then
@@ -43,8 +43,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import SlackBot
-from shared.metrics import metrics_app
-from shared.serving import BodyTooLarge, BodyTooSlow, HttpLimits, hardened_config, read_body
+from shared.infra.metrics import metrics_app
+from shared.infra.serving import BodyTooLarge, BodyTooSlow, HttpLimits, hardened_config, read_body
 
 __all__ = [
     "EVENTS_PATH",
@@ -292,9 +292,9 @@ async def start_http_server(
 
     Args:
         app: the ASGI app.
-        sock: a bound socket (``shared.sockets.bind_socket``).
+        sock: a bound socket (``shared.infra.sockets.bind_socket``).
         limits: the bounds on clients (defaults: the settings'), see
-            :func:`shared.serving.hardened_config`.
+            :func:`shared.infra.serving.hardened_config`.
         startup_timeout: how long to wait for the server to start.
 
     Raises:

@@ -44,12 +44,12 @@ from bot.home import Configuration, home_view, refused_home_view
 from bot.identity import slack_error_code
 from bot.inflight import InFlight
 from bot.kit import RenderContext, SlackMessage
-from shared.client import CaptureStatusClient
 from shared.errors import CaptureStatusError, InvalidRequestIdError, TooManyRequestIdsError
-from shared.explain import describe_metrics, explain_error
-from shared.ids import extract_request_id
-from shared.redact import Redactor
-from shared.views import LookupView, look_up
+from shared.explain.engine import describe_metrics, explain_error
+from shared.explain.redact import Redactor
+from shared.lsq.client import CaptureStatusClient
+from shared.lsq.ids import extract_request_id
+from shared.service.views import LookupView, look_up
 
 __all__ = ["AnswerOptions", "Listeners"]
 

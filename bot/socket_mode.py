@@ -28,8 +28,8 @@ from bot.http_server import HEALTHZ_PATH, RunningServer, create_health_app, star
 from bot.identity import slack_error_code
 from bot.logs import slack_library_logger
 from shared.errors import ConfigurationError
-from shared.logs import host_for_logs
-from shared.serving import HttpLimits
+from shared.infra.logs import host_for_logs
+from shared.infra.serving import HttpLimits
 
 __all__ = ["SocketModeConnection", "run_socket_mode"]
 

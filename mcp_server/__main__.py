@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from shared.errors import ConfigurationError
-from shared.logs import configure_logging
+from shared.infra.logs import configure_logging
 from shared.settings import Settings, load_settings
 
 __all__ = ["main"]

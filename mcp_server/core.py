@@ -33,15 +33,15 @@ from mcp_server.results import (
     QueueMetricsResult,
     WaitResult,
 )
-from shared.client import CaptureStatusClient, LookupResult
 from shared.errors import CaptureStatusError, RateLimitedError
-from shared.explain import explain_error, format_duration
-from shared.logs import host_for_logs
-from shared.models import QueueMetrics
-from shared.redact import Redactor
+from shared.explain.engine import explain_error, format_duration
+from shared.explain.redact import Redactor
+from shared.infra.logs import host_for_logs
+from shared.lsq.client import CaptureStatusClient, LookupResult
+from shared.lsq.models import QueueMetrics
+from shared.service.views import LookupView, look_up, lookup_view
+from shared.service.waiting import PollSchedule, WaitProgress, wait_for_final
 from shared.settings import Settings
-from shared.views import LookupView, look_up, lookup_view
-from shared.waiting import PollSchedule, WaitProgress, wait_for_final
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -235,7 +235,7 @@ class CaptureCore:
         # imported on the first scrape: most deployments of this server are never scraped
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        from shared.metrics import metrics_registry
+        from shared.infra.metrics import metrics_registry
 
         if self._metrics_registry is None:
             self._metrics_registry = metrics_registry(self.client)

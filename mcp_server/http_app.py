@@ -2,7 +2,7 @@
 
 ``GET /healthz`` and ``GET /metrics`` (Prometheus) are served without a token for probes and
 scrapers: they expose no request data. Keep ``/metrics`` off the public ingress. uvicorn runs
-with the shared bounds on clients (:func:`shared.serving.hardened_config`); request bodies are
+with the shared bounds on clients (:func:`shared.infra.serving.hardened_config`); request bodies are
 capped by the SDK (4 MiB).
 
 Session choice: the app is **stateless** (``stateless_http=True``) and answers with SSE
@@ -44,9 +44,9 @@ from mcp_server.auth import BearerTokenAuth, check_tokens
 from mcp_server.server import HEALTH_PATH, METRICS_PATH
 from mcp_server.state import ServerState
 from shared.errors import ConfigurationError
-from shared.serving import HttpLimits, hardened_config
+from shared.infra.serving import HttpLimits, hardened_config
+from shared.infra.sockets import LOOPBACK_NAMES, is_loopback
 from shared.settings import Settings
-from shared.sockets import LOOPBACK_NAMES, is_loopback
 
 __all__ = [
     "MCP_PATH",
@@ -170,7 +170,7 @@ def build_http_app(server: MCPServer[ServerState], settings: Settings) -> ASGIAp
 
 
 def http_config(app: ASGIApp, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
-    """uvicorn's configuration for ``app``, bounded as :func:`shared.serving.hardened_config`."""
+    """uvicorn's configuration for ``app``, bounded like ``hardened_config``."""
     config, _ = hardened_config(
         app,
         HttpLimits.from_settings(settings),

@@ -25,12 +25,12 @@ from mcp_server.results import (
     QueueMetricsResult,
     RequestSummaryResult,
 )
-from shared.explain import Explanation, describe_metrics
-from shared.models import CaptureOutcome, CaptureStatus, QueueMetrics
-from shared.redact import truncate
-from shared.request_summary import RequestSummary
-from shared.untrusted import inert
-from shared.views import LookupView
+from shared.explain.engine import Explanation, describe_metrics
+from shared.explain.redact import truncate
+from shared.explain.request_summary import RequestSummary
+from shared.explain.untrusted import inert
+from shared.lsq.models import CaptureOutcome, CaptureStatus, QueueMetrics
+from shared.service.views import LookupView
 
 __all__ = [
     "batch_result",
@@ -42,7 +42,7 @@ __all__ = [
 
 
 def clean(text: str, limit: int = TEXT_LIMIT) -> str:
-    """``text`` made inert (:func:`~shared.untrusted.inert`), trimmed, cut to ``limit``."""
+    """``text`` made inert (:func:`~shared.explain.untrusted.inert`), trimmed, cut to ``limit``."""
     return truncate(inert(text).strip(), limit)
 
 

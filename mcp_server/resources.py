@@ -10,7 +10,7 @@ from pydantic import Field
 
 from mcp_server.state import ServerState
 from shared.errors import InvalidRequestIdError
-from shared.ids import REQUEST_ID_EXAMPLE, extract_request_id
+from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id
 
 __all__ = [
     "REFERENCE_URI",
@@ -37,7 +37,7 @@ async def read_capture_request(request_id: str, ctx: Context[ServerState, Any]) 
 def read_reference() -> str:
     """What every status, outcome and known MX exception means (markdown)."""
     # imported when read, not at start-up: the catalogue pulls in the core's models
-    from shared.mx_exceptions import catalogue_markdown
+    from shared.explain.mx_exceptions import catalogue_markdown
 
     return catalogue_markdown()
 

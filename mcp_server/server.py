@@ -25,12 +25,12 @@ from mcp_server.resources import register_resources
 from mcp_server.state import CoreSlot, ServerState
 from mcp_server.tools import register_tools
 from shared.errors import CaptureStatusError
-from shared.logs import scrub
+from shared.infra.logs import scrub
 from shared.settings import Settings
 
 if TYPE_CHECKING:
     from mcp_server.core import CaptureCore, ClientOpener
-    from shared.waiting import PollSchedule
+    from shared.service.waiting import PollSchedule
 
 __all__ = [
     "HEALTH_PATH",

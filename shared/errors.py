@@ -9,6 +9,7 @@ parsing error crosses this boundary (a test proves it).
     ├── InvalidRequestIdError              input is not (and does not contain) a GUID
     ├── ConfigurationError                 a setting is missing or invalid
     ├── TooManyRequestIdsError             more ids than a front door accepts at once
+    ├── UnknownAccountError                no such account, or not one this caller may reach
     └── UpstreamError                      anything LeadSquared (or the way to it) did
         ├── BadRequestError                400: the request was not per spec
         ├── AuthenticationError            401: wrong key, deactivated user or wrong region
@@ -44,6 +45,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ServerError",
     "TooManyRequestIdsError",
+    "UnknownAccountError",
     "UnshowableAnswerError",
     "UpstreamConnectionError",
     "UpstreamError",
@@ -109,6 +111,12 @@ class TooManyRequestIdsError(CaptureStatusError):
     """More ids were asked for at once than allowed."""
 
     code = "too_many_ids"
+
+
+class UnknownAccountError(CaptureStatusError):
+    """The account named is not configured here, or the caller may not reach it."""
+
+    code = "unknown_account"
 
 
 class UpstreamError(CaptureStatusError):

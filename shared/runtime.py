@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 
 from pydantic import SecretStr
 
-from shared.cache import CacheTtls
-from shared.client import CaptureStatusClient, ClientOptions
-from shared.redis_link import RedisLink
+from shared.guard.cache import CacheTtls
+from shared.guard.redis_link import RedisLink
+from shared.lsq.client import CaptureStatusClient, ClientOptions
+from shared.lsq.upstream import UpstreamTimeouts, in_process_transport
 from shared.settings import Settings
-from shared.upstream import UpstreamTimeouts, in_process_transport
 
 __all__ = ["DEMO_BASE_URL", "client_options", "demo_banner", "open_client"]
 

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigurationError
-from shared.sockets import is_loopback
+from shared.infra.sockets import is_loopback
 
 __all__ = ["REGION_HOSTS", "Settings", "load_settings"]
 

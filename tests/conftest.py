@@ -9,10 +9,10 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from shared.cache import CacheTtls
-from shared.client import CaptureStatusClient, ClientOptions
+from shared.guard.cache import CacheTtls
+from shared.lsq.client import CaptureStatusClient, ClientOptions
+from shared.lsq.upstream import in_process_transport
 from shared.simulator import Simulator, SimulatorConfig, create_app
-from shared.upstream import in_process_transport
 
 SIM_KEY = "sim-test-key-4821"
 FAST_RETRIES: dict[str, Any] = {

@@ -17,9 +17,9 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
+from shared.infra.sockets import bind_socket
 from shared.simulator.app import create_app
 from shared.simulator.faults import SimulatedConnectionReset
-from shared.sockets import bind_socket
 
 __all__ = ["RunningSimulator", "SimulatorThread", "serve_simulator", "start_simulator_server"]
 

@@ -17,11 +17,11 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import SlackBot, build_slack_bot
-from shared.client import CaptureStatusClient
+from shared.lsq.client import CaptureStatusClient
+from shared.lsq.upstream import in_process_transport
 from shared.settings import Settings
 from shared.simulator import SimulatorConfig, create_app
 from shared.simulator.server import serve_simulator
-from shared.upstream import in_process_transport
 from tests.bot.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, signed_headers
 from tests.conftest import SIM_KEY, fast_options
 

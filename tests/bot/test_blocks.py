@@ -24,7 +24,6 @@ from bot.blocks import (
 )
 from bot.home import Configuration, home_view, refused_home_view
 from bot.kit import MAX_BLOCKS, RenderContext, SlackMessage, size
-from shared.client import CaptureStatusClient
 from shared.errors import (
     AuthenticationError,
     CaptureStatusError,
@@ -33,11 +32,12 @@ from shared.errors import (
     ServerError,
     UpstreamTimeoutError,
 )
-from shared.explain import Fact, Link, explain_error
-from shared.models import QueueMetrics
+from shared.explain.engine import Fact, Link, explain_error
+from shared.lsq.client import CaptureStatusClient
+from shared.lsq.models import QueueMetrics
+from shared.lsq.upstream import in_process_transport
+from shared.service.views import LookupView, look_up
 from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, SimulatorConfig, create_app
-from shared.upstream import in_process_transport
-from shared.views import LookupView, look_up
 from tests.bot.conftest import assert_valid_home, assert_valid_message
 from tests.conftest import SIM_KEY, fast_options
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from bot.blocks import lookup_messages
 from bot.kit import RenderContext
 from shared.errors import ServerError
-from shared.explain import Fact, Link, explain_error
-from shared.views import LookupView
+from shared.explain.engine import Fact, Link, explain_error
+from shared.service.views import LookupView
 from tests.bot.conftest import assert_valid_message
 
 CTX = RenderContext(1_700_000_000, "LeadSquared region sg", False, "p1")

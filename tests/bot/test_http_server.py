@@ -20,9 +20,9 @@ from bot.http_server import (
     create_http_app,
     start_http_server,
 )
-from shared.serving import HttpLimits
+from shared.infra.serving import HttpLimits
+from shared.infra.sockets import bind_socket
 from shared.simulator import SAMPLES, Simulator
-from shared.sockets import bind_socket
 from tests.bot.conftest import BotFactory, Gate, assert_valid_message
 from tests.bot.fake_slack import SIGNING_SECRET, FakeSlack, command_body, signed_headers
 from tests.idle_connections import idle_connections

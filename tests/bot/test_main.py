@@ -19,9 +19,9 @@ from bot.__main__ import check_slack_settings, serve
 from bot.app import DEFAULT_WEB_API_URL, web_api_url
 from bot.errors import StartupError
 from shared.errors import ConfigurationError
+from shared.infra.sockets import bind_socket
 from shared.simulator import SAMPLES
 from shared.simulator.server import serve_simulator
-from shared.sockets import bind_socket
 from tests.bot.conftest import bot_settings
 from tests.bot.fake_slack import (
     APP_TOKEN,

@@ -9,8 +9,8 @@ import pytest
 
 from bot.app import SlackBot
 from bot.http_server import EVENTS_PATH, METRICS_PATH, create_http_app, start_http_server
+from shared.infra.sockets import bind_socket
 from shared.simulator import SAMPLES, Simulator
-from shared.sockets import bind_socket
 from tests.bot.conftest import BotFactory, assert_valid_message
 from tests.bot.fake_slack import FakeSlack, command_body, signed_headers
 

@@ -13,10 +13,10 @@ from pydantic import SecretStr
 from bot.actions import METRICS_REFRESH, REFRESH, SHARE, CardTarget
 from bot.app import SlackBot
 from bot.blocks import MESSAGE_CHAR_BUDGET
-from shared.client import CaptureStatusClient
-from shared.ids import REQUEST_ID_EXAMPLE
+from shared.lsq.client import CaptureStatusClient
+from shared.lsq.ids import REQUEST_ID_EXAMPLE
+from shared.lsq.upstream import in_process_transport
 from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Fault, FaultKind, Simulator
-from shared.upstream import in_process_transport
 from tests.bot.conftest import (
     BotFactory,
     Gate,

@@ -16,8 +16,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from bot.errors import StartupError
 from bot.socket_mode import SocketModeConnection, run_socket_mode
 from shared.errors import ConfigurationError
+from shared.infra.sockets import bind_socket
 from shared.simulator import SAMPLES, Simulator
-from shared.sockets import bind_socket
 from tests.bot.conftest import BotFactory, Gate, assert_valid_message
 from tests.bot.fake_slack import APP_TOKEN, FakeSlack
 

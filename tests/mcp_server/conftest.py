@@ -22,12 +22,12 @@ from starlette.applications import Starlette
 
 from mcp_server.server import build_server
 from mcp_server.state import ServerState
-from shared.cache import CacheTtls
-from shared.client import CaptureStatusClient
+from shared.guard.cache import CacheTtls
+from shared.lsq.client import CaptureStatusClient
+from shared.lsq.upstream import in_process_transport
+from shared.service.waiting import PollSchedule
 from shared.settings import Settings
 from shared.simulator import SimulatorConfig, create_app
-from shared.upstream import in_process_transport
-from shared.waiting import PollSchedule
 from tests.conftest import SIM_KEY, FakeClock, fast_options
 
 #: the bearer token the HTTP tests use

@@ -11,7 +11,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from mcp_server.server import build_server
-from shared.client import CaptureStatusClient
+from shared.lsq.client import CaptureStatusClient
 from shared.settings import Settings
 from shared.simulator import (
     SAMPLES,

@@ -21,11 +21,11 @@ from starlette.types import ASGIApp
 from mcp_server.http_app import build_http_app, http_config, is_loopback, transport_security
 from mcp_server.server import build_server
 from mcp_server.state import ServerState
-from shared.client import CaptureStatusClient
 from shared.errors import ConfigurationError
+from shared.infra.sockets import bind_socket
+from shared.lsq.client import CaptureStatusClient
 from shared.settings import Settings
 from shared.simulator import SAMPLES, Simulator
-from shared.sockets import bind_socket
 from tests.conftest import SIM_KEY, FakeClock
 from tests.idle_connections import idle_connections
 from tests.mcp_server.conftest import (

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 
 from mcp_server.http_app import build_http_app
 from mcp_server.server import build_server
-from shared.logs import configure_logging
+from shared.infra.logs import configure_logging
 from shared.simulator import SAMPLES
 from tests.mcp_server.conftest import (
     FAST_SCHEDULE,

@@ -9,7 +9,7 @@ from mcp import Client, MCPError
 from mcp.types import TextContent, TextResourceContents
 
 from mcp_server.resources import REFERENCE_URI
-from shared.ids import REQUEST_ID_EXAMPLE
+from shared.lsq.ids import REQUEST_ID_EXAMPLE
 from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Fault, FaultKind, Simulator
 from tests.mcp_server.conftest import structured
 

@@ -21,9 +21,9 @@ from mcp_server.results import (
 )
 from mcp_server.server import build_server
 from mcp_server.state import ServerState
-from shared.client import CaptureStatusClient
 from shared.errors import ConfigurationError
-from shared.ids import REQUEST_ID_EXAMPLE
+from shared.lsq.client import CaptureStatusClient
+from shared.lsq.ids import REQUEST_ID_EXAMPLE
 from shared.settings import Settings
 from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Simulator
 from tests.conftest import FakeClock

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-import shared.client
-import shared.upstream
-import shared.views
-from shared.bounds import MAX_DEPTH, MAX_FIELD_CHARS, MAX_RAW
-from shared.client import LookupResult
+import shared.lsq.client
+import shared.lsq.upstream
+import shared.service.views
 from shared.errors import UnshowableAnswerError
-from shared.models import CaptureStatus, parse_status
+from shared.lsq.bounds import MAX_DEPTH, MAX_FIELD_CHARS, MAX_RAW
+from shared.lsq.client import LookupResult
+from shared.lsq.models import CaptureStatus, parse_status
+from shared.service.views import look_up, lookup_view
 from shared.simulator import SAMPLES, Simulator
 from shared.simulator.hostile import HOSTILE_ANSWERS
-from shared.views import look_up, lookup_view
 from tests.conftest import ClientFactory
 from tests.hostile import HOSTILE_IDS, assert_inert, serve_hostile_answers
 
@@ -90,14 +90,14 @@ async def test_one_answer_that_cannot_be_shown_fails_its_own_id_and_leaves_the_c
 ) -> None:
     serve_hostile_answers(sim)
     poisoned = HOSTILE_IDS["nested_600"]
-    real_explain = shared.views.explain
+    real_explain = shared.service.views.explain
 
     def explain(status: CaptureStatus, *args: Any, **kwargs: Any) -> Any:
         if status.request_id == poisoned:
             raise RecursionError("maximum recursion depth exceeded")
         return real_explain(status, *args, **kwargs)
 
-    monkeypatch.setattr(shared.views, "explain", explain)
+    monkeypatch.setattr(shared.service.views, "explain", explain)
     client = make_client()
     views = await look_up(client, [CREATED, poisoned, HOSTILE_IDS["single_quoted_body"]])
     assert [v.found for v in views] == [True, False, True]
@@ -107,7 +107,7 @@ async def test_one_answer_that_cannot_be_shown_fails_its_own_id_and_leaves_the_c
     assert "could not be shown" in failed.explanation.headline
     assert "recursion" not in failed.model_dump_json().lower()  # our words, not Python's
     calls_before = len(sim.calls)
-    monkeypatch.setattr(shared.views, "explain", real_explain)
+    monkeypatch.setattr(shared.service.views, "explain", real_explain)
     [again] = await look_up(client, [poisoned])
     assert again.found
     assert len(sim.calls) == calls_before + 1  # it was not served from the cache
@@ -119,8 +119,8 @@ async def test_a_large_answer_is_read_and_explained_off_the_event_loop(
     serve_hostile_answers(sim)
     loop_thread = threading.get_ident()
     threads: dict[str, set[int]] = {"decode": set(), "parse": set(), "view": set()}
-    real_decode = shared.upstream._decode_json  # pyright: ignore[reportPrivateUsage]
-    real_parse, real_view = shared.client.parse_status, shared.views.lookup_view
+    real_decode = shared.lsq.upstream._decode_json  # pyright: ignore[reportPrivateUsage]
+    real_parse, real_view = shared.lsq.client.parse_status, shared.service.views.lookup_view
 
     def decode(*args: Any, **kwargs: Any) -> object:
         threads["decode"].add(threading.get_ident())
@@ -134,9 +134,9 @@ async def test_a_large_answer_is_read_and_explained_off_the_event_loop(
         threads["view"].add(threading.get_ident())
         return real_view(*args, **kwargs)
 
-    monkeypatch.setattr(shared.upstream, "_decode_json", decode)
-    monkeypatch.setattr(shared.client, "parse_status", parse)
-    monkeypatch.setattr(shared.views, "lookup_view", view)
+    monkeypatch.setattr(shared.lsq.upstream, "_decode_json", decode)
+    monkeypatch.setattr(shared.lsq.client, "parse_status", parse)
+    monkeypatch.setattr(shared.service.views, "lookup_view", view)
     client = make_client()
     [large] = await look_up(client, [HOSTILE_IDS["two_mb_body"]])
     assert large.found

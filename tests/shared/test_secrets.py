@@ -8,9 +8,10 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from shared.client import CaptureStatusClient
 from shared.errors import CaptureStatusError, ConfigurationError
-from shared.logs import configure_logging
+from shared.infra.logs import configure_logging
+from shared.lsq.client import CaptureStatusClient
+from shared.lsq.upstream import in_process_transport
 from shared.settings import load_settings
 from shared.simulator import (
     SAMPLES,
@@ -20,7 +21,6 @@ from shared.simulator import (
     SimulatorConfig,
     create_app,
 )
-from shared.upstream import in_process_transport
 from tests.conftest import fast_options
 
 SECRET = "lsq-secret-key-7f3a9c"

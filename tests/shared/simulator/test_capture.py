@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.models import StatusKind, parse_status
+from shared.lsq.models import StatusKind, parse_status
 from shared.simulator import ACCEPTED_MESSAGE, InvalidCaptureBodyError, Simulator
 
 from .conftest import CAPTURE_PATH, METRICS_PATH, STATUS_PATH, FakeClock

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
-from shared.models import StatusKind, parse_status
+from shared.lsq.models import StatusKind, parse_status
 from shared.simulator import (
     SAMPLES,
     UNKNOWN_REQUEST_ID,

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from shared.ids import find_request_ids
+from shared.lsq.ids import find_request_ids
 from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID
 
 KNOWN_MX_EXCEPTIONS = {

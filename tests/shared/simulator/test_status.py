@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from shared.models import StatusKind, parse_status
+from shared.lsq.models import StatusKind, parse_status
 from shared.simulator import (
     GATEWAY_NOT_FOUND_BODY,
     SAMPLES,

@@ -1,0 +1,1 @@
+"""The terminal front door: the ``capture-status`` command, its launcher and its cards."""

@@ -1,0 +1,1 @@
+"""The explanation engine: what happened, why, what next; masking and request summaries."""

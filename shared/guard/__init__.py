@@ -1,0 +1,1 @@
+"""The guards around every upstream call: budget, cooldown, breaker, cache, Redis link."""

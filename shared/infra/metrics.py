@@ -1,0 +1,100 @@
+"""Prometheus metrics of one process's client, read at scrape time.
+
+The client already counts what it does (``ClientStats``, the cache, the budget, the
+breaker, the Redis link); :class:`ClientCollector` turns those counters into Prometheus
+families when ``/metrics`` is scraped, so the hot path carries no metrics code. Each front
+door builds one registry in its startup with :func:`metrics_registry` and serves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import cast
+
+from prometheus_client import (
+    CollectorRegistry,
+    make_asgi_app,  # pyright: ignore[reportUnknownVariableType]
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp
+
+from shared.guard.breaker import BreakerState
+from shared.lsq.client import CaptureStatusClient
+
+__all__ = ["ClientCollector", "metrics_app", "metrics_registry"]
+
+_PREFIX = "capture_status"
+
+
+class ClientCollector(Collector):
+    """Exposes the counters of one :class:`CaptureStatusClient`."""
+
+    def __init__(self, client: CaptureStatusClient) -> None:
+        self._client = client
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        client = self._client
+        stats = client.stats
+        lookups = CounterMetricFamily(
+            f"{_PREFIX}_lookups", "Lookups by outcome (found, cached, or the error code).",
+            labels=["outcome"],
+        )  # fmt: skip
+        for outcome, count in sorted(stats.lookups_by_outcome.items()):
+            lookups.add_metric([outcome], count)
+        yield lookups
+        upstream = CounterMetricFamily(
+            f"{_PREFIX}_upstream_calls", "Calls to LeadSquared by result (ok or error code).",
+            labels=["result"],
+        )  # fmt: skip
+        for result, count in sorted(stats.upstream_by_outcome.items()):
+            upstream.add_metric([result], count)
+        yield upstream
+        yield CounterMetricFamily(
+            f"{_PREFIX}_retries", "Attempts repeated after a retryable error.", value=stats.retries
+        )
+        yield CounterMetricFamily(
+            f"{_PREFIX}_throttles",
+            "Throttles from LeadSquared (429 or an MX rate-limit body).",
+            value=stats.throttles,
+        )
+        cache = CounterMetricFamily(
+            f"{_PREFIX}_cache", "Result cache lookups by result.", labels=["result"]
+        )
+        cache.add_metric(["hit"], client.cache.hits - client.cache.shared_hits)
+        cache.add_metric(["shared_hit"], client.cache.shared_hits)
+        cache.add_metric(["miss"], client.cache.misses)
+        yield cache
+        yield CounterMetricFamily(
+            f"{_PREFIX}_limiter_waits", "Calls that waited for the rate budget.",
+            value=client.budget.waits,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            f"{_PREFIX}_limiter_wait_seconds", "Seconds spent waiting for the rate budget.",
+            value=client.budget.waited_seconds_total,
+        )  # fmt: skip
+        breaker = GaugeMetricFamily(
+            f"{_PREFIX}_breaker_state", "1 for the circuit breaker's current state.",
+            labels=["state"],
+        )  # fmt: skip
+        current = client.breaker.state
+        for state in BreakerState:
+            breaker.add_metric([state.value], 1.0 if state is current else 0.0)
+        yield breaker
+        yield GaugeMetricFamily(
+            f"{_PREFIX}_shared_budget",
+            "1 while the rate budget is shared through Redis, 0 when local.",
+            value=1.0 if client.budget.shared else 0.0,
+        )
+
+
+def metrics_registry(client: CaptureStatusClient) -> CollectorRegistry:
+    """A registry (not the global one) holding the metrics of ``client``."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(ClientCollector(client))
+    return registry
+
+
+def metrics_app(client: CaptureStatusClient) -> ASGIApp:
+    """An ASGI app serving the Prometheus text format of ``client``'s metrics."""
+    return cast("ASGIApp", make_asgi_app(registry=metrics_registry(client)))  # pyright: ignore[reportUnknownVariableType]

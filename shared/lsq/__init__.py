@@ -1,0 +1,1 @@
+"""The LeadSquared edge: HTTP to the async API, envelope models, RequestIds, bounds."""

@@ -1,0 +1,51 @@
+"""Prometheus metrics read the client's own counters at scrape time."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from shared.errors import RequestNotFoundError
+from shared.infra.metrics import metrics_app, metrics_registry
+from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Fault, FaultKind, Simulator
+from tests.conftest import ClientFactory
+
+
+def _value(text: str, line_start: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{line_start} not in metrics:\n{text}")
+
+
+async def test_lookups_upstream_calls_retries_cache_and_breaker_are_exposed(
+    make_client: ClientFactory, sim: Simulator
+) -> None:
+    client = make_client(retry_attempts=2)
+    sim.set_fault(Fault(kind=FaultKind.SERVER_ERROR, status_code=503, remaining=1))
+    created = SAMPLES["created"].request_id
+    await client.get_status(created)
+    await client.get_status(created)
+    with pytest.raises(RequestNotFoundError):
+        await client.get_status(UNKNOWN_REQUEST_ID)
+
+    app = metrics_app(client)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as http:
+        response = await http.get("/")
+    text = response.text
+    assert response.status_code == 200
+    assert _value(text, 'capture_status_lookups_total{outcome="found"}') == 1
+    assert _value(text, 'capture_status_lookups_total{outcome="cached"}') == 1
+    assert _value(text, 'capture_status_lookups_total{outcome="not_found"}') == 1
+    assert _value(text, 'capture_status_upstream_calls_total{result="server_error"}') == 1
+    assert _value(text, 'capture_status_upstream_calls_total{result="ok"}') == 1
+    assert _value(text, "capture_status_retries_total") == 1
+    assert _value(text, 'capture_status_cache_total{result="hit"}') == 1
+    assert _value(text, 'capture_status_breaker_state{state="closed"}') == 1
+    assert _value(text, "capture_status_shared_budget") == 0
+
+
+def test_each_client_gets_its_own_registry(make_client: ClientFactory) -> None:
+    first, second = make_client(), make_client()
+    assert metrics_registry(first) is not metrics_registry(second)
