@@ -950,11 +950,11 @@ def _error_guide(error: CaptureStatusError) -> _ErrorGuide:
             severity=Severity.WARNING,
             headline="LeadSquared is throttling requests",
             why=(
-                "The account's API budget (documented as 25 calls per 5 seconds, shared with "
-                "every other integration on the account) is used up for now."
+                "The account's API budget (a fixed number of calls every few seconds, shared "
+                "with every other integration on the account) is used up for now."
             ),
             next_steps=(
-                f"Try again {_retry_when(error, 'in a few seconds (the window is 5 s)')}.",
+                f"Try again {_retry_when(error, 'in a few seconds')}.",
                 "If it keeps happening, another integration may be using most of the budget; "
                 "ask an admin to lower this tool's rate budget or spread the load.",
             ),

@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 
 from cachetools import TLRUCache
 
+from shared import defaults
 from shared.explain.redact import DEFAULT_REDACTOR, redacted_status
 from shared.guard.redis_link import RedisLink, ceil_ms
 from shared.lsq.models import CaptureStatus, StatusKind
@@ -29,9 +30,9 @@ class CacheTtls:
     a few seconds absorb repeated refreshes. Errors are never cached.
     """
 
-    final: float = 86_400.0
-    error_status: float = 60.0
-    pending: float = 5.0
+    final: float = defaults.CACHE_FINAL_TTL_SECONDS
+    error_status: float = defaults.CACHE_ERROR_STATUS_TTL_SECONDS
+    pending: float = defaults.CACHE_PENDING_TTL_SECONDS
 
     def for_status(self, status: CaptureStatus) -> float:
         """The time to live of ``status``."""
@@ -61,7 +62,7 @@ class ResultCache:
         self,
         ttls: CacheTtls | None = None,
         *,
-        max_entries: int = 10_000,
+        max_entries: int = defaults.CACHE_MAX_ENTRIES,
         key: str = "capture-status",
         link: RedisLink | None = None,
         clock: Callable[[], float] = time.monotonic,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Self, TypeVar
 import stamina
 from pydantic import SecretStr
 
+from shared import defaults
 from shared.errors import (
     CaptureStatusError,
     CircuitOpenError,
@@ -59,31 +60,38 @@ class ClientOptions:
     """Everything the client needs to know, as plain values (entry points fill it in)."""
 
     base_url: str
-    status_path: str = "/opportunity/status"
-    fallback_status_path: str | None = "/opportunity/capture/status"
-    metrics_path: str = "/opportunity/capture/metrics"
+    status_path: str = defaults.STATUS_PATH
+    fallback_status_path: str | None = defaults.STATUS_FALLBACK_PATH
+    metrics_path: str = defaults.METRICS_PATH
     #: calls per window this process may make (the account's limit minus headroom)
-    budget_calls: int = 23
-    budget_seconds: int = 5
+    budget_calls: int = defaults.budget_calls()
+    budget_seconds: int = defaults.RATE_LIMIT_SECONDS
+    #: the account's limit as LeadSquared states it (quoted in throttle messages)
+    limit_calls: int = defaults.RATE_LIMIT_CALLS
     #: extra seconds each call counts in the window, for network jitter (see RateBudget)
-    budget_guard_seconds: float = 0.25
+    budget_guard_seconds: float = defaults.RATE_WINDOW_GUARD_SECONDS
     #: this replica's share of the budget while the shared (Redis) window is unreachable
     fallback_budget_calls: int | None = None
-    breaker_failure_threshold: int = 5
-    breaker_open_seconds: float = 30.0
+    breaker_failure_threshold: int = defaults.BREAKER_FAILURES
+    breaker_open_seconds: float = defaults.BREAKER_OPEN_SECONDS
     timeouts: UpstreamTimeouts = field(default_factory=UpstreamTimeouts)
-    deadline_seconds: float = 20.0
-    retry_attempts: int = 3
+    deadline_seconds: float = defaults.LOOKUP_DEADLINE_SECONDS
+    retry_attempts: int = defaults.RETRY_ATTEMPTS
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 5.0
     backoff_jitter_seconds: float = 0.5
     #: how long everyone stands back after a throttle without Retry-After (default: one window)
     throttle_cooldown_seconds: float | None = None
-    max_concurrency: int = 8
-    max_ids_per_call: int = 50
+    max_concurrency: int = defaults.MAX_CONCURRENCY
+    max_ids_per_call: int = defaults.MAX_IDS_PER_CALL
     cache_ttls: CacheTtls = field(default_factory=CacheTtls)
-    cache_max_entries: int = 10_000
-    metrics_ttl_seconds: float = 5.0
+    cache_max_entries: int = defaults.CACHE_MAX_ENTRIES
+    metrics_ttl_seconds: float = defaults.METRICS_TTL_SECONDS
+
+    @property
+    def limit_text(self) -> str:
+        """The account's limit in words: ``25 calls per 5 s``."""
+        return f"{self.limit_calls} calls per {self.budget_seconds} s"
 
 
 @dataclass
@@ -150,6 +158,7 @@ class CaptureStatusClient:
             timeouts=options.timeouts,
             transport=transport,
             max_connections=max(options.max_concurrency, options.budget_calls),
+            limit_text=options.limit_text,
         )
         key = account_key(options.base_url, api_key.get_secret_value())
         #: names this account in shared state (a hash: never the key itself)

@@ -21,6 +21,7 @@ import httpx
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 
+from shared import defaults
 from shared.errors import (
     AuthenticationError,
     BadRequestError,
@@ -54,6 +55,7 @@ _BODY_EXCERPT = 200
 _MAX_RETRY_AFTER = 600.0
 #: the most of one answer that is read: a status envelope is a few KB (its RequestBody and
 #: Message are the submitted capture and its result); anything past this is not LeadSquared
+_DEFAULT_LIMIT_TEXT = f"{defaults.RATE_LIMIT_CALLS} calls per {defaults.RATE_LIMIT_SECONDS} s"
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 
 
@@ -61,9 +63,9 @@ MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 class UpstreamTimeouts:
     """Per-attempt timeouts, in seconds."""
 
-    connect: float = 3.0
-    read: float = 10.0
-    write: float = 5.0
+    connect: float = defaults.CONNECT_TIMEOUT_SECONDS
+    read: float = defaults.READ_TIMEOUT_SECONDS
+    write: float = defaults.WRITE_TIMEOUT_SECONDS
     pool: float = 2.0
 
 
@@ -88,8 +90,10 @@ class UpstreamHttp:
         timeouts: UpstreamTimeouts | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 20,
+        limit_text: str = _DEFAULT_LIMIT_TEXT,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        self._limit_text = limit_text
         t = timeouts or UpstreamTimeouts()
         self._wall_clock = wall_clock
         self._client = httpx.AsyncClient(
@@ -222,8 +226,8 @@ class UpstreamHttp:
             retry_after = parse_retry_after(response.headers, now=self._wall_clock())
             when = f"in about {math.ceil(retry_after)} s" if retry_after else "in a few seconds"
             raise RateLimitedError(
-                f"LeadSquared throttled this account (HTTP 429, 25 calls per 5 s are shared by "
-                f"every integration). Try again {when}.",
+                f"LeadSquared throttled this account (HTTP 429: its {self._limit_text} are "
+                f"shared by every integration). Try again {when}.",
                 request_id=request_id,
                 http_status=status,
                 retry_after=retry_after,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ConfigurationError
+from shared.lsq.hosts import REGION_HOSTS
 from shared.runtime import client_options
-from shared.settings import REGION_HOSTS, load_settings
+from shared.settings import load_settings
 
 
 @pytest.fixture(autouse=True)
