@@ -25,12 +25,16 @@ from bot.errors import StartupError
 from bot.http_server import EVENTS_PATH, create_http_app, start_http_server
 from bot.logs import install_payload_filter
 from bot.socket_mode import run_socket_mode
-from shared.errors import ConfigurationError
-from shared.infra.logs import configure_logging, host_for_logs
-from shared.infra.serving import HttpLimits
-from shared.infra.sockets import bind_socket
+from shared import (
+    ConfigurationError,
+    HttpLimits,
+    Settings,
+    bind_socket,
+    configure_logging,
+    host_for_logs,
+    load_settings,
+)
 from shared.runtime import demo_banner, open_client
-from shared.settings import Settings, load_settings
 
 __all__ = ["DEFAULT_PORT", "check_slack_settings", "main", "serve"]
 

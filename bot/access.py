@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shared.settings import Settings
+from shared import Settings
 
 __all__ = ["Allowlist"]
 

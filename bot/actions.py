@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import cast
 
-from shared.lsq.ids import find_request_ids
+from shared import find_request_ids
 
 __all__ = [
     "COMMAND",

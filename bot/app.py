@@ -32,9 +32,8 @@ from bot.identity import BotIdentity
 from bot.inflight import InFlight
 from bot.listeners import AnswerOptions, Listeners
 from bot.logs import slack_library_logger
-from shared.errors import ConfigurationError
+from shared import ConfigurationError, Settings
 from shared.lsq.client import CaptureStatusClient
-from shared.settings import Settings
 
 __all__ = ["DEFAULT_WEB_API_URL", "SlackBot", "build_slack_bot", "web_api_url"]
 

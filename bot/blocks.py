@@ -36,10 +36,7 @@ from bot.kit import (
     size,
 )
 from bot.mrkdwn import cut, cut_escaped, escape, escape_cut
-from shared.explain.engine import Explanation
-from shared.lsq.ids import REQUEST_ID_EXAMPLE
-from shared.lsq.models import QueueMetrics
-from shared.service.views import LookupView
+from shared import REQUEST_ID_EXAMPLE, Explanation, LookupView, QueueMetrics
 
 __all__ = [
     "MESSAGE_CHAR_BUDGET",

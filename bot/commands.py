@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from shared.lsq.ids import find_request_ids
+from shared import find_request_ids
 
 __all__ = [
     "HELP_WORDS",

@@ -26,9 +26,7 @@ from bot.kit import (
     section,
 )
 from bot.mrkdwn import escape_cut
-from shared.explain.engine import Explanation
-from shared.lsq.models import QueueMetrics
-from shared.settings import Settings
+from shared import Explanation, QueueMetrics, Settings
 
 __all__ = ["Configuration", "home_view", "refused_home_view", "upstream_label"]
 

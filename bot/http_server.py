@@ -43,8 +43,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import SlackBot
-from shared.infra.metrics import metrics_app
-from shared.infra.serving import BodyTooLarge, BodyTooSlow, HttpLimits, hardened_config, read_body
+from shared import BodyTooLarge, BodyTooSlow, HttpLimits, hardened_config, metrics_app, read_body
 
 __all__ = [
     "EVENTS_PATH",

@@ -17,7 +17,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from shared.errors import ConfigurationError
+from shared import ConfigurationError
 
 __all__ = ["Authorize", "BotIdentity", "slack_error_code"]
 

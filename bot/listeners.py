@@ -44,11 +44,16 @@ from bot.home import Configuration, home_view, refused_home_view
 from bot.identity import slack_error_code
 from bot.inflight import InFlight
 from bot.kit import RenderContext, SlackMessage
-from shared.errors import CaptureStatusError, InvalidRequestIdError, TooManyRequestIdsError
-from shared.explain.engine import describe_metrics, explain_error
+from shared import (
+    CaptureStatusError,
+    InvalidRequestIdError,
+    TooManyRequestIdsError,
+    describe_metrics,
+    explain_error,
+    extract_request_id,
+)
 from shared.explain.redact import Redactor
 from shared.lsq.client import CaptureStatusClient
-from shared.lsq.ids import extract_request_id
 from shared.service.views import LookupView, look_up
 
 __all__ = ["AnswerOptions", "Listeners"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from shared.explain.untrusted import inert
+from shared import inert
 
 __all__ = ["ELLIPSIS", "cut", "cut_escaped", "escape", "escape_cut", "plain"]
 

@@ -27,9 +27,7 @@ from bot.errors import StartupError
 from bot.http_server import HEALTHZ_PATH, RunningServer, create_health_app, start_http_server
 from bot.identity import slack_error_code
 from bot.logs import slack_library_logger
-from shared.errors import ConfigurationError
-from shared.infra.logs import host_for_logs
-from shared.infra.serving import HttpLimits
+from shared import ConfigurationError, HttpLimits, host_for_logs
 
 __all__ = ["SocketModeConnection", "run_socket_mode"]
 

@@ -21,13 +21,10 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from cli.terminal import metrics_card, status_card
-from shared.errors import CaptureStatusError
-from shared.explain.engine import describe_metrics
+from shared import CaptureStatusError, Settings, describe_metrics, inert
 from shared.explain.redact import Redactor
-from shared.explain.untrusted import inert
 from shared.runtime import demo_banner, open_client
 from shared.service.views import look_up
-from shared.settings import Settings
 
 __all__ = ["FrontDoor", "front_doors", "run_product"]
 

@@ -16,14 +16,17 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from cli.terminal import metrics_card, status_card
-from shared.errors import CaptureStatusError, ConfigurationError
-from shared.explain.engine import describe_metrics
-from shared.explain.redact import Redactor
-from shared.explain.untrusted import inert, inert_json
-from shared.infra.logs import configure_logging
-from shared.runtime import demo_banner, open_client
-from shared.service.views import look_up
-from shared.settings import Settings, load_settings
+from shared import (
+    CaptureStatusError,
+    ConfigurationError,
+    Settings,
+    configure_logging,
+    demo_banner,
+    inert,
+    inert_json,
+    load_settings,
+    open_service,
+)
 
 __all__ = ["main"]
 
@@ -48,7 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("--fresh", action="store_true", help="skip the cache")
     metrics = commands.add_parser("metrics", help="show the Capture Opportunities queue")
     metrics.add_argument("--json", action="store_true", help="print the figures as JSON")
-    commands.add_parser("demo", help="look up every sample request of the simulator")
+    demo = commands.add_parser("demo", help="look up every sample request of the simulator")
+    for command in (get, metrics, demo):
+        command.add_argument(
+            "--account",
+            metavar="NAME",
+            help="the LeadSquared account to ask (default: the default account)",
+        )
     commands.add_parser(
         "run", help="run the product (the simulator demo when no credentials are set)"
     )
@@ -91,32 +100,27 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"lsq_api_key": None, "redis_url": None})
     if settings.demo_mode:
         err.print(f"[bold yellow]{demo_banner()}[/]")
-    redactor = Redactor(enabled=settings.lsq_mask_pii)
-    async with open_client(settings) as client:
-        if args.command == "metrics":
-            try:
-                metrics = await client.get_metrics()
-            except CaptureStatusError as error:
-                err.print(inert(error.message), markup=False)
-                return EXIT_LOOKUP_FAILED
-            if args.json:
-                _print_json(out, metrics.model_dump(mode="json"))
-            else:
-                out.print(metrics_card(metrics, describe_metrics(metrics)))
-            return EXIT_OK
-        if args.command == "demo":
-            from shared.simulator import SAMPLES
-
-            queries = [sample.request_id for sample in SAMPLES.values()]
-        else:
-            queries = list(args.ids)
+    async with open_service(settings) as service:
         try:
-            views = await look_up(
-                client,
-                queries,
-                app_base_url=settings.lsq_app_base_url,
-                redactor=redactor,
-                fresh=getattr(args, "fresh", False),
+            account = service.account(args.account).name
+            if args.command == "metrics":
+                health = await service.queue_health(account=account)
+                if health.metrics is None or health.reading is None:
+                    err.print(inert(health.message or "The queue figures are missing."))
+                    return EXIT_LOOKUP_FAILED
+                if args.json:
+                    _print_json(out, {"account": account, **health.metrics.model_dump(mode="json")})
+                else:
+                    out.print(metrics_card(health.metrics, health.reading, account=account))
+                return EXIT_OK
+            if args.command == "demo":
+                from shared.simulator import sample_ids_for
+
+                queries: list[str] = list(sample_ids_for(account).values())
+            else:
+                queries = [str(query) for query in args.ids]
+            views = await service.look_up(
+                queries, account=account, fresh=getattr(args, "fresh", False)
             )
         except CaptureStatusError as error:
             err.print(inert(error.message), markup=False)

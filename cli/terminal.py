@@ -15,10 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from shared.explain.engine import Explanation, Severity
-from shared.explain.untrusted import inert
-from shared.lsq.models import QueueMetrics
-from shared.service.views import LookupView
+from shared import Explanation, LookupView, QueueMetrics, Severity, inert
 
 __all__ = ["metrics_card", "status_card"]
 
@@ -58,6 +55,8 @@ def status_card(view: LookupView) -> RenderableType:
         ("  ·  ", "dim"),
         (_line(view.request_id or view.query), "bold"),
     )
+    if view.account is not None:
+        title.append_text(Text.assemble(("  ·  account ", "dim"), (_line(view.account), "bold")))
     parts: list[RenderableType] = [_text(e.headline, style="bold")]
     if e.what_happened:
         parts.append(_text(e.what_happened))
@@ -96,8 +95,10 @@ def summary_line(explanation: Explanation) -> str:
     return _line(summary.one_line())
 
 
-def metrics_card(metrics: QueueMetrics, reading: str) -> RenderableType:
-    """A panel with the queue figures and what they mean."""
+def metrics_card(
+    metrics: QueueMetrics, reading: str, *, account: str | None = None
+) -> RenderableType:
+    """A panel with the queue figures and what they mean (of ``account``, when named)."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim")
     table.add_column()
@@ -110,6 +111,10 @@ def metrics_card(metrics: QueueMetrics, reading: str) -> RenderableType:
     table.add_row("Processing rate", show(metrics.processing_rate_per_minute, " per minute"))
     return Panel(
         Group(_text(reading, style="bold"), table),
-        title=Text("Capture Opportunities queue", style="bold"),
+        title=Text(
+            "Capture Opportunities queue"
+            + (f" · account {_line(account)}" if account is not None else ""),
+            style="bold",
+        ),
         title_align="left",
     )

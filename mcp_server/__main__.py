@@ -10,9 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared.errors import ConfigurationError
-from shared.infra.logs import configure_logging
-from shared.settings import Settings, load_settings
+from shared import ConfigurationError, Settings, configure_logging, load_settings
 
 __all__ = ["main"]
 

@@ -9,7 +9,6 @@ or raises ``ToolError`` (resources: ``ResourceError``) with our own wording.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -33,55 +32,44 @@ from mcp_server.results import (
     QueueMetricsResult,
     WaitResult,
 )
-from shared.errors import CaptureStatusError, RateLimitedError
-from shared.explain.engine import explain_error, format_duration
-from shared.explain.redact import Redactor
-from shared.infra.logs import host_for_logs
-from shared.lsq.client import CaptureStatusClient, LookupResult
-from shared.lsq.models import QueueMetrics
-from shared.service.views import LookupView, look_up, lookup_view
-from shared.service.waiting import PollSchedule, WaitProgress, wait_for_final
-from shared.settings import Settings
+from shared import (
+    CaptureService,
+    CaptureStatusError,
+    PollSchedule,
+    Settings,
+    WaitProgress,
+    format_duration,
+    host_for_logs,
+    metrics_registry,
+)
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-__all__ = ["CaptureCore", "ClientOpener", "ReportProgress"]
+__all__ = ["CaptureCore", "ReportProgress", "ServiceOpener"]
 
 log = logging.getLogger(__name__)
 
-#: opens the process's one client from the settings (tests pass an in-process simulator)
-ClientOpener = Callable[[Settings], AbstractAsyncContextManager[CaptureStatusClient]]
+#: opens the process's service from the settings (tests pass one on the simulator)
+ServiceOpener = Callable[[Settings], AbstractAsyncContextManager[CaptureService]]
 #: ``Context.report_progress``: (progress, total, message)
 ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
-_NOT_FOUND_CODES = frozenset({"not_found", "invalid_request_id"})
+_NOT_FOUND_CODES = frozenset({"not_found", "invalid_request_id", "unknown_account"})
 
 
 class CaptureCore:
-    """The tools' work on one client, with this deployment's presentation settings.
+    """The tools' work on the process's :class:`CaptureService`, rendered for MCP.
 
     Args:
-        client: the process's one client.
-        redactor: masks PII in everything returned (``LSQ_MASK_PII``).
-        app_base_url: the LeadSquared web app, for links (``LSQ_APP_BASE_URL``).
+        service: the process's one service (every account's client).
         notice: a line added to every answer (demo mode), or ``None``.
-        poll_schedule: the pauses between the checks of a wait.
+        max_ids: the most ids ``get_capture_statuses`` takes (``MCP_MAX_IDS``).
     """
 
-    def __init__(
-        self,
-        client: CaptureStatusClient,
-        *,
-        redactor: Redactor,
-        app_base_url: str | None,
-        notice: str | None,
-        poll_schedule: PollSchedule,
-    ) -> None:
-        self.client = client
-        self._redactor = redactor
-        self._app_base_url = app_base_url
+    def __init__(self, service: CaptureService, *, notice: str | None, max_ids: int) -> None:
+        self.service = service
         self._notice = notice
-        self._poll_schedule = poll_schedule
+        self._max_ids = max_ids
         self._metrics_registry: CollectorRegistry | None = None
 
     @classmethod
@@ -90,55 +78,58 @@ class CaptureCore:
         cls,
         settings: Settings,
         *,
-        client_opener: ClientOpener | None = None,
+        service_opener: ServiceOpener | None = None,
         poll_schedule: PollSchedule | None = None,
     ) -> AsyncGenerator[CaptureCore]:
-        """Open the client of ``settings`` (or ``client_opener``'s); close it afterwards."""
-        if client_opener is None:
-            from shared.runtime import open_client  # the default: LeadSquared or the demo
-
-            client_opener = open_client
-        async with client_opener(settings) as client:
-            log.info(
-                "capture-status MCP server ready (LeadSquared host %s)",
-                host_for_logs(client.options.base_url),
+        """Open the service of ``settings`` (or ``service_opener``'s); close it afterwards."""
+        opener = service_opener or _default_opener(poll_schedule)
+        async with opener(settings) as service:
+            hosts = ", ".join(
+                f"{name}: {host_for_logs(client.options.base_url)}"
+                for name, client in service.clients.items()
             )
+            log.info("capture-status MCP server ready (LeadSquared accounts %s)", hosts)
             yield cls(
-                client,
-                redactor=Redactor(enabled=settings.lsq_mask_pii),
-                app_base_url=settings.lsq_app_base_url,
+                service,
                 notice=DEMO_NOTICE if settings.demo_mode else None,
-                poll_schedule=poll_schedule or PollSchedule(),
+                max_ids=settings.mcp_max_ids,
             )
-        log.info("capture-status MCP server stopped; client closed")
+        log.info("capture-status MCP server stopped; clients closed")
 
-    async def _look_up(self, queries: Sequence[str]) -> list[LookupView]:
+    def _account(self, account: str | None, allowed: Sequence[str] | None) -> str:
         try:
-            return await look_up(
-                self.client, queries, app_base_url=self._app_base_url, redactor=self._redactor
-            )
-        except CaptureStatusError as error:  # more ids than the client takes at once
+            return self.service.account(account, allowed=allowed).name
+        except CaptureStatusError as error:
             raise tool_error_for(error) from None
 
-    async def status(self, query: str) -> CaptureStatusResult:
+    async def status(
+        self, query: str, *, account: str | None = None, allowed: Sequence[str] | None = None
+    ) -> CaptureStatusResult:
         """One request, decoded and explained.
 
         Raises:
             ToolError: the lookup failed (the text explains why and what to do).
         """
-        (view,) = await self._look_up([query])
+        name = self._account(account, allowed)
+        (view,) = await self.service.look_up([query], account=name)
         if not view.found:
             raise tool_error(view.explanation)
         return capture_status_result(view, notice=self._notice)
 
-    async def status_json(self, request_id: str) -> str:
+    async def status_json(
+        self, request_id: str, *, account: str | None = None, allowed: Sequence[str] | None = None
+    ) -> str:
         """One request as the JSON of :meth:`status`, for the resource template.
 
         Raises:
             ResourceNotFoundError: no such request, or not a RequestId.
             ResourceError: any other failure (the text explains it).
         """
-        (view,) = await self._look_up([request_id])
+        try:
+            name = self.service.account(account, allowed=allowed).name
+        except CaptureStatusError as error:
+            raise ResourceNotFoundError(error.message) from None
+        (view,) = await self.service.look_up([request_id], account=name)
         if view.found:
             return capture_status_result(view, notice=self._notice).model_dump_json(indent=2)
         text = error_text(view.explanation)
@@ -146,65 +137,70 @@ class CaptureCore:
             raise ResourceNotFoundError(text)
         raise ResourceError(text)
 
-    async def statuses(self, queries: Sequence[str]) -> CaptureStatusesResult:
-        """One entry per query, in order; one failing id never fails the others."""
-        return batch_result(await self._look_up(queries), notice=self._notice)
+    async def statuses(
+        self,
+        queries: Sequence[str],
+        *,
+        account: str | None = None,
+        allowed: Sequence[str] | None = None,
+    ) -> CaptureStatusesResult:
+        """One entry per query, in order; one failing id never fails the others.
 
-    async def metrics(self) -> QueueMetricsResult:
+        Raises:
+            ToolError: no ids, or more than this server takes per call.
+        """
+        name = self._account(account, allowed)
+        try:
+            views = await self.service.look_up(queries, account=name, max_ids=self._max_ids)
+        except CaptureStatusError as error:
+            raise tool_error_for(error) from None
+        return batch_result(views, notice=self._notice)
+
+    async def metrics(
+        self, *, account: str | None = None, allowed: Sequence[str] | None = None
+    ) -> QueueMetricsResult:
         """The queue figures with their one-line reading.
 
         Raises:
             ToolError: the metrics could not be fetched.
         """
-        try:
-            metrics = await self.client.get_metrics()
-        except CaptureStatusError as error:
-            raise tool_error_for(error) from None
-        return queue_metrics_result(metrics, notice=self._notice)
+        health = await self.service.queue_health(account=self._account(account, allowed))
+        if health.metrics is None:
+            assert health.error is not None
+            raise tool_error(health.error)
+        return queue_metrics_result(health.metrics, notice=self._notice, account=health.account)
 
     async def wait(
-        self, query: str, *, timeout_seconds: float, report: ReportProgress
+        self,
+        query: str,
+        *,
+        timeout_seconds: float,
+        report: ReportProgress,
+        account: str | None = None,
+        allowed: Sequence[str] | None = None,
     ) -> WaitResult:
         """Check ``query`` until final or ``timeout_seconds``, reporting each check as progress.
-
-        The answer comes within ``timeout_seconds`` (see :func:`wait_for_final`): the queue
-        figures of an unfinished wait are only added when they come in the time left. When
-        a throttle ended the wait, ``last_error`` (or the error raised) says so.
 
         Raises:
             ToolError: not a RequestId, an error retrying cannot fix (not found, refused
                 key, ...), or no check got any answer before the timeout.
         """
+        name = self._account(account, allowed)
         try:
-            outcome = await wait_for_final(
-                self.client,
+            outcome = await self.service.wait(
                 query,
+                account=name,
                 timeout_seconds=timeout_seconds,
                 on_progress=_ProgressReporter(report, timeout_seconds),
-                schedule=self._poll_schedule,
             )
         except CaptureStatusError as error:
             raise tool_error_for(error) from None
-        if outcome.status is None:
-            # every check failed with a temporary error
-            assert outcome.last_error is not None
-            explanation = explain_error(outcome.last_error, request_id=outcome.request_id)
+        if not outcome.answered:
             raise ToolError(
                 f"No answer from LeadSquared in {_duration(outcome.elapsed_seconds)} "
-                f"({outcome.checks} checks). {error_text(explanation)}"
+                f"({outcome.checks} checks). {error_text(outcome.view.explanation)}"
             )
-        metrics = None
-        if not (outcome.finished or isinstance(outcome.last_error, RateLimitedError)):
-            # (a throttle's cooldown holds the metrics back too)
-            left = timeout_seconds - outcome.elapsed_seconds
-            metrics = await self._metrics_or_none(within=left)
-        view = lookup_view(
-            LookupResult(query=query, request_id=outcome.request_id, status=outcome.status),
-            metrics=metrics,
-            app_base_url=self._app_base_url,
-            redactor=self._redactor,
-        )
-        capture = capture_status_result(view, notice=self._notice)
+        capture = capture_status_result(outcome.view, notice=self._notice)
         waited = _duration(outcome.elapsed_seconds)
         if outcome.finished:
             summary = f"Finished after {waited} ({outcome.checks} checks): {capture.status}. "
@@ -213,12 +209,7 @@ class CaptureCore:
                 f"Not final after {waited} ({outcome.checks} checks): still {capture.status}. "
                 "Call wait_for_capture again or check later. "
             )
-        last_error = None
-        if outcome.last_error is not None:
-            failed = LookupResult(
-                query=query, request_id=outcome.request_id, error=outcome.last_error
-            )
-            last_error = error_result(lookup_view(failed))
+        last_error = error_result(outcome.last_error) if outcome.last_error is not None else None
         return WaitResult(
             summary=clean(summary + capture.explanation.headline),
             finished=outcome.finished,
@@ -231,25 +222,23 @@ class CaptureCore:
         )
 
     def metrics_text(self) -> tuple[bytes, str]:
-        """The client's Prometheus metrics: the body and its content type."""
+        """The clients' Prometheus metrics: the body and its content type."""
         # imported on the first scrape: most deployments of this server are never scraped
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        from shared.infra.metrics import metrics_registry
-
         if self._metrics_registry is None:
-            self._metrics_registry = metrics_registry(self.client)
+            self._metrics_registry = metrics_registry(self.service.clients)
         return generate_latest(self._metrics_registry), CONTENT_TYPE_LATEST
 
-    async def _metrics_or_none(self, *, within: float) -> QueueMetrics | None:
-        """The queue figures for an unfinished wait, if they come within its time left."""
-        if within <= 0:
-            return None
-        try:
-            async with asyncio.timeout(within):
-                return await self.client.get_metrics()
-        except (CaptureStatusError, TimeoutError):
-            return None
+
+def _default_opener(poll_schedule: PollSchedule | None) -> ServiceOpener:
+    """LeadSquared's accounts as the settings describe them, or the demo."""
+    from shared import open_service
+
+    def opener(settings: Settings) -> AbstractAsyncContextManager[CaptureService]:
+        return open_service(settings, poll_schedule=poll_schedule)
+
+    return opener
 
 
 def _duration(seconds: float) -> str:

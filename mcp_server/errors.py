@@ -12,8 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from mcp_server.rendering import clean
 from mcp_server.results import TEXT_LIMIT
-from shared.errors import CaptureStatusError
-from shared.explain.engine import Explanation, explain_error
+from shared import CaptureStatusError, Explanation, explain_error
 
 __all__ = ["error_text", "tool_error", "tool_error_for"]
 

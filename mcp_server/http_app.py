@@ -43,10 +43,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_server.auth import BearerTokenAuth, check_tokens
 from mcp_server.server import HEALTH_PATH, METRICS_PATH
 from mcp_server.state import ServerState
-from shared.errors import ConfigurationError
-from shared.infra.serving import HttpLimits, hardened_config
-from shared.infra.sockets import LOOPBACK_NAMES, is_loopback
-from shared.settings import Settings
+from shared import (
+    LOOPBACK_NAMES,
+    ConfigurationError,
+    HttpLimits,
+    Settings,
+    hardened_config,
+    is_loopback,
+)
 
 __all__ = [
     "MCP_PATH",

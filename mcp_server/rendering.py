@@ -25,12 +25,17 @@ from mcp_server.results import (
     QueueMetricsResult,
     RequestSummaryResult,
 )
-from shared.explain.engine import Explanation, describe_metrics
-from shared.explain.redact import truncate
-from shared.explain.request_summary import RequestSummary
-from shared.explain.untrusted import inert
-from shared.lsq.models import CaptureOutcome, CaptureStatus, QueueMetrics
-from shared.service.views import LookupView
+from shared import (
+    CaptureOutcome,
+    CaptureStatus,
+    Explanation,
+    LookupView,
+    QueueMetrics,
+    RequestSummary,
+    describe_metrics,
+    inert,
+    truncate,
+)
 
 __all__ = [
     "batch_result",
@@ -138,7 +143,9 @@ def capture_status_result(view: LookupView, *, notice: str | None = None) -> Cap
     """
     if view.status is None:
         raise ValueError("a failed lookup has no status result; raise its error instead")
-    return _status_result(view.status, view.explanation, notice)
+    return _status_result(view.status, view.explanation, notice).model_copy(
+        update={"account": view.account}
+    )
 
 
 def error_result(view: LookupView) -> ErrorResult:
@@ -201,16 +208,20 @@ def batch_result(
         not_found=not_found,
         errors=errors,
         results=entries,
+        account=views[0].account if views else None,
         notice=notice,
     )
 
 
-def queue_metrics_result(metrics: QueueMetrics, *, notice: str | None = None) -> QueueMetricsResult:
-    """The queue figures with their one-line reading."""
+def queue_metrics_result(
+    metrics: QueueMetrics, *, notice: str | None = None, account: str | None = None
+) -> QueueMetricsResult:
+    """The queue figures with their one-line reading (of ``account``, when named)."""
     return QueueMetricsResult(
         reading=describe_metrics(metrics),
         pending_requests=metrics.pending_messages,
         max_delay_seconds=metrics.max_delay_seconds,
         processing_rate_per_minute=metrics.processing_rate_per_minute,
+        account=account,
         notice=notice,
     )

@@ -9,8 +9,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
 from mcp_server.state import ServerState
-from shared.errors import InvalidRequestIdError
-from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id
+from shared import REQUEST_ID_EXAMPLE, InvalidRequestIdError, extract_request_id
 
 __all__ = [
     "REFERENCE_URI",

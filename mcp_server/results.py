@@ -171,6 +171,7 @@ class CaptureStatusResult(BaseModel):
     outcome: OutcomeResult | None = None
     request_summary: RequestSummaryResult | None = None
     explanation: ExplanationResult
+    account: str | None = Field(None, description="The LeadSquared account that answered.")
     notice: str | None = Field(None, description="Set when the answer is not real data (demo).")
 
 
@@ -211,6 +212,7 @@ class CaptureStatusesResult(BaseModel):
     not_found: int
     errors: int
     results: list[BatchEntryResult]
+    account: str | None = Field(None, description="The LeadSquared account that answered.")
     notice: str | None = None
 
 
@@ -244,4 +246,5 @@ class QueueMetricsResult(BaseModel):
     processing_rate_per_minute: float | None = Field(
         None, description="Requests processed per minute, averaged over 10 minutes."
     )
+    account: str | None = Field(None, description="The LeadSquared account that answered.")
     notice: str | None = None

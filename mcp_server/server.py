@@ -24,13 +24,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from mcp_server.resources import register_resources
 from mcp_server.state import CoreSlot, ServerState
 from mcp_server.tools import register_tools
-from shared.errors import CaptureStatusError
-from shared.infra.logs import scrub
-from shared.settings import Settings
+from shared import CaptureStatusError, Settings, scrub
 
 if TYPE_CHECKING:
     from mcp_server.core import CaptureCore, ClientOpener
-    from shared.service.waiting import PollSchedule
+    from shared import PollSchedule
 
 __all__ = [
     "HEALTH_PATH",

@@ -23,7 +23,7 @@ from mcp_server.results import (
     WaitResult,
 )
 from mcp_server.state import ServerState
-from shared.lsq.ids import REQUEST_ID_EXAMPLE
+from shared import REQUEST_ID_EXAMPLE
 
 __all__ = [
     "READ_ONLY",

@@ -1,1 +1,188 @@
-"""capture-status core: settings, client, models, explanation engine, redaction, simulator."""
+"""capture-status's core, behind one facade: front doors import only from here.
+
+``bot/``, ``mcp_server/`` and ``cli/`` write ``from shared import …`` and nothing deeper (a
+test enforces it). Everything else under ``shared/`` is internal and may change shape; the
+layers are drawn in docs/architecture.md:
+
+- use cases: :class:`CaptureService` (look up, queue health, wait) and its views;
+- accounts: :class:`Accounts` and routing (Slack channel/team, MCP token, CLI flag);
+- settings and start-up: :class:`Settings`, :func:`load_settings`, :func:`open_service`;
+- the explanation vocabulary front doors render (:class:`Explanation`, ...);
+- the one exception tree;
+- what the HTTP front doors run on (hardened serving, sockets, logging, metrics);
+- untrusted-text helpers every renderer uses before escaping for its medium.
+
+Names are imported on first use (PEP 562), so a front door that needs only a few of them
+(the MCP server's handshake) does not pay for the whole core at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.accounts import DEFAULT_ACCOUNT, Account, Accounts, McpToken, load_accounts
+    from shared.errors import (
+        CaptureStatusError,
+        ConfigurationError,
+        InvalidRequestIdError,
+        RateLimitedError,
+        TooManyRequestIdsError,
+        UnknownAccountError,
+    )
+    from shared.explain.engine import (
+        Explanation,
+        Fact,
+        Link,
+        Severity,
+        describe_metrics,
+        explain_error,
+        format_duration,
+    )
+    from shared.explain.redact import truncate
+    from shared.explain.request_summary import RequestSummary
+    from shared.explain.untrusted import inert, inert_json
+    from shared.infra.logs import configure_logging, host_for_logs, scrub
+    from shared.infra.metrics import metrics_app, metrics_registry
+    from shared.infra.serving import (
+        BodyTooLarge,
+        BodyTooSlow,
+        HttpLimits,
+        hardened_config,
+        read_body,
+    )
+    from shared.infra.sockets import LOOPBACK_NAMES, bind_socket, is_loopback
+    from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id, find_request_ids
+    from shared.lsq.models import CaptureOutcome, CaptureStatus, QueueMetrics, StatusKind
+    from shared.runtime import demo_banner, open_service
+    from shared.service.capture_service import CaptureService, QueueHealth, WaitView
+    from shared.service.views import ErrorView, LookupView
+    from shared.service.waiting import PollSchedule, WaitProgress
+    from shared.settings import Settings, load_settings
+
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "LOOPBACK_NAMES",
+    "REQUEST_ID_EXAMPLE",
+    "Account",
+    "Accounts",
+    "BodyTooLarge",
+    "BodyTooSlow",
+    "CaptureOutcome",
+    "CaptureService",
+    "CaptureStatus",
+    "CaptureStatusError",
+    "ConfigurationError",
+    "ErrorView",
+    "Explanation",
+    "Fact",
+    "HttpLimits",
+    "InvalidRequestIdError",
+    "Link",
+    "LookupView",
+    "McpToken",
+    "PollSchedule",
+    "QueueHealth",
+    "QueueMetrics",
+    "RateLimitedError",
+    "RequestSummary",
+    "Settings",
+    "Severity",
+    "StatusKind",
+    "TooManyRequestIdsError",
+    "UnknownAccountError",
+    "WaitProgress",
+    "WaitView",
+    "bind_socket",
+    "configure_logging",
+    "demo_banner",
+    "describe_metrics",
+    "explain_error",
+    "extract_request_id",
+    "find_request_ids",
+    "format_duration",
+    "hardened_config",
+    "host_for_logs",
+    "inert",
+    "inert_json",
+    "is_loopback",
+    "load_accounts",
+    "load_settings",
+    "metrics_app",
+    "metrics_registry",
+    "open_service",
+    "read_body",
+    "scrub",
+    "truncate",
+]
+
+#: where each public name lives (internal modules may move; this table moves with them)
+_WHERE: dict[str, str] = {
+    "Account": "shared.accounts",
+    "Accounts": "shared.accounts",
+    "BodyTooLarge": "shared.infra.serving",
+    "BodyTooSlow": "shared.infra.serving",
+    "CaptureOutcome": "shared.lsq.models",
+    "CaptureService": "shared.service.capture_service",
+    "CaptureStatus": "shared.lsq.models",
+    "CaptureStatusError": "shared.errors",
+    "ConfigurationError": "shared.errors",
+    "DEFAULT_ACCOUNT": "shared.accounts",
+    "ErrorView": "shared.service.views",
+    "Explanation": "shared.explain.engine",
+    "Fact": "shared.explain.engine",
+    "HttpLimits": "shared.infra.serving",
+    "InvalidRequestIdError": "shared.errors",
+    "LOOPBACK_NAMES": "shared.infra.sockets",
+    "Link": "shared.explain.engine",
+    "LookupView": "shared.service.views",
+    "McpToken": "shared.accounts",
+    "PollSchedule": "shared.service.waiting",
+    "QueueHealth": "shared.service.capture_service",
+    "QueueMetrics": "shared.lsq.models",
+    "REQUEST_ID_EXAMPLE": "shared.lsq.ids",
+    "RateLimitedError": "shared.errors",
+    "RequestSummary": "shared.explain.request_summary",
+    "Settings": "shared.settings",
+    "Severity": "shared.explain.engine",
+    "StatusKind": "shared.lsq.models",
+    "TooManyRequestIdsError": "shared.errors",
+    "UnknownAccountError": "shared.errors",
+    "WaitProgress": "shared.service.waiting",
+    "WaitView": "shared.service.capture_service",
+    "bind_socket": "shared.infra.sockets",
+    "configure_logging": "shared.infra.logs",
+    "demo_banner": "shared.runtime",
+    "describe_metrics": "shared.explain.engine",
+    "explain_error": "shared.explain.engine",
+    "extract_request_id": "shared.lsq.ids",
+    "find_request_ids": "shared.lsq.ids",
+    "format_duration": "shared.explain.engine",
+    "hardened_config": "shared.infra.serving",
+    "host_for_logs": "shared.infra.logs",
+    "inert": "shared.explain.untrusted",
+    "inert_json": "shared.explain.untrusted",
+    "is_loopback": "shared.infra.sockets",
+    "load_accounts": "shared.accounts",
+    "load_settings": "shared.settings",
+    "metrics_app": "shared.infra.metrics",
+    "metrics_registry": "shared.infra.metrics",
+    "open_service": "shared.runtime",
+    "read_body": "shared.infra.serving",
+    "scrub": "shared.infra.logs",
+    "truncate": "shared.explain.redact",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shared' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

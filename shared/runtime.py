@@ -1,34 +1,43 @@
-"""Turning :class:`Settings` into a ready client, for entry points.
+"""Turning :class:`Settings` into a ready :class:`CaptureService`, for entry points.
 
-Entry points (CLI, Slack app, MCP server) call :func:`open_client` once at startup. Without
-LeadSquared credentials the client talks to the built-in simulator in process, and
-:func:`demo_banner` says so loudly.
+Entry points (CLI, Slack app, MCP server) call :func:`open_service` once at start-up: it
+reads the accounts (``LSQ_ACCOUNTS_FILE``, else v1's ``LSQ_*`` variables), opens one
+client per account (its own budget, cooldown, breaker, cache and single-flight, shared with
+other replicas through Redis when ``REDIS_URL`` is set) and closes them all afterwards.
+Without LeadSquared credentials every account is served by the built-in simulator, in
+process, and :func:`demo_banner` says so loudly.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from pydantic import SecretStr
-
+from shared.accounts import DEMO_ACCOUNTS, DEMO_BASE_URL, Accounts, load_accounts
 from shared.guard.cache import CacheTtls
 from shared.guard.redis_link import RedisLink
 from shared.lsq.client import CaptureStatusClient, ClientOptions
 from shared.lsq.upstream import UpstreamTimeouts, in_process_transport
+from shared.service.capture_service import CaptureService
+from shared.service.waiting import PollSchedule
 from shared.settings import Settings
 
-__all__ = ["DEMO_BASE_URL", "client_options", "demo_banner", "open_client"]
+__all__ = [
+    "DEMO_ACCOUNTS",
+    "DEMO_BASE_URL",
+    "client_options",
+    "demo_banner",
+    "open_client",
+    "open_service",
+]
 
 log = logging.getLogger(__name__)
 
-#: the base URL the in-process simulator answers on (never resolved on a network)
-DEMO_BASE_URL = "http://simulator.demo"
 
 
 def client_options(settings: Settings, *, base_url: str | None = None) -> ClientOptions:
-    """The client options that ``settings`` describe."""
+    """The client options that ``settings`` describe (for the account at ``base_url``)."""
     return ClientOptions(
         base_url=base_url or settings.async_base_url,
         status_path=settings.lsq_status_path,
@@ -36,6 +45,7 @@ def client_options(settings: Settings, *, base_url: str | None = None) -> Client
         metrics_path=settings.lsq_metrics_path,
         budget_calls=settings.rate_budget_calls,
         budget_seconds=settings.lsq_rate_limit_seconds,
+        limit_calls=settings.lsq_rate_limit_calls,
         budget_guard_seconds=settings.lsq_rate_window_guard_seconds,
         timeouts=UpstreamTimeouts(
             connect=settings.lsq_connect_timeout_seconds, read=settings.lsq_read_timeout_seconds
@@ -44,6 +54,7 @@ def client_options(settings: Settings, *, base_url: str | None = None) -> Client
         retry_attempts=settings.lsq_retry_attempts,
         throttle_cooldown_seconds=settings.lsq_throttle_cooldown_seconds,
         max_concurrency=settings.lsq_max_concurrency,
+        max_ids_per_call=settings.lsq_max_ids_per_call,
         cache_ttls=CacheTtls(
             final=settings.lsq_cache_final_ttl_seconds,
             error_status=settings.lsq_cache_error_status_ttl_seconds,
@@ -66,33 +77,70 @@ def demo_banner() -> str:
 
 
 @asynccontextmanager
-async def open_client(settings: Settings) -> AsyncGenerator[CaptureStatusClient]:
-    """Create the process's one client from ``settings`` and close it afterwards.
+async def open_service(
+    settings: Settings,
+    accounts: Accounts | None = None,
+    *,
+    poll_schedule: PollSchedule | None = None,
+) -> AsyncGenerator[CaptureService]:
+    """Open one client per account of ``settings`` and the service over them; close them after.
 
-    Without ``LSQ_API_KEY`` the client talks to an in-process simulator (a demo).
+    Args:
+        settings: the process settings.
+        accounts: the accounts, when the caller already loaded them (else they are loaded).
+        poll_schedule: the pauses of waits (tests shorten them).
+
+    Raises:
+        ConfigurationError: the accounts file names an unknown account, an unset key, ...
     """
-    link: RedisLink | None = None
-    if settings.lsq_api_key is None:
-        # Imported here: only the demo needs the simulator.
-        from shared.simulator import SimulatorConfig, create_app
+    async with AsyncExitStack() as stack:
+        if settings.lsq_api_key is None and settings.lsq_accounts_file is None:
+            accounts, clients = _demo_clients(settings)
+            log.warning(demo_banner())
+        else:
+            accounts = accounts or load_accounts(settings)
+            link = (
+                RedisLink(settings.redis_url.get_secret_value())
+                if settings.redis_url is not None
+                else None
+            )
+            if link is not None:
+                stack.push_async_callback(link.aclose)
+            clients = {
+                name: CaptureStatusClient(
+                    client_options(settings, base_url=account.base_url), account.api_key, link=link
+                )
+                for name, account in accounts.by_name.items()
+            }
+        for client in clients.values():
+            await stack.enter_async_context(client)
+        yield CaptureService(
+            accounts, clients, mask_pii=settings.lsq_mask_pii, poll_schedule=poll_schedule
+        )
 
-        config = SimulatorConfig()
-        log.warning(demo_banner())
-        client = CaptureStatusClient(
+
+def _demo_clients(settings: Settings) -> tuple[Accounts, dict[str, CaptureStatusClient]]:
+    """The demo accounts, each a key of one in-process simulator."""
+    # Imported here: only the demo needs the simulator.
+    from shared.simulator import SimulatedAccount, SimulatorConfig, create_app
+
+    accounts = load_accounts(settings)
+    (_, first_key), *others = DEMO_ACCOUNTS.items()
+    more = tuple(SimulatedAccount(name=name, api_key=key) for name, key in others)
+    app = create_app(SimulatorConfig(api_key=first_key, accounts=more))
+    clients = {
+        name: CaptureStatusClient(
             client_options(settings, base_url=DEMO_BASE_URL),
-            SecretStr(config.api_key),
-            transport=in_process_transport(create_app(config)),
+            account.api_key,
+            transport=in_process_transport(app),
         )
-    else:
-        link = (
-            RedisLink(settings.redis_url.get_secret_value())
-            if settings.redis_url is not None
-            else None
-        )
-        client = CaptureStatusClient(client_options(settings), settings.lsq_api_key, link=link)
-    try:
-        async with client:
-            yield client
-    finally:
-        if link is not None:
-            await link.aclose()
+        for name, account in accounts.by_name.items()
+    }
+    return accounts, clients
+
+
+@asynccontextmanager
+async def open_client(settings: Settings) -> AsyncGenerator[CaptureStatusClient]:
+    """The client of the default account only (for tools that need no service)."""
+    async with open_service(settings) as service:
+        yield service.client()

@@ -8,7 +8,7 @@ door builds one registry in its startup with :func:`metrics_registry` and serves
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import cast
 
 from prometheus_client import (
@@ -28,13 +28,28 @@ _PREFIX = "capture_status"
 
 
 class ClientCollector(Collector):
-    """Exposes the counters of one :class:`CaptureStatusClient`."""
+    """Exposes the counters of each account's :class:`CaptureStatusClient`, by account."""
 
-    def __init__(self, client: CaptureStatusClient) -> None:
-        self._client = client
+    def __init__(self, clients: Mapping[str, CaptureStatusClient]) -> None:
+        self._clients = clients
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        client = self._client
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
+        for account, client in self._clients.items():
+            for family in self._collect_one(client):
+                merged = families.setdefault(family.name, family.__class__(
+                    family.name, family.documentation, labels=["account", *_labels(family)]
+                ))  # fmt: skip
+                for sample in family.samples:
+                    if sample.name.endswith("_created"):
+                        continue
+                    labels = {"account": account, **sample.labels}
+                    merged.samples.append(sample._replace(labels=labels))
+        yield from families.values()
+
+    def _collect_one(
+        self, client: CaptureStatusClient
+    ) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         stats = client.stats
         lookups = CounterMetricFamily(
             f"{_PREFIX}_lookups", "Lookups by outcome (found, cached, or the error code).",
@@ -88,13 +103,20 @@ class ClientCollector(Collector):
         )
 
 
-def metrics_registry(client: CaptureStatusClient) -> CollectorRegistry:
-    """A registry (not the global one) holding the metrics of ``client``."""
+def _labels(family: CounterMetricFamily | GaugeMetricFamily) -> list[str]:
+    names: list[str] = []
+    for sample in family.samples:
+        names.extend(name for name in sample.labels if name not in names)
+    return names
+
+
+def metrics_registry(clients: Mapping[str, CaptureStatusClient]) -> CollectorRegistry:
+    """A registry (not the global one) holding the metrics of every account's client."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(ClientCollector(client))
+    registry.register(ClientCollector(clients))
     return registry
 
 
-def metrics_app(client: CaptureStatusClient) -> ASGIApp:
-    """An ASGI app serving the Prometheus text format of ``client``'s metrics."""
-    return cast("ASGIApp", make_asgi_app(registry=metrics_registry(client)))  # pyright: ignore[reportUnknownVariableType]
+def metrics_app(clients: Mapping[str, CaptureStatusClient]) -> ASGIApp:
+    """An ASGI app serving the Prometheus text format of the clients' metrics."""
+    return cast("ASGIApp", make_asgi_app(registry=metrics_registry(clients)))  # pyright: ignore[reportUnknownVariableType]

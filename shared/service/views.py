@@ -56,6 +56,8 @@ class LookupView(BaseModel):
     query: str
     request_id: str | None
     found: bool
+    #: the LeadSquared account that answered (set by the service)
+    account: str | None = None
     status: CaptureStatus | None = None
     explanation: Explanation
     error: ErrorView | None = None

@@ -1,0 +1,335 @@
+"""``CaptureService``: the one home of the use cases every front door offers.
+
+A front door (Slack app, MCP server, terminal) parses its input, picks the account through
+:class:`~shared.accounts.Accounts` routing, calls one method here and renders the view it
+gets back. The service owns what used to be repeated in each of them: finding RequestIds in
+text, the per-call cap, the choice between queue metrics and an explained error, the wait
+policy, and building views from lookups (docs/architecture.md, "Use cases").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.accounts import Account, Accounts
+from shared.errors import (
+    CaptureStatusError,
+    InvalidRequestIdError,
+    RateLimitedError,
+    TooManyRequestIdsError,
+    UnknownAccountError,
+)
+from shared.explain.engine import Explanation, describe_metrics, explain_error
+from shared.explain.redact import Redactor
+from shared.lsq.client import CaptureStatusClient, LookupResult
+from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id, find_request_ids
+from shared.lsq.models import QueueMetrics
+from shared.service.views import LookupView, look_up, lookup_view
+from shared.service.waiting import PollSchedule, WaitProgress, wait_for_final
+
+__all__ = ["CaptureService", "QueueHealth", "WaitView"]
+
+#: a front door's report of each check of a wait
+OnWaitProgress = Callable[[WaitProgress], Awaitable[None]]
+
+
+class QueueHealth(BaseModel):
+    """The queue of one account: its figures and their reading, or why they are missing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account: str
+    #: where the figures come from, in words (``LeadSquared region sg``)
+    source: str
+    metrics: QueueMetrics | None = None
+    #: the figures in one line (when there are figures)
+    reading: str | None = None
+    #: why there are no figures, explained (when the metrics call failed)
+    error: Explanation | None = None
+    #: the failure in one message for people (when the metrics call failed)
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The figures came in."""
+        return self.metrics is not None
+
+
+class WaitView(BaseModel):
+    """How a wait ended, with the last status seen (or why no check got an answer).
+
+    Attributes:
+        account: the account that answered.
+        request_id: the RequestId waited for.
+        answered: at least one check got a status (``view`` holds the latest).
+        finished: that status is final (Success or FAILURE).
+        timed_out: the wait ended because its time was up.
+        elapsed_seconds: how long it took.
+        timeout_seconds: the time it was given.
+        checks: how many checks were made.
+        view: the latest status, explained; or, when no check was answered, the failure.
+        last_error: why the last check failed, when it did (the wait may still have a view).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    account: str
+    request_id: str
+    answered: bool
+    finished: bool
+    timed_out: bool
+    elapsed_seconds: float
+    timeout_seconds: float
+    checks: int
+    view: LookupView
+    last_error: LookupView | None = None
+
+
+class CaptureService:
+    """Look up, explain and wait for capture requests, on any configured account.
+
+    Create one per process in the entry point's start-up (see :func:`shared.open_service`)
+    and pass it to the front door.
+
+    Args:
+        accounts: the accounts of this deployment and their routes.
+        clients: one open client per account name (each with its own budget, cooldown,
+            breaker, cache and single-flight).
+        mask_pii: mask personal data in views (``LSQ_MASK_PII``); shared copies always are.
+        poll_schedule: the pauses between the checks of a wait.
+    """
+
+    def __init__(
+        self,
+        accounts: Accounts,
+        clients: Mapping[str, CaptureStatusClient],
+        *,
+        mask_pii: bool = True,
+        poll_schedule: PollSchedule | None = None,
+    ) -> None:
+        missing = [name for name in accounts.names if name not in clients]
+        if missing:
+            raise ValueError(f"no client for account(s) {', '.join(missing)}")
+        self.accounts = accounts
+        self._clients = dict(clients)
+        self._mask_pii = mask_pii
+        self._poll_schedule = poll_schedule or PollSchedule()
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def account(self, name: str | None = None, *, allowed: Sequence[str] | None = None) -> Account:
+        """The account called ``name`` (the default one when ``None``), if the caller may reach it.
+
+        Args:
+            name: an account name, or ``None``.
+            allowed: the names this caller may reach (``None``: every account). With exactly
+                one, ``name`` may be left out.
+
+        Raises:
+            UnknownAccountError: no such account, or not one this caller may reach.
+        """
+        if allowed is None:
+            return self.accounts.get(name)
+        if name is None and len(allowed) == 1:
+            return self.accounts.get(allowed[0])
+        if name is None:
+            name = self.accounts.default
+            if name not in allowed:
+                return self.accounts.get(allowed[0])
+        account = self.accounts.get(name)
+        if account.name not in allowed:
+            raise UnknownAccountError(
+                f"This caller may not reach the LeadSquared account {account.name!r}. "
+                f"Use one of: {', '.join(allowed)}."
+            )
+        return account
+
+    def client(self, account: str | None = None) -> CaptureStatusClient:
+        """The open client of ``account`` (the default one when ``None``)."""
+        return self._clients[self.accounts.get(account).name]
+
+    @property
+    def clients(self) -> Mapping[str, CaptureStatusClient]:
+        """Every open client, by account name (for metrics and health)."""
+        return self._clients
+
+    def redactor(self, *, shared: bool = False) -> Redactor:
+        """How views mask PII: as configured, and always for copies shared with others."""
+        return Redactor(enabled=True if shared else self._mask_pii)
+
+    # --- parsing ----------------------------------------------------------------------------
+
+    def request_ids_in(self, text: str, *, max_ids: int | None = None) -> list[str]:
+        """Every distinct RequestId written in ``text`` (pasted URLs and log lines included).
+
+        Raises:
+            InvalidRequestIdError: ``text`` holds no RequestId (the message says what one is).
+            TooManyRequestIdsError: more than ``max_ids`` (or the client's cap) distinct ids.
+        """
+        ids = find_request_ids(text)
+        if not ids:
+            extract_request_id(text)  # raises with the core's wording for this text
+            raise InvalidRequestIdError(_NO_IDS)  # pragma: no cover (extract always raises)
+        self._check_count(len(ids), max_ids)
+        return ids
+
+    def _check_count(self, count: int, max_ids: int | None) -> None:
+        if count == 0:
+            raise InvalidRequestIdError(_NO_IDS)
+        cap = min(max_ids, self._client_cap) if max_ids is not None else self._client_cap
+        if count > cap:
+            raise TooManyRequestIdsError(
+                f"{count} RequestIds were given; at most {cap} are looked up at a time. "
+                f"Split them into batches of {cap} or fewer."
+            )
+
+    @property
+    def _client_cap(self) -> int:
+        return min(client.options.max_ids_per_call for client in self._clients.values())
+
+    # --- use cases --------------------------------------------------------------------------
+
+    async def look_up(
+        self,
+        queries: Sequence[str],
+        *,
+        account: str | None = None,
+        max_ids: int | None = None,
+        shared: bool = False,
+        fresh: bool = False,
+    ) -> list[LookupView]:
+        """Look up and explain each query (a RequestId, or text holding one), in order.
+
+        One bad or failing id gets its own failed view; it never fails the others. Queue
+        metrics are added to In-Queue answers when they come.
+
+        Args:
+            queries: RequestIds (or text with one each).
+            account: the account to ask (default: the default account).
+            max_ids: this front door's cap (the client's cap applies too).
+            shared: the views are for a copy shared with others (always masked).
+            fresh: ask LeadSquared afresh instead of answering from the cache.
+
+        Raises:
+            InvalidRequestIdError: no queries at all.
+            TooManyRequestIdsError: more queries than ``max_ids`` or the client's cap.
+            UnknownAccountError: no such account.
+        """
+        target = self.accounts.get(account)
+        self._check_count(len(queries), max_ids)
+        views = await look_up(
+            self._clients[target.name],
+            list(queries),
+            app_base_url=target.app_base_url,
+            redactor=self.redactor(shared=shared),
+            fresh=fresh,
+        )
+        return [view.model_copy(update={"account": target.name}) for view in views]
+
+    async def queue_health(self, *, account: str | None = None) -> QueueHealth:
+        """The queue metrics of ``account`` with their reading, or the explained failure.
+
+        Raises:
+            UnknownAccountError: no such account.
+        """
+        target = self.accounts.get(account)
+        try:
+            metrics = await self._clients[target.name].get_metrics()
+        except CaptureStatusError as error:
+            return QueueHealth(
+                account=target.name,
+                source=target.label,
+                error=explain_error(error),
+                message=error.message,
+            )
+        return QueueHealth(
+            account=target.name,
+            source=target.label,
+            metrics=metrics,
+            reading=describe_metrics(metrics),
+        )
+
+    async def queue_healths(self, accounts: Sequence[Account]) -> list[QueueHealth]:
+        """:meth:`queue_health` of several accounts at once, in order."""
+        return list(
+            await asyncio.gather(*(self.queue_health(account=item.name) for item in accounts))
+        )
+
+    async def wait(
+        self,
+        query: str,
+        *,
+        account: str | None = None,
+        timeout_seconds: float,
+        on_progress: OnWaitProgress | None = None,
+    ) -> WaitView:
+        """Check ``query`` until final or ``timeout_seconds``, reporting each check.
+
+        The answer comes within ``timeout_seconds``: queue figures are added to an unfinished
+        wait only when they come in the time left (and not after a throttle, whose cooldown
+        holds them back too).
+
+        Raises:
+            CaptureStatusError: not a RequestId, or an error retrying cannot fix (not found,
+                refused key, ...).
+            UnknownAccountError: no such account.
+        """
+        target = self.accounts.get(account)
+        client = self._clients[target.name]
+        outcome = await wait_for_final(
+            client,
+            query,
+            timeout_seconds=timeout_seconds,
+            on_progress=on_progress,
+            schedule=self._poll_schedule,
+        )
+        redactor = self.redactor()
+        last_error = None
+        if outcome.last_error is not None:
+            failed = LookupResult(
+                query=query, request_id=outcome.request_id, error=outcome.last_error
+            )
+            last_error = lookup_view(failed).model_copy(update={"account": target.name})
+        if outcome.status is None:
+            assert last_error is not None  # every check failed with a temporary error
+            view = last_error
+        else:
+            metrics = None
+            if not (outcome.finished or isinstance(outcome.last_error, RateLimitedError)):
+                left = timeout_seconds - outcome.elapsed_seconds
+                metrics = await _metrics_within(client, left)
+            result = LookupResult(query=query, request_id=outcome.request_id, status=outcome.status)
+            view = lookup_view(
+                result, metrics=metrics, app_base_url=target.app_base_url, redactor=redactor
+            ).model_copy(update={"account": target.name})
+        return WaitView(
+            account=target.name,
+            request_id=outcome.request_id,
+            answered=outcome.status is not None,
+            finished=outcome.finished,
+            timed_out=outcome.timed_out,
+            elapsed_seconds=outcome.elapsed_seconds,
+            timeout_seconds=timeout_seconds,
+            checks=outcome.checks,
+            view=view,
+            last_error=last_error,
+        )
+
+
+_NO_IDS = (
+    f"No RequestIds were given. Give one or more RequestIds (GUIDs such as {REQUEST_ID_EXAMPLE})."
+)
+
+
+async def _metrics_within(client: CaptureStatusClient, seconds: float) -> QueueMetrics | None:
+    """The queue figures, if they come within ``seconds``."""
+    if seconds <= 0:
+        return None
+    try:
+        async with asyncio.timeout(seconds):
+            return await client.get_metrics()
+    except (CaptureStatusError, TimeoutError):
+        return None
