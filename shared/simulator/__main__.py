@@ -1,7 +1,10 @@
 """``python -m shared.simulator``: serve the LeadSquared async API simulator with uvicorn.
 
-Binds to loopback by default, prints the base URL and the seeded sample RequestIds, and
-serves until Ctrl-C.
+Binds to loopback by default, prints the base URL, the accounts served (names, not keys)
+and each account's seeded sample RequestIds, and serves until Ctrl-C. ``--api-key`` is the
+key of the first account, ``default``; each ``--account NAME=KEY`` serves one more::
+
+    python -m shared.simulator --api-key key-a --account eu=key-b --account us=key-c
 """
 
 from __future__ import annotations
@@ -11,11 +14,47 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
 
 from shared.simulator.app import create_app
-from shared.simulator.config import SimulatorConfig
-from shared.simulator.samples import SAMPLES, UNKNOWN_REQUEST_ID
+from shared.simulator.config import SimulatedAccount, SimulatorConfig
+from shared.simulator.samples import UNKNOWN_REQUEST_ID, samples_for
 from shared.simulator.server import start_simulator_server
+
+__all__ = ["ServeOptions", "main", "parse_options"]
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``python -m shared.simulator`` was asked to serve, and where.
+
+    Attributes:
+        host: the address to bind.
+        port: the port to bind (0 picks a free one).
+        config: the simulator's configuration, every ``--account`` included.
+    """
+
+    host: str
+    port: int
+    config: SimulatorConfig
+
+
+def _validation_text(exc: ValidationError) -> str:
+    # the messages only: pydantic's full text would repeat the input, keys included
+    return "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+
+
+def _account(text: str) -> SimulatedAccount:
+    name, equals, key = text.partition("=")
+    if not equals or not name or not key:
+        # the text is not repeated: without "=" it may well be a key alone
+        raise argparse.ArgumentTypeError("expected NAME=KEY, e.g. --account eu=<its x-api-key>")
+    try:
+        return SimulatedAccount(name=name, api_key=key)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"account {name!r}: {_validation_text(exc)}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +65,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=8765, help="port to bind; 0 picks a free one")
-    parser.add_argument("--api-key", default=defaults.api_key, help="the x-api-key to require")
+    parser.add_argument(
+        "--api-key",
+        default=defaults.api_key,
+        help=f"the x-api-key of the first account, 'default' (default: {defaults.api_key})",
+    )
+    parser.add_argument(
+        "--account",
+        dest="accounts",
+        metavar="NAME=KEY",
+        type=_account,
+        action="append",
+        default=[],
+        help="serve one more account, with its own key, rate window and data (repeatable)",
+    )
     parser.add_argument("--rate-limit-calls", type=int, default=defaults.rate_limit_calls)
     parser.add_argument("--rate-limit-seconds", type=float, default=defaults.rate_limit_seconds)
     parser.add_argument(
@@ -44,21 +96,30 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _banner(url: str, config: SimulatorConfig) -> str:
-    width = max(len(name) for name in SAMPLES)
+    names = [account.name for account in config.all_accounts]
+    first, *others = names
+    width = max(len(name) for name in samples_for(first))
     lines = [
         f"LeadSquared async API simulator at {url}",
-        f"  x-api-key: {config.api_key}   limit: {config.rate_limit_calls} calls in "
-        f"{config.rate_limit_seconds:g} s   processing: {config.processing_seconds:g} s",
+        f"  accounts: {', '.join(names)}   (each its own x-api-key, window and data)",
+        f"  limit: {config.rate_limit_calls} calls in {config.rate_limit_seconds:g} s per "
+        f"account   processing: {config.processing_seconds:g} s",
         f"  status:  {', '.join(config.status_paths)}   (?RequestID=<id>)",
         f"  metrics: {config.metrics_path}   capture: POST {config.capture_path}",
-        "  sample RequestIds:",
+        f"  sample RequestIds of account {first!r}:",
         *(
             f"    {name:<{width}}  {sample.request_id}  {sample.description}"
-            for name, sample in SAMPLES.items()
+            for name, sample in samples_for(first).items()
         ),
         f"    {'(unknown)':<{width}}  {UNKNOWN_REQUEST_ID}  never known: answered with 404",
-        "Press Ctrl-C to stop.",
     ]
+    for account in others:
+        lines.append(f"  sample RequestIds of account {account!r} (the same samples):")
+        lines.extend(
+            f"    {name:<{width}}  {sample.request_id}"
+            for name, sample in samples_for(account).items()
+        )
+    lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines) + "\n"
 
 
@@ -71,21 +132,37 @@ async def _serve(host: str, port: int, config: SimulatorConfig) -> None:
     await running.wait()
 
 
+def parse_options(argv: Sequence[str] | None = None) -> ServeOptions:
+    """What ``argv`` (``sys.argv[1:]`` when ``None``) asks to serve.
+
+    Raises:
+        SystemExit: the arguments are wrong (argparse's usage message and status 2), e.g.
+            an ``--account`` without ``=``, two accounts with one name or one key.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        config = SimulatorConfig(
+            api_key=args.api_key,
+            accounts=tuple(args.accounts),
+            rate_limit_calls=args.rate_limit_calls,
+            rate_limit_seconds=args.rate_limit_seconds,
+            processing_seconds=args.processing_seconds,
+            send_retry_after=args.send_retry_after,
+        )
+    except ValidationError as exc:
+        parser.error(_validation_text(exc))
+    return ServeOptions(host=args.host, port=args.port, config=config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and serve until interrupted; return the exit status."""
-    args = _parser().parse_args(argv)
-    config = SimulatorConfig(
-        api_key=args.api_key,
-        rate_limit_calls=args.rate_limit_calls,
-        rate_limit_seconds=args.rate_limit_seconds,
-        processing_seconds=args.processing_seconds,
-        send_retry_after=args.send_retry_after,
-    )
+    options = parse_options(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        asyncio.run(_serve(args.host, args.port, config))
+        asyncio.run(_serve(options.host, options.port, options.config))
     except KeyboardInterrupt:
         return 130
     except (RuntimeError, TimeoutError, OSError) as exc:

@@ -14,17 +14,35 @@ GAP undocumented):
   ``ProcessingratePerMinute`` (DOC, with the docs' odd casing).
 - ``POST <capture path>``: queues a capture and answers its RequestID (DOC); the request is
   In-Queue for ``processing_seconds``, then final (see :meth:`Simulator.submit`).
-- Every API route needs ``x-api-key`` (DOC): else 401. Every key has its own moving window
-  of ``rate_limit_calls`` per ``rate_limit_seconds`` (DOC: 25 per 5 s): over it, 429 with
-  the documented message, without Retry-After unless ``send_retry_after`` (DOC: none is
-  documented). Refused calls (401, 429) do not count against the window (INF).
+- Every API route needs ``x-api-key`` (DOC): else 401. The key selects one of the accounts
+  the simulator serves (``config.all_accounts``: ``"default"``, whose key is
+  ``config.api_key``, then ``config.accounts``); a key no account has is refused with the
+  same 401. Each account is a separate LeadSquared account: it has its own moving window of
+  ``rate_limit_calls`` per ``rate_limit_seconds`` (DOC: 25 per 5 s; over it, 429 with the
+  documented message, without Retry-After unless ``send_retry_after``: DOC, none is
+  documented), and its own data: its seeded samples, its submissions, its put answers. A
+  RequestId of one account is a well-formed unknown id (404) for every other. Refused calls
+  (401, 429) do not count against the window (INF).
 - Any other path or method: the gateway's 404 ``{"Message": "API could not be found"}``
   (DOC wording), before any key check, because the gateway answers it.
-- Faults (:mod:`shared.simulator.faults`) apply after the key check and the window.
-- Control routes, free of key and window: ``GET /healthz``, ``GET /_sim/calls``,
-  ``DELETE /_sim/calls``, ``GET``/``POST /_sim/fault``, ``POST /_sim/reset``,
-  ``GET /_sim/samples``, and ``PUT /_sim/answers/<id>`` (body: a ``TaskStatus`` object,
-  served as that id's answer until a reset: how tests serve hostile answers).
+- Faults (:mod:`shared.simulator.faults`) apply after the key check and the window, to
+  whichever account calls (one fault at a time for the whole simulator).
+- Control routes, free of key and window, never recorded:
+
+  - ``GET /healthz``;
+  - ``GET /_sim/calls``: every recorded call (its ``account`` is the name of the account
+    whose key it carried, or ``null``); ``?account=NAME`` lists that account's only.
+    ``DELETE /_sim/calls`` forgets them (``?account=NAME``: that account's only);
+  - ``GET``/``POST /_sim/fault``: the fault, shared by every account;
+  - ``POST /_sim/reset``: back to the initial state (calls, fault, windows, every
+    account's data); ``?account=NAME`` resets that account's calls, window and data only;
+  - ``GET /_sim/samples``: the seeded samples of the first account, with their RequestIds;
+    ``?account=NAME``: those of that account (same samples, its own ids);
+  - ``PUT /_sim/answers/<id>`` (body: a ``TaskStatus`` object): served as that id's answer
+    for the first account, or for ``?account=NAME``, until a reset: how tests serve hostile
+    answers.
+
+  An ``?account=`` naming no account is answered 404 ``{"error": ..., "accounts": [...]}``.
 """
 
 from __future__ import annotations
@@ -43,10 +61,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from shared.simulator.config import SimulatorConfig
+from shared.simulator.config import DEFAULT_ACCOUNT, SimulatorConfig
 from shared.simulator.faults import Fault, FaultKind, SimulatedConnectionReset
-from shared.simulator.samples import SAMPLES, TASK_TYPE
-from shared.simulator.state import CallRecord, InvalidCaptureBodyError, Simulator
+from shared.simulator.samples import TASK_TYPE
+from shared.simulator.state import (
+    CallRecord,
+    InvalidCaptureBodyError,
+    Simulator,
+    UnknownAccountError,
+)
 
 __all__ = [
     "ACCEPTED_MESSAGE",
@@ -151,7 +174,7 @@ def _query_value(request: Request, name: str) -> str | None:
     return None
 
 
-def _status_answer(simulator: Simulator, request: Request) -> _Answer:
+def _status_answer(simulator: Simulator, request: Request, account: str) -> _Answer:
     raw = _query_value(request, "RequestID")
     if raw is None or not raw.strip():
         return _error(400, "RequestID is required")
@@ -159,17 +182,17 @@ def _status_answer(simulator: Simulator, request: Request) -> _Answer:
     if not _GUID.match(request_id):
         return _error(400, "RequestID is not a valid GUID", request_id)
     request_id = request_id.lower()
-    envelope = simulator.status_envelope(request_id)
+    envelope = simulator.status_envelope(request_id, account)
     if envelope is None:
         return _error(404, f"No request found for RequestID {request_id}", request_id)
     return _Answer(200, envelope, request_id)
 
 
-async def _capture_answer(simulator: Simulator, request: Request) -> _Answer:
+async def _capture_answer(simulator: Simulator, request: Request, account: str) -> _Answer:
     # accessKey/secretKey query parameters are tolerated and ignored (DOC lists them)
     body = await request.body()
     try:
-        request_id = simulator.submit(body)
+        request_id = simulator.submit(body, account)
     except InvalidCaptureBodyError as exc:
         return _error(400, f"Invalid request body: {exc}")
     return _Answer(200, {"Status": ACCEPTED_MESSAGE, "RequestID": request_id}, request_id)
@@ -249,19 +272,27 @@ async def _api(request: Request) -> Response:
 
     asked = _query_value(request, "RequestID") if is_status_route else None
     asked = asked.strip().lower() if asked else None
+    api_key = request.headers.get("x-api-key")
+    account = config.account_for_key(api_key)
 
     def record(status_code: int | None, **extra: Any) -> None:
         extra.setdefault("request_id", asked)
         simulator.record(
-            CallRecord(at=now, method=method, path=path, status_code=status_code, **extra)
+            CallRecord(
+                at=now,
+                method=method,
+                path=path,
+                status_code=status_code,
+                account=account,
+                **extra,
+            )
         )
 
     if not (is_status_route or is_metrics_route or is_capture_route):
         record(404)
         return JSONResponse(GATEWAY_NOT_FOUND_BODY, 404)
 
-    api_key = request.headers.get("x-api-key")
-    if api_key is None or api_key != config.api_key:
+    if api_key is None or account is None:
         record(401)
         return JSONResponse({"Status": "Error", "Message": "Invalid API key"}, 401)
 
@@ -286,11 +317,11 @@ async def _api(request: Request) -> Response:
             return replaced
 
     if is_status_route:
-        answer = _status_answer(simulator, request)
+        answer = _status_answer(simulator, request, account)
     elif is_metrics_route:
-        answer = _Answer(200, simulator.metrics())
+        answer = _Answer(200, simulator.metrics(account))
     else:
-        answer = await _capture_answer(simulator, request)
+        answer = await _capture_answer(simulator, request, account)
 
     response = (
         answer.to_response()
@@ -310,13 +341,29 @@ async def _healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+def _account_query(request: Request) -> str | None:
+    """The ``?account=NAME`` of a control route, if given (checked by the simulator)."""
+    return request.query_params.get("account")
+
+
+def _data_account(request: Request) -> str:
+    """The account a control route that reads or changes data targets: the first by default."""
+    account = _account_query(request)
+    return DEFAULT_ACCOUNT if account is None else account
+
+
+async def _unknown_account(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnknownAccountError)
+    return JSONResponse({"error": str(exc), "accounts": list(exc.known)}, 404)
+
+
 async def _get_calls(request: Request) -> Response:
-    simulator = _simulator(request)
-    return JSONResponse([call.model_dump(mode="json") for call in list(simulator.calls)])
+    calls = _simulator(request).calls_of(_account_query(request))
+    return JSONResponse([call.model_dump(mode="json") for call in calls])
 
 
 async def _delete_calls(request: Request) -> Response:
-    _simulator(request).reset_calls()
+    _simulator(request).reset_calls(_account_query(request))
     return JSONResponse({"calls": 0})
 
 
@@ -350,16 +397,18 @@ async def _put_answer(request: Request) -> Response:
     if not isinstance(data, dict):
         return JSONResponse({"error": "send a TaskStatus object"}, 400)
     request_id = str(request.path_params["request_id"])
-    _simulator(request).put_answer(request_id, data)  # pyright: ignore[reportUnknownArgumentType]
+    account = _data_account(request)
+    _simulator(request).put_answer(request_id, data, account)  # pyright: ignore[reportUnknownArgumentType]
     return JSONResponse({"request_id": request_id.lower()})
 
 
 async def _reset(request: Request) -> Response:
-    _simulator(request).reset()
+    _simulator(request).reset(_account_query(request))
     return JSONResponse({"reset": True})
 
 
-async def _samples(_: Request) -> Response:
+async def _samples(request: Request) -> Response:
+    samples = _simulator(request).samples(_data_account(request))
     return JSONResponse(
         {
             name: {
@@ -369,7 +418,7 @@ async def _samples(_: Request) -> Response:
                 "expected_outcome": sample.expected_outcome,
                 "exception_type": sample.exception_type,
             }
-            for name, sample in SAMPLES.items()
+            for name, sample in samples.items()
         }
     )
 
@@ -389,7 +438,8 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             Route("/_sim/answers/{request_id}", _put_answer, methods=["PUT"]),
             # everything else is the API host, which answers unknown paths like the gateway
             Route("/{path:path}", _api, methods=_ALL_METHODS),
-        ]
+        ],
+        exception_handlers={UnknownAccountError: _unknown_account},
     )
     app.state.simulator = simulator
     return app

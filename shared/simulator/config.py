@@ -1,20 +1,48 @@
-"""Configuration of the LeadSquared async API simulator."""
+"""Configuration of the LeadSquared async API simulator.
+
+One simulator can serve several LeadSquared accounts, each known by its own ``x-api-key``:
+the first is ``SimulatorConfig.api_key`` (the account named ``"default"``), more are
+declared with ``SimulatorConfig.accounts``::
+
+    SimulatorConfig(api_key="key-a", accounts=(SimulatedAccount(name="eu", api_key="key-b"),))
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["SimulatorConfig"]
+__all__ = ["DEFAULT_ACCOUNT", "SimulatedAccount", "SimulatorConfig"]
+
+#: the name of the first account, the one ``SimulatorConfig.api_key`` belongs to
+DEFAULT_ACCOUNT = "default"
+
+
+class SimulatedAccount(BaseModel):
+    """One LeadSquared account the simulator serves: its own key, rate window and data.
+
+    Attributes:
+        name: how tests and control routes (``?account=NAME``) name it: letters, digits,
+            ``.``, ``_`` and ``-``, starting with a letter or digit, at most 64 characters.
+        api_key: the ``x-api-key`` that selects it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    api_key: str = Field(min_length=1, repr=False)
 
 
 class SimulatorConfig(BaseModel):
     """How the simulator behaves. Every INF/GAP fact of the upstream API is a knob here.
 
     Attributes:
-        api_key: the ``x-api-key`` every API route requires.
+        api_key: the ``x-api-key`` of the first account, named ``"default"``.
+        accounts: more accounts, each with its own key, window and data. Names must be
+            unique (``"default"`` is taken) and keys distinct, ``api_key`` included.
         rate_limit_calls: calls admitted in any ``rate_limit_seconds`` (DOC: 25 in 5 s).
         rate_limit_seconds: length of the moving window.
         processing_seconds: how long a submitted capture stays In-Queue (by ``clock``).
@@ -29,6 +57,7 @@ class SimulatorConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     api_key: str = Field(default="demo-key", min_length=1)
+    accounts: tuple[SimulatedAccount, ...] = ()
     rate_limit_calls: int = Field(default=25, ge=1)
     rate_limit_seconds: float = Field(default=5.0, gt=0)
     processing_seconds: float = Field(default=8.0, ge=0)
@@ -51,6 +80,41 @@ class SimulatorConfig(BaseModel):
         if not path.startswith("/"):
             raise ValueError("paths start with '/'")
         return path
+
+    @model_validator(mode="after")
+    def _accounts_are_distinct(self) -> Self:
+        names: set[str] = set()
+        owners: dict[str, str] = {}
+        for account in self.all_accounts:
+            if account.name in names:
+                taken = " (the account of api_key)" if account.name == DEFAULT_ACCOUNT else ""
+                raise ValueError(
+                    f"account names must be unique: {account.name!r}{taken} is used twice"
+                )
+            names.add(account.name)
+            owner = owners.setdefault(account.api_key, account.name)
+            if owner != account.name:
+                # the key itself is left out of the message: it may be a real secret
+                raise ValueError(
+                    f"account keys must be distinct: {owner!r} and {account.name!r} share one"
+                )
+        return self
+
+    @property
+    def all_accounts(self) -> tuple[SimulatedAccount, ...]:
+        """Every account served: ``"default"`` (with ``api_key``) first, then ``accounts``."""
+        return (SimulatedAccount(name=DEFAULT_ACCOUNT, api_key=self.api_key), *self.accounts)
+
+    def account_for_key(self, api_key: str | None) -> str | None:
+        """The name of the account ``api_key`` selects, or ``None`` if it selects none."""
+        if api_key is None:
+            return None
+        if api_key == self.api_key:
+            return DEFAULT_ACCOUNT
+        for account in self.accounts:
+            if account.api_key == api_key:
+                return account.name
+        return None
 
     @property
     def limit_text(self) -> str:

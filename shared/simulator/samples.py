@@ -5,16 +5,26 @@ shapes follow ``leadsquared-async-api.md``: where the docs are silent (how a FAI
 its exception, TaskCurrentStep values, casing) the samples deliberately vary, so that the
 client and the explanations are tested against every plausible answer, not one guess.
 
+Every account the simulator serves has the same samples: the first account (``"default"``)
+under the fixed ids of :data:`SAMPLES`, every other account under ids derived from its name
+(:func:`sample_ids_for`), so a test can tell which account answered.
+
 The people, emails and phone numbers are invented.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+
+from shared.simulator.config import DEFAULT_ACCOUNT
 
 __all__ = [
     "SAMPLES",
@@ -25,6 +35,8 @@ __all__ = [
     "encode_message",
     "encode_request_body",
     "exception_message",
+    "sample_ids_for",
+    "samples_for",
 ]
 
 #: ``TaskStatus.TaskType`` of every request of this API (DOC)
@@ -647,3 +659,45 @@ def _build_samples() -> list[Sample]:
 
 #: every seeded sample by name (read-only)
 SAMPLES: Mapping[str, Sample] = MappingProxyType({s.name: s for s in _build_samples()})
+
+
+#: the uuid5 namespace of the sample ids of accounts other than the first (fixed forever)
+_ACCOUNT_SAMPLES_NAMESPACE = uuid.UUID("54e74e32-3514-42a4-a0be-51cd3149234a")
+
+
+def _with_request_id(envelope: Mapping[str, Any], request_id: str) -> dict[str, Any]:
+    moved = copy.deepcopy(dict(envelope))
+    for key in moved:
+        if key.lower() == "requestid":  # the samples vary the casing: keep each one's
+            moved[key] = request_id
+    return moved
+
+
+@functools.lru_cache(maxsize=64)
+def samples_for(account: str) -> Mapping[str, Sample]:
+    """The seeded samples of ``account`` by name (read-only).
+
+    The first account (``"default"``) has :data:`SAMPLES` itself. Any other account has the
+    same samples (same stories, bodies and outcomes) under its own RequestIds: uuid5 of the
+    account name and the sample's default id, so they are the same in every run.
+    """
+    if account == DEFAULT_ACCOUNT:
+        return SAMPLES
+    moved: dict[str, Sample] = {}
+    for name, sample in SAMPLES.items():
+        request_id = str(uuid.uuid5(_ACCOUNT_SAMPLES_NAMESPACE, f"{account}/{sample.request_id}"))
+        moved[name] = dataclasses.replace(
+            sample,
+            request_id=request_id,
+            envelope=_with_request_id(sample.envelope, request_id),
+        )
+    return MappingProxyType(moved)
+
+
+def sample_ids_for(account: str) -> dict[str, str]:
+    """The RequestId of each seeded sample of ``account``, by sample name.
+
+    ``sample_ids_for("default")`` gives the ids of :data:`SAMPLES`; any other name gives
+    ids of its own (see :func:`samples_for`), whether or not a simulator serves it.
+    """
+    return {name: sample.request_id for name, sample in samples_for(account).items()}

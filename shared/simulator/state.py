@@ -1,8 +1,14 @@
-"""The simulator's state: requests and their progression, the rate window, faults, calls.
+"""The simulator's state: requests and their progression, the rate windows, faults, calls.
 
 One :class:`Simulator` lives in ``app.state.simulator``. Tests reach it directly (in
 process) or through the ``/_sim/*`` control routes (across processes). Its methods take a
 lock because a test thread may drive it while uvicorn serves it from another thread.
+
+Each account of ``config.all_accounts`` has its own data: its seeded samples, submissions
+and put answers. A RequestId of one account is unknown to every other, as it would be on
+two LeadSquared accounts. Methods that read or change data take ``account`` (a name,
+``"default"`` unless given); a name the configuration does not declare raises
+:class:`UnknownAccountError`. Faults are shared: one applies to whichever account calls.
 """
 
 from __future__ import annotations
@@ -13,25 +19,26 @@ import math
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.simulator.config import SimulatorConfig
+from shared.simulator.config import DEFAULT_ACCOUNT, SimulatorConfig
 from shared.simulator.faults import Fault, FaultKind
 from shared.simulator.samples import (
-    SAMPLES,
     TASK_TYPE,
     UNKNOWN_REQUEST_ID,
+    Sample,
     created_message,
     encode_message,
     encode_request_body,
     exception_message,
+    samples_for,
 )
 from shared.simulator.window import MovingWindow
 
-__all__ = ["CallRecord", "InvalidCaptureBodyError", "Simulator"]
+__all__ = ["CallRecord", "InvalidCaptureBodyError", "Simulator", "UnknownAccountError"]
 
 #: ProcessingRatePerMinute is "averaged over the last 10 minutes" (DOC)
 _RATE_PERIOD_SECONDS = 600.0
@@ -40,7 +47,6 @@ _LAST_STEP = "In-Process-Queue"
 _QUEUED_STEP = "In-Process-Queue"
 #: the opportunity field the simulator treats as mandatory (the opportunity name)
 _MANDATORY_FIELD = "mx_Custom_1"
-_SAMPLES_BY_ID = {sample.request_id: sample for sample in SAMPLES.values()}
 
 
 class CallRecord(BaseModel):
@@ -55,6 +61,8 @@ class CallRecord(BaseModel):
         fault: the fault that shaped the answer, if one applied.
         counted: whether the call counted against the rate window (an authenticated call
             on an API route that the window admitted).
+        account: the name of the account whose ``x-api-key`` the call carried; ``None``
+            when it carried no key, or one no account has (answered 401 on API routes).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -66,10 +74,25 @@ class CallRecord(BaseModel):
     request_id: str | None = None
     fault: FaultKind | None = None
     counted: bool = False
+    account: str | None = None
 
 
 class InvalidCaptureBodyError(ValueError):
     """A capture body is not per spec (LeadSquared answers such a POST with 400)."""
+
+
+class UnknownAccountError(LookupError):
+    """An account name the simulator's configuration does not declare.
+
+    Attributes:
+        account: the name asked for.
+        known: the names it does declare, first account first.
+    """
+
+    def __init__(self, account: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"no simulated account is named {account!r}; known: {', '.join(known)}")
+        self.account = account
+        self.known = known
 
 
 @dataclass(frozen=True)
@@ -83,6 +106,22 @@ class _Submission:
     #: the created opportunity and lead, for later duplicates to point at
     opportunity_id: str | None = None
     prospect_id: str | None = None
+
+
+@dataclass
+class _AccountData:
+    """What one account knows: its samples, its submissions and the answers put for it."""
+
+    samples_by_id: Mapping[str, Sample]
+    submissions: dict[str, _Submission] = field(default_factory=dict[str, _Submission])
+    #: the submissions that created an opportunity, by ``searchby=value`` of their lead
+    created_by_search_value: dict[str, _Submission] = field(default_factory=dict[str, _Submission])
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+
+    def clear(self) -> None:
+        self.submissions.clear()
+        self.created_by_search_value.clear()
+        self.answers.clear()
 
 
 def _lower_keys(mapping: Mapping[Any, Any]) -> dict[str, Any]:
@@ -110,9 +149,18 @@ class Simulator:
         self._lock = threading.Lock()
         self._windows: dict[str, MovingWindow] = {}
         self._fault: Fault | None = None
-        self._submissions: dict[str, _Submission] = {}
-        self._created_by_search_value: dict[str, _Submission] = {}
-        self._answers: dict[str, dict[str, Any]] = {}
+        self._accounts = {
+            account.name: _AccountData(
+                {sample.request_id: sample for sample in samples_for(account.name).values()}
+            )
+            for account in self.config.all_accounts
+        }
+
+    def _data(self, account: str) -> _AccountData:
+        data = self._accounts.get(account)
+        if data is None:
+            raise UnknownAccountError(account, tuple(self._accounts))
+        return data
 
     # ---- time, window, faults -------------------------------------------------------
 
@@ -121,6 +169,7 @@ class Simulator:
         return self.config.clock()
 
     def _window(self, api_key: str) -> MovingWindow:
+        # one window per key, so one per account: account keys are distinct
         window = self._windows.get(api_key)
         if window is None:
             window = MovingWindow(self.config.rate_limit_calls, self.config.rate_limit_seconds)
@@ -165,40 +214,85 @@ class Simulator:
         with self._lock:
             self.calls.append(call)
 
-    def reset_calls(self) -> None:
-        """Forget the recorded calls (the rate window, faults and requests are kept)."""
-        with self._lock:
-            self.calls.clear()
+    def calls_of(self, account: str | None = None) -> list[CallRecord]:
+        """The recorded calls, in arrival order: all of them, or those of ``account``.
 
-    def reset(self) -> None:
-        """Back to the initial state: no calls, no fault, empty windows, no submissions."""
+        Raises:
+            UnknownAccountError: ``account`` names no account of the configuration.
+        """
         with self._lock:
-            self.calls.clear()
-            self._windows.clear()
-            self._fault = None
-            self._submissions.clear()
-            self._created_by_search_value.clear()
-            self._answers.clear()
+            if account is None:
+                return list(self.calls)
+            self._data(account)
+            return [call for call in self.calls if call.account == account]
 
-    def count(self, status_code: int | None = None, path: str | None = None) -> int:
-        """How many recorded calls match ``status_code`` and ``path`` (``None`` = any)."""
+    def reset_calls(self, account: str | None = None) -> None:
+        """Forget the recorded calls, or those of ``account`` (windows, faults, data are kept).
+
+        Raises:
+            UnknownAccountError: ``account`` names no account of the configuration.
+        """
+        with self._lock:
+            if account is None:
+                self.calls.clear()
+            else:
+                self._data(account)
+                self.calls[:] = [call for call in self.calls if call.account != account]
+
+    def reset(self, account: str | None = None) -> None:
+        """Back to the initial state: no calls, no fault, empty windows, no submissions.
+
+        With ``account``, only that account goes back: its calls, its window, its
+        submissions and put answers. The fault, shared by all accounts, is kept.
+
+        Raises:
+            UnknownAccountError: ``account`` names no account of the configuration.
+        """
+        with self._lock:
+            if account is None:
+                self.calls.clear()
+                self._windows.clear()
+                self._fault = None
+                for data in self._accounts.values():
+                    data.clear()
+                return
+            self._data(account).clear()
+            self.calls[:] = [call for call in self.calls if call.account != account]
+            for served in self.config.all_accounts:
+                if served.name == account:
+                    self._windows.pop(served.api_key, None)
+
+    def count(
+        self, status_code: int | None = None, path: str | None = None, account: str | None = None
+    ) -> int:
+        """How many recorded calls match ``status_code``, ``path`` and ``account`` (``None`` = any).
+
+        ``account`` is matched against :attr:`CallRecord.account` as is: a name no account
+        has counts nothing.
+        """
         with self._lock:
             return sum(
                 1
                 for call in self.calls
                 if (status_code is None or call.status_code == status_code)
                 and (path is None or call.path == path)
+                and (account is None or call.account == account)
             )
 
-    def max_calls_in_any_window(self, seconds: float) -> int:
-        """The most calls that reached the rate window in any half-open period of ``seconds``.
+    def max_calls_in_any_window(self, seconds: float, account: str | None = None) -> int:
+        """The most calls that reached a rate window in any half-open period of ``seconds``.
 
         Calls the window refused (429) are included: they were sent, so a client that sent
-        more than N in some period shows more than N here, not just its 429s.
+        more than N in some period shows more than N here, not just its 429s. ``None``
+        counts the calls of every account together; a name, that account's alone (the
+        budget each account has).
         """
         with self._lock:
             times = sorted(
-                call.at for call in self.calls if call.counted or call.status_code == 429
+                call.at
+                for call in self.calls
+                if (call.counted or call.status_code == 429)
+                and (account is None or call.account == account)
             )
         best = 0
         start = 0
@@ -210,27 +304,50 @@ class Simulator:
 
     # ---- requests --------------------------------------------------------------------
 
-    def status_envelope(self, request_id: str) -> dict[str, Any] | None:
-        """The status answer for ``request_id`` at the current clock, or ``None`` if unknown."""
+    def status_envelope(
+        self, request_id: str, account: str = DEFAULT_ACCOUNT
+    ) -> dict[str, Any] | None:
+        """``account``'s status answer for ``request_id`` at the current clock.
+
+        ``None`` when ``account`` does not know the id (another account may).
+
+        Raises:
+            UnknownAccountError: ``account`` names no account of the configuration.
+        """
         key = request_id.strip().lower()
         with self._lock:
-            answer = self._answers.get(key)
-            submission = self._submissions.get(key)
+            data = self._data(account)
+            answer = data.answers.get(key)
+            submission = data.submissions.get(key)
         if answer is not None:
             return {"RequestId": key, "TaskStatus": copy.deepcopy(answer)}
         if submission is not None:
             return self._submission_envelope(submission, self.now())
-        sample = _SAMPLES_BY_ID.get(key)
+        sample = data.samples_by_id.get(key)
         # a deep copy: callers (faults) may reshape the answer, the sample must not change
         return None if sample is None else copy.deepcopy(dict(sample.envelope))
 
-    def put_answer(self, request_id: str, task_status: Mapping[str, Any]) -> None:
-        """Answer ``request_id`` with ``task_status`` (any shape, hostile ones included).
+    def samples(self, account: str = DEFAULT_ACCOUNT) -> Mapping[str, Sample]:
+        """The seeded samples of ``account`` by name (see :func:`samples_for`).
+
+        Raises:
+            UnknownAccountError: ``account`` names no account of the configuration.
+        """
+        self._data(account)
+        return samples_for(account)
+
+    def put_answer(
+        self, request_id: str, task_status: Mapping[str, Any], account: str = DEFAULT_ACCOUNT
+    ) -> None:
+        """Answer ``request_id`` with ``task_status`` (any shape), for ``account`` only.
 
         Tests and benchmarks use it to serve answers no sample has: huge, deep, malformed.
+
+        Raises:
+            UnknownAccountError: ``account`` names no account of the configuration.
         """
         with self._lock:
-            self._answers[request_id.strip().lower()] = dict(task_status)
+            self._data(account).answers[request_id.strip().lower()] = dict(task_status)
 
     def _submission_envelope(self, submission: _Submission, now: float) -> dict[str, Any]:
         queued = now < submission.submitted_at + self.config.processing_seconds
@@ -255,16 +372,20 @@ class Simulator:
             }
         return {"RequestId": submission.request_id, "TaskStatus": task}
 
-    def metrics(self) -> dict[str, Any]:
-        """The queue metrics answer at the current clock, derived from queued requests.
+    def metrics(self, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+        """``account``'s queue metrics answer at the current clock, from its queued requests.
 
         Seeded samples that stay In-Queue forever count as pending but add no delay (like
         the docs' example: one pending message, a maximum delay of 0).
+
+        Raises:
+            UnknownAccountError: ``account`` names no account of the configuration.
         """
         now = self.now()
         processing = self.config.processing_seconds
         with self._lock:
-            submissions = list(self._submissions.values())
+            data = self._data(account)
+            submissions = list(data.submissions.values())
         pending = 0
         max_delay = 0.0
         finished_recently = 0
@@ -275,7 +396,9 @@ class Simulator:
                 max_delay = max(max_delay, done_at - now)
             elif now - _RATE_PERIOD_SECONDS < done_at:
                 finished_recently += 1
-        pending += sum(1 for sample in SAMPLES.values() if sample.expected_status == "In-Queue")
+        pending += sum(
+            1 for sample in data.samples_by_id.values() if sample.expected_status == "In-Queue"
+        )
         return {
             "PendingMessages": pending,
             "MaxDelayInSeconds": math.ceil(max_delay),
@@ -283,8 +406,8 @@ class Simulator:
             "ProcessingratePerMinute": round(finished_recently / (_RATE_PERIOD_SECONDS / 60.0), 1),
         }
 
-    def submit(self, body: Mapping[str, Any] | str | bytes) -> str:
-        """Queue a capture like ``POST <capture path>`` and return its new RequestId.
+    def submit(self, body: Mapping[str, Any] | str | bytes, account: str = DEFAULT_ACCOUNT) -> str:
+        """Queue a capture for ``account`` like ``POST <capture path>``; return its RequestId.
 
         ``body`` is the JSON text as sent (kept verbatim as ``RequestBody``) or an already
         decoded object (encoded the way the docs show ``RequestBody``). The request is
@@ -296,12 +419,14 @@ class Simulator:
         - ``OverwriteFields`` and ``UpdateEmptyFields`` both true: FAILURE,
           MXInvalidInputException; so is a ``SearchBy`` naming an attribute not sent;
         - the lead's search value (``SearchBy``, default EmailAddress) equals one created
-          earlier by a submission: Success, duplicate (PostDeDupActionPerformed 3);
+          earlier by a submission of the same account: Success, duplicate
+          (PostDeDupActionPerformed 3);
         - else Success, a new opportunity with fresh GUIDs.
 
         Raises:
             InvalidCaptureBodyError: the body is not a JSON object with ``LeadDetails`` (a
                 list) and ``Opportunity`` (an object).
+            UnknownAccountError: ``account`` names no account of the configuration.
         """
         if isinstance(body, Mapping):
             decoded: object = body
@@ -322,19 +447,22 @@ class Simulator:
                 "LeadDetails (a list) and Opportunity (an object) are required"
             )
         with self._lock:
+            data = self._data(account)
             request_id = _new_guid()
             submission = self._decide(
+                data,
                 request_id,
                 self.now(),
                 request_body,
                 lead_details,  # pyright: ignore[reportUnknownArgumentType]
                 _lower_keys(opportunity),  # pyright: ignore[reportUnknownArgumentType]
             )
-            self._submissions[request_id] = submission
+            data.submissions[request_id] = submission
         return request_id
 
     def _decide(
         self,
+        data: _AccountData,
         request_id: str,
         now: float,
         request_body: str,
@@ -381,7 +509,7 @@ class Simulator:
             return failure("MXInvalidInputException", f"Invalid SearchBy value : '{search_by}'.")
         search_key = f"{search_by.lower()}={str(search_value).strip().lower()}"
 
-        earlier = self._created_by_search_value.get(search_key) if search_value else None
+        earlier = data.created_by_search_value.get(search_key) if search_value else None
         if earlier is not None:
             return _Submission(
                 request_id=request_id,
@@ -423,5 +551,5 @@ class Simulator:
             prospect_id=prospect_id,
         )
         if search_value:
-            self._created_by_search_value[search_key] = created
+            data.created_by_search_value[search_key] = created
         return created

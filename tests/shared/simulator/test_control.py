@@ -39,6 +39,7 @@ async def test_calls_lists_every_api_call_with_its_outcome(
             "request_id": CREATED_ID,
             "fault": None,
             "counted": True,
+            "account": "default",
         },
         {
             "at": 10_000.5,
@@ -48,6 +49,7 @@ async def test_calls_lists_every_api_call_with_its_outcome(
             "request_id": None,
             "fault": None,
             "counted": False,
+            "account": "default",
         },
     ]
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from shared.lsq.ids import find_request_ids
-from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID
+from shared.simulator.samples import SAMPLES, UNKNOWN_REQUEST_ID, sample_ids_for, samples_for
 
 KNOWN_MX_EXCEPTIONS = {
     "MXInvalidActivityFieldsException",
@@ -139,3 +139,52 @@ def test_the_message_object_sample_uses_an_object_and_other_key_casings() -> Non
 
     assert "RequestID" in envelope
     assert isinstance(task["message"], dict)
+
+
+def test_the_default_account_has_the_samples_under_their_fixed_ids() -> None:
+    assert samples_for("default") is SAMPLES
+    assert sample_ids_for("default") == {name: s.request_id for name, s in SAMPLES.items()}
+
+
+def test_another_account_has_every_sample_under_ids_of_its_own_the_same_in_every_run() -> None:
+    eu = sample_ids_for("eu")
+    default_ids = set(sample_ids_for("default").values())
+
+    assert set(eu) == set(SAMPLES)
+    assert len(set(eu.values())) == len(eu)
+    assert not set(eu.values()) & default_ids
+    assert UNKNOWN_REQUEST_ID not in eu.values()
+    assert all(find_request_ids(request_id) == [request_id] for request_id in eu.values())
+    # fixed forever: uuid5 of the account name and the sample's default id
+    assert eu["created"] == "ec85081b-364e-5122-9e12-a46a31fd9950"
+
+
+def test_two_other_accounts_do_not_share_sample_ids() -> None:
+    assert not set(sample_ids_for("eu").values()) & set(sample_ids_for("us").values())
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_another_accounts_sample_tells_the_same_story_under_its_own_id(name: str) -> None:
+    default, eu = SAMPLES[name], samples_for("eu")[name]
+    envelope = dict(eu.envelope)
+    id_key = next(key for key in envelope if key.lower() == "requestid")
+
+    assert envelope[id_key] == eu.request_id == sample_ids_for("eu")[name]
+    assert {k: v for k, v in envelope.items() if k != id_key} == {
+        k: v for k, v in default.envelope.items() if k != id_key
+    }
+    assert (eu.description, eu.expected_status, eu.expected_outcome, eu.exception_type) == (
+        default.description,
+        default.expected_status,
+        default.expected_outcome,
+        default.exception_type,
+    )
+
+
+def test_moving_samples_to_another_account_leaves_the_default_envelopes_alone() -> None:
+    samples_for("eu-fresh")
+
+    assert SAMPLES["created"].envelope["RequestId"] == SAMPLES["created"].request_id
+    assert SAMPLES["created_message_object"].envelope["RequestID"] == (
+        SAMPLES["created_message_object"].request_id
+    )
