@@ -17,7 +17,7 @@ from shared.infra.sockets import is_loopback
 
 __all__ = ["REGION_HOSTS", "Settings", "load_settings"]
 
-#: documented async hosts (leadsquared-async-api.md §2.1); other regions need LSQ_ASYNC_BASE_URL
+#: documented async hosts (docs/leadsquared.md, "Hosts"); other regions need LSQ_ASYNC_BASE_URL
 REGION_HOSTS: dict[str, str] = {
     "sg": "https://asyncapi.leadsquared.com",
     "in21": "https://asyncapi-in21.leadsquared.com",
