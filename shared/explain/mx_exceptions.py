@@ -1,7 +1,7 @@
 """The catalogue of known LeadSquared application (MX) exceptions, statuses and outcomes.
 
 LeadSquared publishes no complete list of exceptions; the six here are the ones seen in its
-documentation and in public third-party code (leadsquared-async-api.md, section 1.3).
+documentation and in public third-party code (docs/leadsquared.md, "MX exceptions").
 Application errors (names starting with ``MX``) are never retried by the async pipeline.
 """
 

@@ -1,6 +1,6 @@
 """``CaptureStatusClient``: look capture requests up quickly and safely under the rate limit.
 
-One lookup goes through, in order (design.md, "Reliability design"):
+One lookup goes through, in order (docs/architecture.md, "One lookup, in order"):
 
 1. the id is validated (a GUID, also found inside pasted URLs or text) before any quota is spent;
 2. the result cache (final statuses long, ERROR briefly, In-Queue a few seconds);

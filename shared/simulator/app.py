@@ -1,7 +1,7 @@
 """The ASGI app of the LeadSquared async API simulator.
 
 What it answers, and where each behaviour comes from (labels as in
-``leadsquared-async-api.md``: DOC documented, 3P seen in third-party code, INF inferred,
+``docs/leadsquared.md``, "Legend": DOC documented, 3P seen in third-party code, INF inferred,
 GAP undocumented):
 
 - ``GET <status path>?RequestID=<guid>`` (each of ``config.status_paths``; the real path is

@@ -1,7 +1,7 @@
 """Seeded sample requests: one per answer shape the Capture Opportunities Status API can give.
 
 Every sample is answered by the status routes from the start, whatever the clock says. The
-shapes follow ``leadsquared-async-api.md``: where the docs are silent (how a FAILURE carries
+shapes follow ``docs/leadsquared.md``: where the docs are silent (how a FAILURE carries
 its exception, TaskCurrentStep values, casing) the samples deliberately vary, so that the
 client and the explanations are tested against every plausible answer, not one guess.
 

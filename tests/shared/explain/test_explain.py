@@ -60,7 +60,7 @@ LEAD_ID = "e7b8c25f-0d1e-4f2a-8b3c-9d4e5f6a7b8c"
 ACTIVITY_ID = "ec2b45cc-9e8d-4c7b-a6f5-e4d3c2b1a098"
 SYNC_REQUEST_ID = "c49a045b-1f2e-4d3c-b4a5-968778695a4b"
 
-# The example envelope of the API doc (section 1.1), verbatim, with its "..." filled in.
+# LeadSquared's example status answer (see docs/leadsquared.md), verbatim, "..." filled in.
 SEED_ENVELOPE: dict[str, Any] = {
     "RequestId": "c1d867a7-a325-4b68-954f-237dcd3c15e1",
     "TaskStatus": {
