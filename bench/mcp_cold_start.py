@@ -32,6 +32,7 @@ from pydantic import SecretStr
 
 from bench.report import Figure, percentile, print_figures
 from shared.lsq.client import CaptureStatusClient, ClientOptions
+from shared.service.capture_service import CaptureService
 
 NAME = "mcp cold start"
 RUNS = 7
@@ -219,7 +220,7 @@ async def per_call_figures(calls: int = CALLS) -> list[Figure]:
             Figure(NAME, "direct look_up (status + explanation, median)", _ms(look_up_ms)),
         ]
         for mode, label in (("auto", "2026 in-memory"), ("legacy", "legacy in-memory")):
-            server = build_server(settings, client_opener=lambda _: _Borrowed(client))
+            server = build_server(settings, service_opener=lambda _: _Borrowed(client))
             async with Client(server, mode=mode) as mcp:
 
                 async def tool() -> object:
@@ -244,13 +245,13 @@ async def per_call_figures(calls: int = CALLS) -> list[Figure]:
 
 
 class _Borrowed:
-    """Hands the server an already open client without closing it (the bench owns it)."""
+    """Hands the server a service over an already open client, never closing it (ours)."""
 
     def __init__(self, client: CaptureStatusClient) -> None:
         self._client = client
 
-    async def __aenter__(self) -> CaptureStatusClient:
-        return self._client
+    async def __aenter__(self) -> CaptureService:
+        return CaptureService.for_client(self._client)
 
     async def __aexit__(self, *_: object) -> None:
         return None

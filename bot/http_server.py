@@ -43,7 +43,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import SlackBot
-from shared import BodyTooLarge, BodyTooSlow, HttpLimits, hardened_config, metrics_app, read_body
+from shared import (
+    DEFAULT_ACCOUNT,
+    BodyTooLarge,
+    BodyTooSlow,
+    HttpLimits,
+    hardened_config,
+    metrics_app,
+    read_body,
+)
 
 __all__ = [
     "EVENTS_PATH",
@@ -99,7 +107,9 @@ def health_routes(
 
     return [
         Route(HEALTHZ_PATH, healthz, methods=["GET"]),
-        Route(METRICS_PATH, _AsgiEndpoint(metrics_app(bot.client)), methods=["GET"]),
+        Route(
+            METRICS_PATH, _AsgiEndpoint(metrics_app({DEFAULT_ACCOUNT: bot.client})), methods=["GET"]
+        ),
     ]
 
 

@@ -94,7 +94,7 @@ class CaptureCore:
                 notice=DEMO_NOTICE if settings.demo_mode else None,
                 max_ids=settings.mcp_max_ids,
             )
-        log.info("capture-status MCP server stopped; clients closed")
+        log.info("capture-status MCP server stopped; every client closed")
 
     def _account(self, account: str | None, allowed: Sequence[str] | None) -> str:
         try:

@@ -121,6 +121,7 @@ def _status_result(
     task = status.task
     summary = explanation.request_summary
     return CaptureStatusResult(
+        account=None,
         request_id=status.request_id,
         status=task.status.value,
         status_raw=clean(task.status_raw, SHORT_LIMIT),

@@ -27,7 +27,7 @@ from mcp_server.tools import register_tools
 from shared import CaptureStatusError, Settings, scrub
 
 if TYPE_CHECKING:
-    from mcp_server.core import CaptureCore, ClientOpener
+    from mcp_server.core import CaptureCore, ServiceOpener
     from shared import PollSchedule
 
 __all__ = [
@@ -74,7 +74,7 @@ def _core_type() -> type[CaptureCore]:
 def build_server(
     settings: Settings,
     *,
-    client_opener: ClientOpener | None = None,
+    service_opener: ServiceOpener | None = None,
     poll_schedule: PollSchedule | None = None,
 ) -> MCPServer[ServerState]:
     """Build the capture-status MCP server for ``settings``.
@@ -84,8 +84,8 @@ def build_server(
 
     Args:
         settings: the process's settings (read once by the entry point).
-        client_opener: opens the client; by default it follows ``settings`` (LeadSquared,
-            or the built-in simulator in demo mode).
+        service_opener: opens the service; by default it follows ``settings`` (LeadSquared
+            accounts, or the built-in simulator in demo mode).
         poll_schedule: the pauses of ``wait_for_capture`` (the defaults suit LeadSquared).
     """
 
@@ -108,7 +108,7 @@ def build_server(
                 core_type = await anyio.to_thread.run_sync(_core_type)
                 core = await resources.enter_async_context(
                     core_type.open(
-                        settings, client_opener=client_opener, poll_schedule=poll_schedule
+                        settings, service_opener=service_opener, poll_schedule=poll_schedule
                     )
                 )
             except CaptureStatusError as error:

@@ -35,7 +35,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-
 def client_options(settings: Settings, *, base_url: str | None = None) -> ClientOptions:
     """The client options that ``settings`` describe (for the account at ``base_url``)."""
     return ClientOptions(

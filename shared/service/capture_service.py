@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
-from shared.accounts import Account, Accounts
+from shared.accounts import DEFAULT_ACCOUNT, Account, Accounts
 from shared.errors import (
     CaptureStatusError,
     InvalidRequestIdError,
@@ -117,6 +117,28 @@ class CaptureService:
         self._clients = dict(clients)
         self._mask_pii = mask_pii
         self._poll_schedule = poll_schedule or PollSchedule()
+
+    @classmethod
+    def for_client(
+        cls,
+        client: CaptureStatusClient,
+        *,
+        name: str = DEFAULT_ACCOUNT,
+        app_base_url: str | None = None,
+        mask_pii: bool = True,
+        poll_schedule: PollSchedule | None = None,
+        demo: bool = False,
+    ) -> CaptureService:
+        """A service over one already-built client (embedding, tests): the account ``name``."""
+        account = Account(
+            name=name,
+            base_url=client.options.base_url,
+            api_key=SecretStr(""),  # the client holds the key; the service never needs it
+            app_base_url=app_base_url,
+            demo=demo,
+        )
+        accounts = Accounts(by_name={name: account}, default=name)
+        return cls(accounts, {name: client}, mask_pii=mask_pii, poll_schedule=poll_schedule)
 
     # --- accounts ---------------------------------------------------------------------------
 

@@ -59,8 +59,12 @@ async def test_metrics_count_a_signed_lookup_and_its_upstream_call(
     response = await http.get(METRICS_PATH)  # a scrape carries no Slack signature
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert _samples(response.text, "capture_status_lookups_total") == {'{outcome="found"}': 1}
-    assert _samples(response.text, "capture_status_upstream_calls_total") == {'{result="ok"}': 1}
+    assert _samples(response.text, "capture_status_lookups_total") == {
+        '{account="default",outcome="found"}': 1
+    }
+    assert _samples(response.text, "capture_status_upstream_calls_total") == {
+        '{account="default",result="ok"}': 1
+    }
     assert len(sim.calls) == 1
 
 

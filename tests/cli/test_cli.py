@@ -82,7 +82,13 @@ def test_metrics_prints_the_queue_and_its_reading() -> None:
     result = run_cli("metrics", "--json")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
-    assert set(figures) == {"pending_messages", "max_delay_seconds", "processing_rate_per_minute"}
+    assert set(figures) == {
+        "account",
+        "pending_messages",
+        "max_delay_seconds",
+        "processing_rate_per_minute",
+    }
+    assert figures["account"] == "default"
     human = run_cli("metrics")
     assert "Pending requests" in human.stdout
 

@@ -25,6 +25,7 @@ from mcp_server.state import ServerState
 from shared.guard.cache import CacheTtls
 from shared.lsq.client import CaptureStatusClient
 from shared.lsq.upstream import in_process_transport
+from shared.service.capture_service import CaptureService
 from shared.service.waiting import PollSchedule
 from shared.settings import Settings
 from shared.simulator import SimulatorConfig, create_app
@@ -97,22 +98,46 @@ class ClientOpenings:
     clients: list[CaptureStatusClient] = field(default_factory=list[CaptureStatusClient])
 
 
-class _CountedClient:
-    def __init__(self, client: CaptureStatusClient, openings: ClientOpenings) -> None:
+class _CountedService:
+    """Opens a service over one simulator client, counting openings and closings."""
+
+    def __init__(
+        self, client: CaptureStatusClient, openings: ClientOpenings, settings: Settings
+    ) -> None:
         self._client = client
         self._openings = openings
+        self._settings = settings
 
-    async def __aenter__(self) -> CaptureStatusClient:
+    async def __aenter__(self) -> CaptureService:
         self._openings.opened += 1
         self._openings.clients.append(self._client)
-        return await self._client.__aenter__()
+        await self._client.__aenter__()
+        return CaptureService.for_client(
+            self._client,
+            app_base_url=self._settings.lsq_app_base_url,
+            mask_pii=self._settings.lsq_mask_pii,
+            poll_schedule=FAST_SCHEDULE,
+        )
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self._client.__aexit__(*exc_info)
         self._openings.closed += 1
 
 
-Opener = Callable[[Settings], AbstractAsyncContextManager[CaptureStatusClient]]
+Opener = Callable[[Settings], AbstractAsyncContextManager[CaptureService]]
+
+
+def service_of(
+    open_client: Callable[[Settings], AbstractAsyncContextManager[CaptureStatusClient]],
+) -> Opener:
+    """A service opener over the clients ``open_client`` opens (one account, ``default``)."""
+
+    @asynccontextmanager
+    async def open_service(settings: Settings) -> AsyncGenerator[CaptureService]:
+        async with open_client(settings) as client:
+            yield CaptureService.for_client(client, poll_schedule=FAST_SCHEDULE)
+
+    return open_service
 
 
 def simulator_opener(
@@ -120,15 +145,15 @@ def simulator_opener(
 ) -> Opener:
     """Opens clients of the in-process simulator ``app`` (fast retries, no In-Queue cache)."""
 
-    def open_client(_: Settings) -> AbstractAsyncContextManager[CaptureStatusClient]:
+    def open_service(settings: Settings) -> AbstractAsyncContextManager[CaptureService]:
         values: dict[str, Any] = {"cache_ttls": CacheTtls(pending=0.0)}
         values.update(options)
         client = CaptureStatusClient(
             fast_options(**values), SecretStr(api_key), transport=in_process_transport(app)
         )
-        return _CountedClient(client, openings)
+        return _CountedService(client, openings, settings)
 
-    return open_client
+    return open_service
 
 
 @pytest.fixture
@@ -152,7 +177,7 @@ def make_server(sim_app: Starlette, openings: ClientOpenings) -> ServerFactory:
     ) -> MCPServer[ServerState]:
         return build_server(
             settings or make_settings(),
-            client_opener=simulator_opener(
+            service_opener=simulator_opener(
                 app or sim_app, openings, api_key=api_key, **client_options
             ),
             poll_schedule=FAST_SCHEDULE,

@@ -23,7 +23,7 @@ from shared.simulator import (
     create_app,
 )
 from tests.conftest import SIM_KEY, fast_options
-from tests.mcp_server.conftest import ServerFactory, make_settings, text_of
+from tests.mcp_server.conftest import ServerFactory, make_settings, service_of, text_of
 
 CREATED = SAMPLES["created"].request_id
 IN_QUEUE = SAMPLES["in_queue"].request_id
@@ -198,7 +198,7 @@ async def test_an_unexpected_crash_shows_only_a_generic_message() -> None:
             fast_options(), SecretStr(SIM_KEY), transport=ExplodingTransport()
         )
 
-    server = build_server(make_settings(), client_opener=open_exploding_client)
+    server = build_server(make_settings(), service_opener=service_of(open_exploding_client))
     async with Client(server) as client:
         result = await client.call_tool("get_capture_status", {"request_id": CREATED})
     assert result.is_error

@@ -23,7 +23,7 @@ from mcp_server.server import build_server
 from mcp_server.state import ServerState
 from shared.errors import ConfigurationError
 from shared.infra.sockets import bind_socket
-from shared.lsq.client import CaptureStatusClient
+from shared.service.capture_service import CaptureService
 from shared.settings import Settings
 from shared.simulator import SAMPLES, Simulator
 from tests.conftest import SIM_KEY, FakeClock
@@ -154,7 +154,7 @@ class GatedOpener:
         self.release = asyncio.Event()
 
     @contextlib.asynccontextmanager
-    async def __call__(self, settings: Settings) -> AsyncGenerator[CaptureStatusClient]:
+    async def __call__(self, settings: Settings) -> AsyncGenerator[CaptureService]:
         self.asked.set()
         await self.release.wait()
         if self._failure is not None:
@@ -164,7 +164,7 @@ class GatedOpener:
 
 
 def gated_app(opener: GatedOpener, settings: Settings) -> ASGIApp:
-    server = build_server(settings, client_opener=opener, poll_schedule=FAST_SCHEDULE)
+    server = build_server(settings, service_opener=opener, poll_schedule=FAST_SCHEDULE)
     return build_http_app(server, settings)
 
 
@@ -234,7 +234,7 @@ async def test_prometheus_scrapes_the_clients_counters_without_a_token(base_url:
     assert health.json() == {"status": "ok", "core": "ready"}
     assert scraped.status_code == 200
     assert scraped.headers["content-type"].startswith("text/plain")
-    assert 'capture_status_upstream_calls_total{result="ok"} 1.0' in scraped.text
+    assert 'capture_status_upstream_calls_total{account="default",result="ok"} 1.0' in scraped.text
     assert SIM_KEY not in scraped.text
     assert TOKEN not in scraped.text
 

@@ -47,7 +47,7 @@ async def test_a_tool_result_with_unmasked_lead_data_stays_out_of_debug_logs(
     settings = make_settings(lsq_mask_pii=False, lsq_log_level="DEBUG")
     server = build_server(
         settings,
-        client_opener=simulator_opener(
+        service_opener=simulator_opener(
             sim_app, openings, base_url=f"http://capture:{PASSWORD}@sim.example:8443"
         ),
         poll_schedule=FAST_SCHEDULE,

@@ -24,6 +24,7 @@ from mcp_server.state import ServerState
 from shared.errors import ConfigurationError
 from shared.lsq.client import CaptureStatusClient
 from shared.lsq.ids import REQUEST_ID_EXAMPLE
+from shared.service.capture_service import CaptureService
 from shared.settings import Settings
 from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Simulator
 from tests.conftest import FakeClock
@@ -35,6 +36,7 @@ from tests.mcp_server.conftest import (
     ServerFactory,
     capture_body,
     make_settings,
+    service_of,
     simulator_opener,
     structured,
     text_of,
@@ -352,7 +354,7 @@ class GatedOpener:
         self.asked = asyncio.Event()
 
     @asynccontextmanager
-    async def __call__(self, settings: Settings) -> AsyncGenerator[CaptureStatusClient]:
+    async def __call__(self, settings: Settings) -> AsyncGenerator[CaptureService]:
         self.asked.set()
         await self.release.wait()
         async with self._opener(settings) as client:
@@ -363,7 +365,7 @@ async def test_tools_are_listed_before_the_core_is_open_and_calls_wait_for_it(
     sim_app: Starlette, openings: ClientOpenings
 ) -> None:
     gate = GatedOpener(simulator_opener(sim_app, openings))
-    server = build_server(make_settings(), client_opener=gate, poll_schedule=FAST_SCHEDULE)
+    server = build_server(make_settings(), service_opener=gate, poll_schedule=FAST_SCHEDULE)
     async with Client(server) as client:
         async with asyncio.timeout(10):
             await gate.asked.wait()
@@ -384,7 +386,7 @@ async def test_a_core_that_cannot_open_makes_every_call_fail_with_the_reason() -
     def refuse(_: Settings) -> AbstractAsyncContextManager[CaptureStatusClient]:
         raise ConfigurationError("LSQ_API_KEY: the key was revoked; set a new one.")
 
-    async with Client(build_server(make_settings(), client_opener=refuse)) as client:
+    async with Client(build_server(make_settings(), service_opener=service_of(refuse))) as client:
         result = await client.call_tool("get_capture_status", {"request_id": CREATED})
         metrics = await client.call_tool("get_capture_queue_metrics", {})
     assert result.is_error
@@ -399,7 +401,7 @@ async def test_an_unexpected_failure_to_open_hides_the_details() -> None:
     def explode(_: Settings) -> AbstractAsyncContextManager[CaptureStatusClient]:
         raise RuntimeError("internal: /srv/secret/path")
 
-    async with Client(build_server(make_settings(), client_opener=explode)) as client:
+    async with Client(build_server(make_settings(), service_opener=service_of(explode))) as client:
         result = await client.call_tool("get_capture_status", {"request_id": CREATED})
     assert result.is_error
     text = text_of(result)
@@ -411,7 +413,7 @@ async def test_stopping_while_the_core_is_still_opening_stops_promptly_and_leaks
     sim_app: Starlette, openings: ClientOpenings
 ) -> None:
     gate = GatedOpener(simulator_opener(sim_app, openings))
-    server = build_server(make_settings(), client_opener=gate)
+    server = build_server(make_settings(), service_opener=gate)
     async with asyncio.timeout(10):
         async with Client(server) as client:
             await gate.asked.wait()

@@ -29,23 +29,24 @@ async def test_lookups_upstream_calls_retries_cache_and_breaker_are_exposed(
     with pytest.raises(RequestNotFoundError):
         await client.get_status(UNKNOWN_REQUEST_ID)
 
-    app = metrics_app(client)
+    app = metrics_app({"default": client})
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as http:
         response = await http.get("/")
     text = response.text
     assert response.status_code == 200
-    assert _value(text, 'capture_status_lookups_total{outcome="found"}') == 1
-    assert _value(text, 'capture_status_lookups_total{outcome="cached"}') == 1
-    assert _value(text, 'capture_status_lookups_total{outcome="not_found"}') == 1
-    assert _value(text, 'capture_status_upstream_calls_total{result="server_error"}') == 1
-    assert _value(text, 'capture_status_upstream_calls_total{result="ok"}') == 1
-    assert _value(text, "capture_status_retries_total") == 1
-    assert _value(text, 'capture_status_cache_total{result="hit"}') == 1
-    assert _value(text, 'capture_status_breaker_state{state="closed"}') == 1
-    assert _value(text, "capture_status_shared_budget") == 0
+    assert _value(text, 'capture_status_lookups_total{account="default",outcome="found"}') == 1
+    assert _value(text, 'capture_status_lookups_total{account="default",outcome="cached"}') == 1
+    assert _value(text, 'capture_status_lookups_total{account="default",outcome="not_found"}') == 1
+    server_errors = 'capture_status_upstream_calls_total{account="default",result="server_error"}'
+    assert _value(text, server_errors) == 1
+    assert _value(text, 'capture_status_upstream_calls_total{account="default",result="ok"}') == 1
+    assert _value(text, 'capture_status_retries_total{account="default"}') == 1
+    assert _value(text, 'capture_status_cache_total{account="default",result="hit"}') == 1
+    assert _value(text, 'capture_status_breaker_state{account="default",state="closed"}') == 1
+    assert _value(text, 'capture_status_shared_budget{account="default"}') == 0
 
 
 def test_each_client_gets_its_own_registry(make_client: ClientFactory) -> None:
     first, second = make_client(), make_client()
-    assert metrics_registry(first) is not metrics_registry(second)
+    assert metrics_registry({"a": first}) is not metrics_registry({"a": second})
