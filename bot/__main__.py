@@ -26,11 +26,20 @@ from bot.http_server import EVENTS_PATH, create_http_app, start_http_server
 from bot.logs import install_payload_filter
 from bot.socket_mode import run_socket_mode
 from shared.errors import ConfigurationError
-from shared.infra.logs import configure_logging, host_for_logs
+from shared.infra.logs import host_for_logs
 from shared.infra.serving import HttpLimits
 from shared.infra.sockets import bind_socket
 from shared.runtime import demo_banner, open_client
-from shared.settings import Settings, load_settings
+from shared.settings import Settings
+from shared.startup import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    StartupFailed,
+    report,
+    start,
+)
 
 __all__ = ["DEFAULT_PORT", "check_slack_settings", "main", "serve"]
 
@@ -38,10 +47,6 @@ log = logging.getLogger("bot")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIGURATION = 2
-EXIT_INTERRUPTED = 130
 #: extra time after the lookup deadline for an answer to reach Slack during a shutdown
 _ANSWER_SECONDS = 10.0
 
@@ -159,11 +164,9 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         await serve(settings, host=args.host, port=args.port, stop=stop)
     except ConfigurationError as error:
-        sys.stderr.write(error.message + "\n")
-        return EXIT_CONFIGURATION
+        return report(error.message, EXIT_USAGE)
     except StartupError as error:
-        sys.stderr.write(error.message + "\n")
-        return EXIT_FAILED
+        return report(error.message, EXIT_FAILED)
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED
     return EXIT_OK
@@ -173,13 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m bot``; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
-    except ConfigurationError as error:
-        sys.stderr.write(error.message + "\n")
-        return EXIT_CONFIGURATION
-    configure_logging(
-        settings.lsq_log_level, settings.lsq_log_format, secrets=settings.secret_values()
-    )
+        settings = start(checks=[check_slack_settings])
+    except StartupFailed as failed:
+        return failed.exit_code
     install_payload_filter()
     try:
         return asyncio.run(_run(settings, args))

@@ -28,6 +28,7 @@ from shared.explain.untrusted import inert
 from shared.runtime import demo_banner, open_client
 from shared.service.views import look_up
 from shared.settings import Settings
+from shared.startup import EXIT_OK
 
 __all__ = ["FrontDoor", "front_doors", "run_product"]
 
@@ -109,7 +110,7 @@ async def run_product(settings: Settings) -> int:
         children = await _start_front_doors(front_doors(settings), env, console)
         if not children and not settings.demo_mode:
             console.print("No front door is configured to run; see the README's settings.")
-            return 0
+            return EXIT_OK
         console.print("[bold]Serving. Press Ctrl-C to stop.[/]")
         watchers = [
             asyncio.create_task(_watch(name, child, console, stop)) for name, child in children
@@ -118,7 +119,7 @@ async def run_product(settings: Settings) -> int:
         await _stop_children([child for _, child in children])
         await asyncio.gather(*watchers)
     console.print("Stopped.")
-    return 0
+    return EXIT_OK
 
 
 async def _start_front_doors(
@@ -144,7 +145,7 @@ async def _watch(
     code = await child.wait()
     # On Ctrl-C the children get the signal too; uvicorn re-raises SIGTERM/SIGINT after a
     # graceful shutdown, so those exits are the normal end, not a failure.
-    if stopping.is_set() and code in (0, -signal.SIGTERM, -signal.SIGINT):
+    if stopping.is_set() and code in (EXIT_OK, -signal.SIGTERM, -signal.SIGINT):
         return
     console.print(f"{name} stopped (exit status {code}); see its messages above.", style="red")
 
