@@ -91,9 +91,11 @@ def _serve_http(settings: Settings, *, host: str, port: int) -> None:
 
     from mcp_server.http_app import build_http_app, serve_http
     from mcp_server.server import build_server
+    from shared.infra.probes import Readiness
 
-    app = build_http_app(build_server(settings), settings)
-    anyio.run(lambda: serve_http(app, settings, host=host, port=port))
+    readiness = Readiness()
+    app = build_http_app(build_server(settings, readiness=readiness), settings)
+    anyio.run(lambda: serve_http(app, settings, host=host, port=port, readiness=readiness))
 
 
 if __name__ == "__main__":
