@@ -163,8 +163,8 @@ def create_http_app(
         bot: the Bolt app with its in-flight counter and signing secret.
         drain_seconds: how long a shutdown waits for answers in flight.
         limits: the body size and read time of ``/slack/events`` (defaults: the settings').
-        readiness: what ``/readyz`` reports (default: :func:`bot_readiness`); the shutdown
-            marks it draining.
+        readiness: what ``/readyz`` reports (default: :func:`bot_readiness`); whoever stops
+            the server marks it draining first, as ``python -m bot`` does on SIGTERM.
     """
     limits = limits or HttpLimits.defaults()
     readiness = readiness or bot_readiness(bot)
@@ -179,7 +179,6 @@ def create_http_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncGenerator[None]:
         yield
-        readiness.start_draining()
         pending = bot.in_flight.count
         if pending:
             log.info("Shutting down: waiting for %d answer(s) in flight", pending)

@@ -95,14 +95,13 @@ def build_server(
         client_opener: opens the client; by default it follows ``settings`` (LeadSquared,
             or the built-in simulator in demo mode).
         poll_schedule: the pauses of ``wait_for_capture`` (the defaults suit LeadSquared).
-        readiness: what ``GET /readyz`` reports; the core is required in it, and the
-            lifespan's shutdown marks it draining. Give one to mark it draining earlier
-            (on the shutdown signal, as ``serve_http`` does).
+        readiness: what ``GET /readyz`` reports (a new one by default); the core is
+            required in it. Give one to mark it draining on the shutdown signal, as
+            ``serve_http`` does.
     """
 
     #: the core of the running lifespan, for the HTTP routes (which have no MCP context)
     running: list[_Opening] = []
-    probes = readiness or Readiness()
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncGenerator[ServerState]:
@@ -140,7 +139,6 @@ def build_server(
                 wait_max_seconds=settings.mcp_wait_max_seconds,
             )
         finally:
-            probes.start_draining()
             # stop a still-running opening, then close what it opened, even while cancelled
             with anyio.CancelScope(shield=True):
                 opening.cancel()
@@ -160,7 +158,9 @@ def build_server(
         server, max_ids=settings.mcp_max_ids, wait_max_seconds=settings.mcp_wait_max_seconds
     )
     register_resources(server)
-    _register_http_routes(server, running, probes, secrets=settings.secret_values())
+    _register_http_routes(
+        server, running, readiness or Readiness(), secrets=settings.secret_values()
+    )
     return server
 
 
