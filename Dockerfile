@@ -37,6 +37,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /app
 USER 10001
 EXPOSE 3000 8000
+# Liveness: /healthz answers 200 while the process serves HTTP (never asks LeadSquared, Slack
+# or Redis). Readiness is /readyz, for load balancers and Kubernetes' readinessProbe.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['HEALTH_PORT'] + '/healthz', timeout=2)"]
 ENTRYPOINT ["python", "-m"]

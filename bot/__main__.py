@@ -2,39 +2,47 @@
 
 Socket Mode when ``SLACK_APP_TOKEN`` is set; otherwise an HTTP server with
 ``POST /slack/events``. Both listen on ``--host``/``--port`` (default ``127.0.0.1:3000``) for
-``GET /healthz`` and ``GET /metrics``; Socket Mode serves only those two there. Settings are
-read once, here. A configuration problem prints one message and exits with status 2, without
-a traceback. The first signal stops taking new requests and finishes the answers in flight; a
-second one stops at once.
+``GET /healthz`` (liveness), ``GET /readyz`` (readiness) and ``GET /metrics``; Socket Mode
+serves only those there. Settings are read once, here (:func:`shared.startup.start`). A
+configuration problem prints one message and exits with status 2, without a traceback. The
+first signal turns ``/readyz`` to 503, stops taking new requests and finishes the answers in
+flight; a second one stops at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import aiohttp
 
 from bot.app import build_slack_bot
 from bot.errors import StartupError
-from bot.http_server import EVENTS_PATH, create_http_app, start_http_server
+from bot.http_server import EVENTS_PATH, bot_readiness, create_http_app, start_http_server
+from bot.identity import BotIdentity, keep_verifying
 from bot.logs import install_payload_filter
 from bot.socket_mode import run_socket_mode
 from shared import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
     ConfigurationError,
     HttpLimits,
     Settings,
+    StartupFailed,
     bind_socket,
-    configure_logging,
     host_for_logs,
-    load_settings,
+    open_service,
+    report,
+    start,
 )
-from shared.runtime import demo_banner, open_client
 
 __all__ = ["DEFAULT_PORT", "check_slack_settings", "main", "serve"]
 
@@ -42,12 +50,10 @@ log = logging.getLogger("bot")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIGURATION = 2
-EXIT_INTERRUPTED = 130
 #: extra time after the lookup deadline for an answer to reach Slack during a shutdown
 _ANSWER_SECONDS = 10.0
+#: pauses between checks of SLACK_BOT_TOKEN while Slack cannot be reached (the last repeats)
+_TOKEN_CHECK_PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_PORT,
         help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one). HTTP mode "
-        "serves /slack/events, /healthz and /metrics there; Socket Mode only /healthz and "
-        "/metrics (keep it internal)",
+        "serves /slack/events, /healthz, /readyz and /metrics there; Socket Mode only "
+        "/healthz, /readyz and /metrics (keep it internal)",
     )
     return parser
 
@@ -106,19 +112,12 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
     """
     check_slack_settings(settings)
     socket_mode = settings.slack_app_token is not None
-    if settings.demo_mode:
-        log.warning(demo_banner())
     drain_seconds = settings.lsq_lookup_deadline_seconds + _ANSWER_SECONDS
-    async with open_client(settings) as client:
-        bot = build_slack_bot(settings, client, connection="Socket Mode" if socket_mode else "HTTP")
-        try:
-            await bot.identity.verify()
-        except (aiohttp.ClientError, TimeoutError) as error:
-            log.warning(
-                "Slack could not be reached to check SLACK_BOT_TOKEN (%s); it will be checked "
-                "on the first request",
-                type(error).__name__,
-            )
+    async with contextlib.AsyncExitStack() as resources:
+        service = await resources.enter_async_context(open_service(settings))
+        connection = "Socket Mode" if socket_mode else "HTTP"
+        bot = build_slack_bot(settings, service, connection=connection)
+        await resources.enter_async_context(_token_checked(bot.identity))
         # Start-up objects (imports, Bolt, pydantic models) live as long as the process: keep
         # them out of later collections, whose full passes otherwise stall acks by ~50 ms.
         gc.collect()
@@ -138,14 +137,44 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
                 http_limits=limits,
             )
             return
-        app = create_http_app(bot, drain_seconds=drain_seconds, limits=limits)
+        readiness = bot_readiness(bot)
+        app = create_http_app(bot, drain_seconds=drain_seconds, limits=limits, readiness=readiness)
         server = await start_http_server(app, sock, limits=limits)
         log.info("Slack app listening on %s%s (HTTP mode)", host_for_logs(server.url), EVENTS_PATH)
         stopping = asyncio.create_task(stop.wait())
         serving = asyncio.create_task(server.wait())
         await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
+        readiness.start_draining()
         await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def _token_checked(identity: BotIdentity) -> AsyncGenerator[None]:
+    """Check ``SLACK_BOT_TOKEN`` with Slack now; while Slack cannot be reached, in the background.
+
+    Raises:
+        ConfigurationError: Slack refused the token.
+    """
+    try:
+        await identity.verify()
+    except (aiohttp.ClientError, TimeoutError) as error:
+        log.warning(
+            "Slack could not be reached to check SLACK_BOT_TOKEN (%s); /readyz answers 503 "
+            "until Slack accepts it (asked again in the background, and on the first request)",
+            type(error).__name__,
+        )
+    if identity.verified:
+        yield
+        return
+    retrying = asyncio.create_task(
+        keep_verifying(identity.verify, pauses=_TOKEN_CHECK_PAUSES), name="check SLACK_BOT_TOKEN"
+    )
+    try:
+        yield
+    finally:
+        retrying.cancel()
+        await asyncio.gather(retrying, return_exceptions=True)
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -163,11 +192,9 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         await serve(settings, host=args.host, port=args.port, stop=stop)
     except ConfigurationError as error:
-        sys.stderr.write(error.message + "\n")
-        return EXIT_CONFIGURATION
+        return report(error.message, EXIT_USAGE)
     except StartupError as error:
-        sys.stderr.write(error.message + "\n")
-        return EXIT_FAILED
+        return report(error.message, EXIT_FAILED)
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED
     return EXIT_OK
@@ -177,13 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m bot``; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
-    except ConfigurationError as error:
-        sys.stderr.write(error.message + "\n")
-        return EXIT_CONFIGURATION
-    configure_logging(
-        settings.lsq_log_level, settings.lsq_log_format, secrets=settings.secret_values()
-    )
+        settings = start(checks=[check_slack_settings])
+    except StartupFailed as failed:
+        return failed.exit_code
     install_payload_filter()
     try:
         return asyncio.run(_run(settings, args))

@@ -1,8 +1,8 @@
 """Names Slack routes by (command, action ids, shortcut callback id) and button values.
 
 Button values are echoed back by Slack and stored with the message, so they hold only
-opaque RequestIds (design: never PII in a value), and are validated again when they come
-back.
+opaque RequestIds and the name of the account that answered (never PII in a value), and
+are validated again when they come back.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ OPEN_PREFIX = "capture_status_open"
 OPEN_PATTERN = re.compile(rf"^{OPEN_PREFIX}_\d+$")
 _MAX_IDS_IN_VALUE = 20
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+#: account names as the accounts file allows them (checked again against the configuration)
+_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class CardTarget:
         fresh: the ids Refresh asks LeadSquared again, skipping the cache; empty means the
             clicked one alone. A batch's one Refresh names every id that was not final (a
             final answer never changes, so it comes from the cache).
+        account: the account that answered, so Refresh and Share ask it again (``None``
+            on buttons made before accounts existed: the channel's route decides).
     """
 
     request_id: str
@@ -60,6 +64,7 @@ class CardTarget:
     shared: bool = False
     by: str | None = None
     fresh: tuple[str, ...] = ()
+    account: str | None = None
 
     def __post_init__(self) -> None:
         if self.fresh == (self.request_id,):  # the default, spelled out: one way to say it
@@ -81,6 +86,8 @@ class CardTarget:
             payload["shared"] = True
         if self.by is not None and _USER_ID.match(self.by):
             payload["by"] = self.by
+        if self.account is not None and _ACCOUNT.match(self.account):
+            payload["acct"] = self.account
         return json.dumps(payload, separators=(",", ":"))
 
     @classmethod
@@ -96,7 +103,7 @@ class CardTarget:
             return None
         data = cast("dict[str, object]", loaded)
         raw_id, raw_ids, shared = data.get("id"), data.get("ids"), data.get("shared", False)
-        by = data.get("by")
+        by, account = data.get("by"), data.get("acct")
         clicked = find_request_ids(raw_id) if isinstance(raw_id, str) else []
         if len(clicked) != 1:
             return None
@@ -111,6 +118,7 @@ class CardTarget:
             shared=shared is True,
             by=by if isinstance(by, str) and _USER_ID.match(by) else None,
             fresh=() if fresh == (clicked[0],) else fresh,
+            account=account if isinstance(account, str) and _ACCOUNT.match(account) else None,
         )
 
 

@@ -27,13 +27,12 @@ from bot.actions import (
     SHARE,
     SHORTCUT_CALLBACK_ID,
 )
-from bot.home import Configuration, upstream_label
+from bot.home import Configuration
 from bot.identity import BotIdentity
 from bot.inflight import InFlight
 from bot.listeners import AnswerOptions, Listeners
 from bot.logs import slack_library_logger
-from shared import ConfigurationError, Settings
-from shared.lsq.client import CaptureStatusClient
+from shared import CaptureService, ConfigurationError, Settings
 
 __all__ = ["DEFAULT_WEB_API_URL", "SlackBot", "build_slack_bot", "web_api_url"]
 
@@ -44,13 +43,13 @@ BoltAuthorize = Callable[..., Awaitable[AuthorizeResult]]
 
 @dataclass(frozen=True, slots=True)
 class SlackBot:
-    """The Bolt app and what its runners need: the token check, in-flight count and client."""
+    """The Bolt app and what its runners need: the token check, in-flight count and service."""
 
     app: AsyncApp
     identity: BotIdentity
     in_flight: InFlight
     web_client: AsyncWebClient
-    client: CaptureStatusClient
+    service: CaptureService
     #: what HTTP mode checks each request's signature with (None in Socket Mode)
     signing_secret: SecretStr | None = None
 
@@ -71,7 +70,7 @@ def web_api_url(slack_api_url: str | None) -> str:
 
 def build_slack_bot(
     settings: Settings,
-    client: CaptureStatusClient,
+    service: CaptureService,
     *,
     connection: str,
     wall_clock: Callable[[], float] = time.time,
@@ -80,7 +79,7 @@ def build_slack_bot(
 
     Args:
         settings: the process settings (read once by the entry point).
-        client: the process's one LeadSquared client.
+        service: the process's one service (every LeadSquared account).
         connection: ``Socket Mode`` or ``HTTP``, for the Home tab.
         wall_clock: Unix time (injectable).
 
@@ -123,13 +122,12 @@ def build_slack_bot(
     options = AnswerOptions(
         max_ids=settings.slack_max_ids,
         mask_pii=settings.lsq_mask_pii,
-        app_base_url=settings.lsq_app_base_url,
-        upstream=upstream_label(settings),
-        demo=settings.demo_mode,
-        configuration=Configuration.from_settings(settings, connection=connection),
+        configuration=Configuration.from_settings(
+            settings, service.accounts, connection=connection
+        ),
     )
     listeners = Listeners(
-        client, options, Allowlist.from_settings(settings), in_flight, wall_clock=wall_clock
+        service, options, Allowlist.from_settings(settings), in_flight, wall_clock=wall_clock
     )
     # Bolt's registration methods are only partly typed (re.Pattern without a parameter).
     app.command(COMMAND_PATTERN)(listeners.on_command)  # pyright: ignore[reportUnknownMemberType]
@@ -145,6 +143,6 @@ def build_slack_bot(
         identity=identity,
         in_flight=in_flight,
         web_client=web_client,
-        client=client,
+        service=service,
         signing_secret=secret,
     )

@@ -10,6 +10,7 @@ symbol and a word, never by colour alone. Tests validate every block with slack-
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from enum import Enum
 from typing import Any
 
@@ -36,14 +37,14 @@ from bot.kit import (
     size,
 )
 from bot.mrkdwn import cut, cut_escaped, escape, escape_cut
-from shared import REQUEST_ID_EXAMPLE, Explanation, LookupView, QueueMetrics
+from shared import REQUEST_ID_EXAMPLE, Explanation, LookupView, QueueHealth
 
 __all__ = [
     "MESSAGE_CHAR_BUDGET",
     "failure_message",
+    "health_blocks",
     "help_message",
     "lookup_messages",
-    "metrics_failed_message",
     "metrics_message",
     "no_ids_in_message",
     "notice_message",
@@ -129,10 +130,12 @@ def _card_buttons(
     rid = view.request_id
     buttons: list[dict[str, Any]] = []
     if refresh and rid is not None and not view.explanation.is_final:
-        target = CardTarget(rid, (rid,), shared=shared, by=by if shared else None)
+        target = CardTarget(
+            rid, (rid,), shared=shared, by=by if shared else None, account=view.account
+        )
         buttons.append(button(REFRESH, "Refresh", value=target.encode(), style="primary"))
     if rid is not None and not shared:
-        share = CardTarget(rid, (rid,), shared=True)
+        share = CardTarget(rid, (rid,), shared=True, account=view.account)
         buttons.append(button(SHARE, "Share to channel", value=share.encode()))
     for number, link in enumerate(view.explanation.links[:max_links]):
         if link.url.startswith(("https://", "http://")) and len(link.url) <= BUTTON_URL:
@@ -318,7 +321,10 @@ class _Page:
         if not pending:
             return None
         by = self.ctx.shared_by if self.shared else None
-        target = CardTarget(pending[0], ids, shared=self.shared, by=by, fresh=pending)
+        account = self.views[0].account
+        target = CardTarget(
+            pending[0], ids, shared=self.shared, by=by, fresh=pending, account=account
+        )
         label = f"Refresh all {len(self.views)}"
         return button(REFRESH, label, value=target.encode(), style="primary")
 
@@ -431,38 +437,64 @@ def usage_text(command: str, *, max_ids: int) -> str:
     )
 
 
-def metrics_message(metrics: QueueMetrics, reading: str, ctx: RenderContext) -> SlackMessage:
-    """Queue health: pending requests, worst-case delay, processing rate."""
+def metrics_message(healths: Sequence[QueueHealth], ctx: RenderContext) -> SlackMessage:
+    """Queue health of each account: pending requests, worst-case delay, processing rate.
+
+    An account whose check failed shows the core's explanation instead of figures. Refresh
+    is offered unless every check failed for good.
+    """
+    n = ctx.nonce
+    several = len(healths) > 1
+    blocks: list[Block] = [header(f"{n}-m-head", "📊 Capture Opportunities queue")]
+    lines: list[str] = []
+    for index, health in enumerate(healths):
+        blocks.extend(health_blocks(health, f"{n}-m-{index}", named=several))
+        name = f"{health.account}: " if several else ""
+        if health.reading is not None:
+            lines.append(f"{name}{health.reading}")
+        elif health.error is not None:
+            lines.append(f"{name}{health.error.headline}")
+    only = healths[0] if len(healths) == 1 else None
+    line_ctx = replace(ctx, account=only.account, upstream=only.source) if only else ctx
+    blocks.append(context(f"{n}-m-ctx", context_line(line_ctx)))
+    if any(h.ok or (h.error is not None and not h.error.is_final) for h in healths):
+        blocks.append(actions(f"{n}-m-act", [button(METRICS_REFRESH, "Refresh", value="metrics")]))
+    text = "📊 Capture Opportunities queue: " + escape_cut("; ".join(lines), 500)
+    return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
+
+
+def health_blocks(health: QueueHealth, block_id: str, *, named: bool) -> list[Block]:
+    """The figures of one account's queue (or why they are missing), for a message or Home."""
+    title = (
+        f"*{escape_cut(health.account, 40)}* · {escape_cut(health.source, 200)}\n" if named else ""
+    )
+    metrics = health.metrics
+    if metrics is None:
+        error = health.error
+        assert error is not None
+        return [
+            section(
+                block_id,
+                f"{title}{error.symbol} *{escape_cut(error.headline, 300)}*\n"
+                f"{escape_cut(error.what_happened, 1500)}",
+            )
+        ]
 
     def show(value: float | None, unit: str = "") -> str:
         return "unknown" if value is None else escape(f"{value:g}{unit}")
 
-    blocks: list[Block] = [
-        header(f"{ctx.nonce}-m-head", "📊 Capture Opportunities queue"),
+    return [
         section(
-            f"{ctx.nonce}-m-read",
-            f"*{escape_cut(reading, 1000)}*",
+            block_id,
+            f"{title}*{escape_cut(health.reading or '', 1000)}*",
             fields=[
                 f"*Requests in queue*\n{show(metrics.pending_messages)}",
                 f"*Worst-case delay*\n{show(metrics.max_delay_seconds, ' s')}",
                 "*Processing rate (10-min average)*\n"
                 f"{show(metrics.processing_rate_per_minute, ' per minute')}",
             ],
-        ),
-        context(f"{ctx.nonce}-m-ctx", context_line(ctx)),
-        actions(f"{ctx.nonce}-m-act", [button(METRICS_REFRESH, "Refresh", value="metrics")]),
-    ]
-    return {"text": f"📊 Capture Opportunities queue: {escape_cut(reading, 500)}", "blocks": blocks}
-
-
-def metrics_failed_message(explanation: Explanation, ctx: RenderContext) -> SlackMessage:
-    """The queue check failed: the core's explanation, with Refresh when trying again helps."""
-    message = notice_message(explanation, ctx)
-    if not explanation.is_final:
-        message["blocks"].append(
-            actions(f"{ctx.nonce}-m-act", [button(METRICS_REFRESH, "Refresh", value="metrics")])
         )
-    return message
+    ]
 
 
 def refusal_message(command: str) -> SlackMessage:

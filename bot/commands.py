@@ -1,7 +1,8 @@
 """What a ``/capture-status`` command, or a message given to the shortcut, asks for.
 
-Pure functions: no Slack, no I/O. Ids are found anywhere in the text (bare, inside URLs or
-log lines) with the core's :func:`~shared.lsq.ids.find_request_ids`.
+Pure functions: no Slack, no I/O. Which RequestIds a command's text holds, and whether
+there are too many, is the service's call (``CaptureService.request_ids_in``); a message
+given to the shortcut is searched here, with the core's ``find_request_ids``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ __all__ = [
     "HELP_WORDS",
     "METRICS_WORDS",
     "Help",
-    "InvalidInput",
     "Lookup",
     "Metrics",
     "ParsedCommand",
-    "TooManyIds",
     "ids_in_message",
     "parse_command",
 ]
@@ -45,35 +44,19 @@ class Metrics:
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """Look these RequestIds up (distinct, lower-cased, in the order given)."""
-
-    request_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class InvalidInput:
-    """The text holds no RequestId."""
+    """Look up the RequestIds written in this text (bare, or inside URLs and log lines)."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class TooManyIds:
-    """More RequestIds than one command may look up."""
-
-    count: int
-    cap: int
+ParsedCommand = Help | Metrics | Lookup
 
 
-ParsedCommand = Help | Metrics | Lookup | InvalidInput | TooManyIds
-
-
-def parse_command(text: str | None, *, max_ids: int) -> ParsedCommand:
+def parse_command(text: str | None) -> ParsedCommand:
     """Read the text typed after ``/capture-status``.
 
     Args:
         text: the command text as Slack sent it (may be empty or missing).
-        max_ids: the most ids one command may look up.
     """
     stripped = (text or "").strip()
     word = stripped.lower()
@@ -81,12 +64,7 @@ def parse_command(text: str | None, *, max_ids: int) -> ParsedCommand:
         return Help()
     if word in METRICS_WORDS:
         return Metrics()
-    ids = find_request_ids(stripped)
-    if not ids:
-        return InvalidInput(stripped)
-    if len(ids) > max_ids:
-        return TooManyIds(count=len(ids), cap=max_ids)
-    return Lookup(tuple(ids))
+    return Lookup(stripped)
 
 
 def ids_in_message(message: Mapping[str, Any]) -> list[str]:

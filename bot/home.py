@@ -7,13 +7,14 @@ appears here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from bot.access import Allowlist
 from bot.actions import COMMAND
-from bot.blocks import usage_text
+from bot.blocks import health_blocks, usage_text
 from bot.kit import (
     MAX_HOME_BLOCKS,
     Block,
@@ -26,19 +27,9 @@ from bot.kit import (
     section,
 )
 from bot.mrkdwn import escape_cut
-from shared import Explanation, QueueMetrics, Settings
+from shared import Accounts, QueueHealth, Settings
 
-__all__ = ["Configuration", "home_view", "refused_home_view", "upstream_label"]
-
-
-def upstream_label(settings: Settings) -> str:
-    """Where answers come from, for people: ``LeadSquared region sg`` or a host name."""
-    if settings.demo_mode:
-        return "the LeadSquared simulator (demo)"
-    if settings.lsq_async_base_url:
-        host = urlsplit(settings.lsq_async_base_url).hostname or "a custom host"
-        return f"LeadSquared at {host}"
-    return f"LeadSquared region {settings.lsq_region}"
+__all__ = ["Configuration", "home_view", "refused_home_view"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,27 +46,39 @@ class Configuration:
     connection: str
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, connection: str) -> Configuration:
-        """Describe ``settings`` for the Home tab.
+    def from_settings(
+        cls, settings: Settings, accounts: Accounts, *, connection: str
+    ) -> Configuration:
+        """Describe ``settings`` and the ``accounts`` answers come from, for the Home tab.
 
         Args:
             settings: the process settings.
+            accounts: the LeadSquared accounts of this deployment.
             connection: how Slack reaches the app (``Socket Mode`` or ``HTTP``).
         """
+        every = list(accounts.by_name.values())
+        several = len(every) > 1
         headroom = settings.lsq_rate_limit_calls - settings.rate_budget_calls
         budget = (
-            f"{settings.rate_budget_calls} calls per {settings.lsq_rate_limit_seconds} s "
-            f"(the account allows {settings.lsq_rate_limit_calls}; {headroom} left for other "
-            "integrations)"
+            f"{settings.rate_budget_calls} calls per {settings.lsq_rate_limit_seconds} s"
+            + (" for each account" if several else "")
+            + f" (the account allows {settings.lsq_rate_limit_calls}; {headroom} left for "
+            "other integrations)"
         )
-        if settings.lsq_app_base_url:
-            host = urlsplit(settings.lsq_app_base_url).hostname or settings.lsq_app_base_url
-            links = f"on ({host})"
-        else:
+        with_links = [account for account in every if account.app_base_url]
+        if not with_links:
             links = "off (an admin can set LSQ_APP_BASE_URL)"
+        else:
+            hosts = ", ".join(
+                (f"{a.name}: " if several else "") + _host(a.app_base_url or "") for a in with_links
+            )
+            links = f"on ({hosts})"
+        upstream = "; ".join(
+            (f"{account.name}: " if several else "") + account.label for account in every
+        )
         return cls(
-            upstream=upstream_label(settings),
-            demo=settings.demo_mode,
+            upstream=upstream,
+            demo=accounts.demo,
             budget=budget,
             max_ids=settings.slack_max_ids,
             mask_pii=settings.lsq_mask_pii,
@@ -85,22 +88,19 @@ class Configuration:
         )
 
 
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
 def home_view(
-    config: Configuration,
-    ctx: RenderContext,
-    *,
-    metrics: QueueMetrics | None = None,
-    reading: str | None = None,
-    health_error: Explanation | None = None,
+    config: Configuration, ctx: RenderContext, *, healths: Sequence[QueueHealth] = ()
 ) -> dict[str, Any]:
     """The Home tab for someone allowed to use the app.
 
     Args:
         config: the configuration in effect.
-        ctx: when the queue was checked.
-        metrics: the queue metrics, when the check worked.
-        reading: the core's one-line reading of ``metrics``.
-        health_error: the core's explanation of a failed queue check.
+        ctx: when the queues were checked.
+        healths: the queue of each account this workspace reaches (figures or why not).
     """
     n = ctx.nonce
     blocks: list[Block] = [header(f"{n}-title", "Capture Status")]
@@ -118,31 +118,9 @@ def home_view(
         divider(f"{n}-div1"),
         header(f"{n}-health-title", "Queue health"),
     ]
-    if metrics is not None:
-
-        def show(value: float | None, unit: str = "") -> str:
-            return "unknown" if value is None else f"{value:g}{unit}"
-
-        blocks.append(
-            section(
-                f"{n}-health",
-                f"*{escape_cut(reading or '', 1000)}*",
-                fields=[
-                    f"*Requests in queue*\n{show(metrics.pending_messages)}",
-                    f"*Worst-case delay*\n{show(metrics.max_delay_seconds, ' s')}",
-                    "*Processing rate (10-min average)*\n"
-                    f"{show(metrics.processing_rate_per_minute, ' per minute')}",
-                ],
-            )
-        )
-    elif health_error is not None:
-        blocks.append(
-            section(
-                f"{n}-health",
-                f"{health_error.symbol} *{escape_cut(health_error.headline, 300)}*\n"
-                f"{escape_cut(health_error.what_happened, 1500)}",
-            )
-        )
+    several = len(healths) > 1
+    for index, health in enumerate(healths):
+        blocks.extend(health_blocks(health, f"{n}-health-{index}", named=several))
     blocks.append(context(f"{n}-health-ctx", [checked_line(ctx)]))
     blocks += [
         divider(f"{n}-div2"),

@@ -1,7 +1,15 @@
-"""HTTP mode under uvicorn: ``POST /slack/events``, ``GET /healthz`` and ``GET /metrics``.
+"""HTTP mode under uvicorn: ``POST /slack/events``, the probes and ``GET /metrics``.
 
-Socket Mode serves ``/healthz`` and ``/metrics`` alone (:func:`create_health_app`), with the
+Socket Mode serves the probes and ``/metrics`` alone (:func:`create_health_app`), with the
 same routes (:func:`health_routes`) and the same uvicorn helper (:func:`start_http_server`).
+
+The probes mean what they mean on every server (:mod:`shared.infra.probes`): ``GET /healthz``
+is liveness (200 while the process serves HTTP, whatever Slack or LeadSquared do);
+``GET /readyz`` is readiness (:func:`bot_readiness`): 200 once Slack accepted the bot token
+(``auth.test``) and, in Socket Mode, while the websocket is open; 503 saying what it waits
+for otherwise, and 503 ``draining`` once a shutdown began. The LeadSquared client needs no
+condition: it is opened before the server listens and closed after it stops. Every
+``/readyz`` body carries ``in_flight``, the answers still being worked on.
 
 ``POST /slack/events`` reads at most ``max_body_bytes`` (1 MB; 413 by Content-Length at once,
 or as soon as a streamed body grows past it; 408 when the body is slower than the header
@@ -11,11 +19,11 @@ object). What passes goes to Bolt's dispatch, with the answer converted by Bolt'
 adapter. The server itself is bounded by :func:`shared.infra.serving.hardened_config` (connections,
 header timeout, header size, keep-alive).
 
-On shutdown uvicorn stops accepting requests and finishes the open ones; the lifespan then
-waits for answers still in flight (lookups that were acknowledged but not yet answered)
-before the client is closed.
+On shutdown ``/readyz`` turns to 503, uvicorn stops accepting requests and finishes the open
+ones; the lifespan then waits for answers still in flight (lookups that were acknowledged but
+not yet answered) before the client is closed.
 
-``/healthz`` and ``/metrics`` (Prometheus, the client's counters) need no signature, for
+The probes and ``/metrics`` (Prometheus, the client's counters) need no signature, for
 probes and scrapers: they expose no request data, but keep ``/metrics`` on an internal port
 or ingress, never on the public route Slack posts to.
 """
@@ -38,26 +46,31 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import SlackBot
 from shared import (
-    DEFAULT_ACCOUNT,
+    LIVENESS_PATH,
+    READINESS_PATH,
     BodyTooLarge,
     BodyTooSlow,
     HttpLimits,
+    Readiness,
     hardened_config,
     metrics_app,
+    probe_routes,
     read_body,
 )
 
 __all__ = [
     "EVENTS_PATH",
-    "HEALTHZ_PATH",
+    "LIVENESS_PATH",
     "METRICS_PATH",
+    "READINESS_PATH",
     "RunningServer",
+    "bot_readiness",
     "create_health_app",
     "create_http_app",
     "health_routes",
@@ -67,7 +80,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-HEALTHZ_PATH = "/healthz"
 METRICS_PATH = "/metrics"
 #: how long uvicorn waits for open HTTP requests (acks are fast) before closing them
 _HTTP_GRACE_SECONDS = 10
@@ -85,54 +97,74 @@ class _AsgiEndpoint:
         await self._app(scope, receive, send)
 
 
-def health_routes(
+def bot_readiness(
     bot: SlackBot, *, connected: Callable[[], Awaitable[bool]] | None = None
-) -> list[Route]:
-    """``GET /healthz`` and ``GET /metrics`` for ``bot``, shared by both modes.
-
-    ``/healthz`` answers ``{"status": "ok", "in_flight": N}``, plus ``"connected"`` (whether
-    the Socket Mode websocket is open) when ``connected`` is given. ``/metrics`` serves the
-    Prometheus metrics of the bot's LeadSquared client.
+) -> Readiness:
+    """When ``bot`` can answer: Slack accepted its token, and (Socket Mode) the socket is open.
 
     Args:
-        bot: the Bolt app with its in-flight counter and LeadSquared client.
+        bot: the Bolt app with its token check and in-flight counter.
         connected: Socket Mode only: says whether the websocket is open.
     """
+    readiness = Readiness(info=lambda: {"in_flight": bot.in_flight.count})
 
-    async def healthz(_: Request) -> Response:
-        body: dict[str, object] = {"status": "ok", "in_flight": bot.in_flight.count}
-        if connected is not None:
-            body["connected"] = await connected()
-        return JSONResponse(body)
+    async def slack_identity() -> str | None:
+        if bot.identity.verified:
+            return None
+        return "Slack has not yet accepted SLACK_BOT_TOKEN (auth.test)"
 
+    readiness.require("slack_identity", slack_identity)
+    if connected is not None:
+        is_connected = connected
+
+        async def slack_connection() -> str | None:
+            return None if await is_connected() else "the Socket Mode websocket is not open"
+
+        readiness.require("slack_connection", slack_connection)
+    return readiness
+
+
+def health_routes(bot: SlackBot, readiness: Readiness) -> list[Route]:
+    """``GET /healthz``, ``GET /readyz`` and ``GET /metrics`` for ``bot``, shared by both modes.
+
+    ``/healthz`` is liveness and ``/readyz`` readiness, as ``readiness`` says
+    (:mod:`shared.infra.probes`). ``/metrics`` serves the Prometheus metrics of the bot's
+    LeadSquared client.
+
+    Args:
+        bot: the Bolt app with its LeadSquared client.
+        readiness: what ``/readyz`` reports (:func:`bot_readiness`).
+    """
     return [
-        Route(HEALTHZ_PATH, healthz, methods=["GET"]),
-        Route(
-            METRICS_PATH, _AsgiEndpoint(metrics_app({DEFAULT_ACCOUNT: bot.client})), methods=["GET"]
-        ),
+        *probe_routes(readiness),
+        Route(METRICS_PATH, _AsgiEndpoint(metrics_app(bot.service.clients)), methods=["GET"]),
     ]
 
 
-def create_health_app(bot: SlackBot, *, connected: Callable[[], Awaitable[bool]]) -> Starlette:
-    """Socket Mode's ASGI app: ``/healthz`` and ``/metrics`` only, no ``/slack/events``.
+def create_health_app(bot: SlackBot, *, readiness: Readiness) -> Starlette:
+    """Socket Mode's ASGI app: the probes and ``/metrics`` only, no ``/slack/events``.
 
     Payloads come over the websocket, so nothing here accepts them; the Socket Mode runner
-    waits for the answers in flight itself.
+    waits for the answers in flight itself, and marks ``readiness`` draining when it stops.
 
     Args:
         bot: the Bolt app.
-        connected: says whether the websocket is open (reported by ``/healthz``).
+        readiness: what ``/readyz`` reports (:func:`bot_readiness` with the websocket's state).
     """
-    return Starlette(routes=health_routes(bot, connected=connected))
+    return Starlette(routes=health_routes(bot, readiness))
 
 
 def create_http_app(
-    bot: SlackBot, *, drain_seconds: float, limits: HttpLimits | None = None
+    bot: SlackBot,
+    *,
+    drain_seconds: float,
+    limits: HttpLimits | None = None,
+    readiness: Readiness | None = None,
 ) -> Starlette:
-    """The ASGI app serving ``bot``: Slack's requests, ``/healthz`` and ``/metrics``.
+    """The ASGI app serving ``bot``: Slack's requests, the probes and ``/metrics``.
 
     ``GET /metrics`` serves the Prometheus metrics of the bot's LeadSquared client (lookups,
-    upstream calls, retries, throttles, cache, rate budget, breaker). Like ``/healthz`` it is
+    upstream calls, retries, throttles, cache, rate budget, breaker). Like the probes it is
     not authenticated (it carries no request data), so it belongs on an internal port or
     ingress only: expose ``/slack/events`` alone to the internet.
 
@@ -140,8 +172,11 @@ def create_http_app(
         bot: the Bolt app with its in-flight counter and signing secret.
         drain_seconds: how long a shutdown waits for answers in flight.
         limits: the body size and read time of ``/slack/events`` (defaults: the settings').
+        readiness: what ``/readyz`` reports (default: :func:`bot_readiness`); whoever stops
+            the server marks it draining first, as ``python -m bot`` does on SIGTERM.
     """
     limits = limits or HttpLimits.defaults()
+    readiness = readiness or bot_readiness(bot)
     secret = bot.signing_secret
 
     async def events(request: Request) -> Response:
@@ -166,7 +201,7 @@ def create_http_app(
     return Starlette(
         routes=[
             Route(EVENTS_PATH, events, methods=["POST"]),
-            *health_routes(bot),
+            *health_routes(bot, readiness),
         ],
         lifespan=lifespan,
     )

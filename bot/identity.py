@@ -3,13 +3,16 @@
 Bolt's single-workspace mode calls ``auth.test`` lazily, inside the first request, before
 its listener can ``ack()``. Checking the token at start-up instead gives a clear start-up
 error for a wrong token, and keeps every request free of I/O before its acknowledgement.
+When Slack cannot be reached at start-up, :func:`keep_verifying` asks again in the
+background: the app is not ready (``/readyz``) until Slack has accepted the token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 from pydantic import SecretStr
@@ -19,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from shared import ConfigurationError
 
-__all__ = ["Authorize", "BotIdentity", "slack_error_code"]
+__all__ = ["Authorize", "BotIdentity", "keep_verifying", "slack_error_code"]
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +117,33 @@ def slack_error_code(error: SlackApiError) -> str:
     get = getattr(response, "get", None)
     code = get("error") if callable(get) else None
     return code if isinstance(code, str) else "unknown_error"
+
+
+async def keep_verifying(
+    verify: Callable[[], Awaitable[object]], *, pauses: Sequence[float]
+) -> bool:
+    """Call ``verify`` after each pause until Slack answers; the last pause then repeats.
+
+    For a token that could not be checked at start-up because Slack was unreachable: until
+    it is checked the app is not ready, so nothing else would check it.
+
+    Args:
+        verify: :meth:`BotIdentity.verify`.
+        pauses: seconds to wait before each attempt (at least one).
+
+    Returns:
+        True once Slack accepted the token; False when Slack refused it (logged as an error:
+        the app stays not ready).
+    """
+    for pause in itertools.chain(pauses, itertools.repeat(pauses[-1])):
+        await asyncio.sleep(pause)
+        try:
+            await verify()
+        except ConfigurationError as error:
+            log.error("%s The app stays not ready.", error.message)
+            return False
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.debug("Slack still cannot be reached (%s)", type(error).__name__)
+            continue
+        return True
+    return False  # pragma: no cover  (the pauses never run out)

@@ -78,6 +78,7 @@ class RenderContext:
         demo: the answer comes from the simulator.
         nonce: makes this render's block ids unique (Slack wants new ids on each update).
         shared_by: the Slack user id of whoever shared the card in the channel.
+        account: the LeadSquared account that answered (configured names only).
     """
 
     checked_at: float
@@ -85,6 +86,7 @@ class RenderContext:
     demo: bool
     nonce: str
     shared_by: str | None = None
+    account: str | None = None
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
@@ -155,12 +157,13 @@ def size(blocks: Sequence[Block]) -> int:
 
 
 def checked_line(ctx: RenderContext) -> str:
-    """``Checked <date> · <upstream>``; the date renders in each reader's own time zone."""
+    """``Checked <date> · <upstream> · account <name>``, in each reader's own time zone."""
     when = datetime.fromtimestamp(ctx.checked_at, UTC)
     fallback = when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    account = f" · account *{escape_cut(ctx.account, 40)}*" if ctx.account else ""
     return (
         f"Checked <!date^{int(ctx.checked_at)}^{{date_short_pretty}} at {{time_secs}}|{fallback}>"
-        f" · {escape_cut(ctx.upstream, 200)}"
+        f" · {escape_cut(ctx.upstream, 200)}{account}"
     )
 
 

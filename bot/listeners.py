@@ -1,8 +1,9 @@
 """What the app does for each thing Slack sends: parse, ``ack()``, look up, render, answer.
 
-Every listener acknowledges before any I/O (an answer that needs no I/O, such as help or a
-refusal, *is* the acknowledgement), then looks up through the shared client and answers
-through the request's own ``response_url``. Every listener body is counted in
+Every listener acknowledges before any I/O (an answer that needs no I/O, such as help, a
+refusal or input the service refuses, *is* the acknowledgement), then routes to an account
+(the channel's, else the workspace's, else the default), calls one ``CaptureService`` use
+case, and answers through the request's own ``response_url``. Every listener body is counted in
 :class:`~bot.inflight.InFlight`, entered before ``ack()``, so a shutdown waits for the
 answers Slack was promised.
 """
@@ -26,35 +27,17 @@ from bot.blocks import (
     failure_message,
     help_message,
     lookup_messages,
-    metrics_failed_message,
     metrics_message,
     no_ids_in_message,
     notice_message,
     refusal_message,
 )
-from bot.commands import (
-    Help,
-    InvalidInput,
-    Metrics,
-    TooManyIds,
-    ids_in_message,
-    parse_command,
-)
+from bot.commands import Help, Metrics, ids_in_message, parse_command
 from bot.home import Configuration, home_view, refused_home_view
 from bot.identity import slack_error_code
 from bot.inflight import InFlight
 from bot.kit import RenderContext, SlackMessage
-from shared import (
-    CaptureStatusError,
-    InvalidRequestIdError,
-    TooManyRequestIdsError,
-    describe_metrics,
-    explain_error,
-    extract_request_id,
-)
-from shared.explain.redact import Redactor
-from shared.lsq.client import CaptureStatusClient
-from shared.service.views import LookupView, look_up
+from shared import Account, CaptureService, CaptureStatusError, LookupView, explain_error
 
 __all__ = ["AnswerOptions", "Listeners"]
 
@@ -70,17 +53,11 @@ class AnswerOptions:
     Attributes:
         max_ids: the most ids one command looks up.
         mask_pii: mask personal data in ephemeral answers (shared copies are always masked).
-        app_base_url: the LeadSquared web app, for "Open in LeadSquared" buttons.
-        upstream: where answers come from, in words (``LeadSquared region sg``).
-        demo: answers come from the simulator.
         configuration: what the Home tab shows.
     """
 
     max_ids: int
     mask_pii: bool
-    app_base_url: str | None
-    upstream: str
-    demo: bool
     configuration: Configuration
 
 
@@ -88,7 +65,7 @@ class Listeners:
     """The listener functions Bolt calls; Bolt injects their arguments by name.
 
     Args:
-        client: the process's one LeadSquared client.
+        service: the process's one service (every LeadSquared account).
         options: answer options from the settings.
         allowlist: who may use the app, and where.
         in_flight: counts answers in progress, for a graceful shutdown.
@@ -97,14 +74,14 @@ class Listeners:
 
     def __init__(
         self,
-        client: CaptureStatusClient,
+        service: CaptureService,
         options: AnswerOptions,
         allowlist: Allowlist,
         in_flight: InFlight,
         *,
         wall_clock: Callable[[], float],
     ) -> None:
-        self._client = client
+        self._service = service
         self._options = options
         self._allowlist = allowlist
         self._in_flight = in_flight
@@ -121,34 +98,35 @@ class Listeners:
             if not self._allowed(context):
                 await ack(response_type="ephemeral", **refusal_message(name))
                 return
-            parsed = parse_command(command.get("text"), max_ids=self._options.max_ids)
+            parsed = parse_command(command.get("text"))
             if isinstance(parsed, Help):
                 message = help_message(
                     name,
                     max_ids=self._options.max_ids,
-                    demo=self._options.demo,
+                    demo=self._service.accounts.demo,
                     mask_pii=self._options.mask_pii,
                 )
                 await ack(response_type="ephemeral", **message)
                 return
-            if isinstance(parsed, InvalidInput):
-                await ack(response_type="ephemeral", **_invalid_input_message(parsed.text, name))
-                return
-            if isinstance(parsed, TooManyIds):
-                error = TooManyRequestIdsError(
-                    f"{parsed.count} RequestIds were given; {name} looks up at most "
-                    f"{parsed.cap} at a time."
-                )
-                notice = notice_message(explain_error(error), command=name)
-                await ack(response_type="ephemeral", **notice)
-                return
+            ids: list[str] = []
+            if not isinstance(parsed, Metrics):
+                try:
+                    ids = self._service.request_ids_in(parsed.text, max_ids=self._options.max_ids)
+                except CaptureStatusError as error:  # no id, or too many: the core's words
+                    await ack(
+                        response_type="ephemeral",
+                        **notice_message(explain_error(error), command=name),
+                    )
+                    return
             await ack()
+            account = self._route(context)
             try:
                 if isinstance(parsed, Metrics):
-                    await _send(respond, await self._metrics_message())
+                    await _send(respond, await self._metrics_message(context))
                 else:
-                    views = await self._look_up(parsed.request_ids)
-                    await _send_all(respond, lookup_messages(views, self._render_context()))
+                    views = await self._service.look_up(ids, account=account.name)
+                    ctx = self._render_context(account)
+                    await _send_all(respond, lookup_messages(views, ctx))
             except Exception as error:  # after the ack, the person must still get an answer
                 await _report_failure(respond, error)
 
@@ -163,9 +141,10 @@ class Listeners:
             target = _button_target(action, "Refresh")
             if target is None:
                 return
-            redactor = self._redactor(shared=target.shared)
-            views = await self._refreshed_views(target, redactor)
-            ctx = self._render_context(shared_by=target.by if target.shared else None)
+            account = self._target_account(target, context)
+            views = await self._refreshed_views(target, account)
+            by = target.by if target.shared else None
+            ctx = self._render_context(account, shared_by=by)
             messages = lookup_messages(views, ctx, shared=target.shared)
             await _send_all(respond, messages, replace_original=True)
 
@@ -180,8 +159,11 @@ class Listeners:
             target = _button_target(action, "Share")
             if target is None:
                 return
-            views = await self._look_up([target.request_id], self._redactor(shared=True))
-            ctx = self._render_context(shared_by=context.user_id)
+            account = self._target_account(target, context)
+            views = await self._service.look_up(
+                [target.request_id], account=account.name, shared=True
+            )
+            ctx = self._render_context(account, shared_by=context.user_id)
             messages = lookup_messages(views, ctx, shared=True)
             await _send_all(respond, messages, response_type="in_channel", replace_original=False)
 
@@ -193,7 +175,7 @@ class Listeners:
         """Refresh on the queue-health answer."""
 
         async def answer() -> None:
-            await _send(respond, await self._metrics_message(), replace_original=True)
+            await _send(respond, await self._metrics_message(context), replace_original=True)
 
         await self._on_button(ack, respond, context, answer)
 
@@ -212,6 +194,9 @@ class Listeners:
                     await _send(respond, refusal_message(COMMAND), replace_original=False)
                     return
                 await answer()
+            except CaptureStatusError as error:  # e.g. the card's account is gone: say so
+                notice = notice_message(explain_error(error))
+                await _send(respond, notice, replace_original=False)
             except Exception as error:  # after the ack, the person must still get an answer
                 await _report_failure(respond, error)
 
@@ -249,8 +234,10 @@ class Listeners:
                         f"Look the others up with {COMMAND}."
                     )
                     ids = ids[:cap]
-                views = await self._look_up(ids)
-                for message in lookup_messages(views, self._render_context(), note=note):
+                account = self._route(context)
+                views = await self._service.look_up(ids, account=account.name)
+                ctx = self._render_context(account)
+                for message in lookup_messages(views, ctx, note=note):
                     await answer.send(message)
             except Exception as error:
                 log.error("The shortcut answer failed: %s", type(error).__name__)
@@ -266,7 +253,6 @@ class Listeners:
         if event.get("tab", "home") != "home" or not isinstance(user_id, str):
             return
         with self._in_flight.track():
-            ctx = self._render_context()
             allowed = self._allowlist.allows(
                 team_id=context.team_id,
                 enterprise_id=context.enterprise_id,
@@ -274,21 +260,12 @@ class Listeners:
                 check_channel=False,
             )
             if not allowed:
-                view = refused_home_view(ctx.nonce)
+                view = refused_home_view(secrets.token_hex(4))
             else:
-                try:
-                    metrics = await self._client.get_metrics()
-                except CaptureStatusError as error:
-                    view = home_view(
-                        self._options.configuration, ctx, health_error=explain_error(error)
-                    )
-                else:
-                    view = home_view(
-                        self._options.configuration,
-                        ctx,
-                        metrics=metrics,
-                        reading=describe_metrics(metrics),
-                    )
+                reachable = self._service.accounts.reachable_from_slack(_workspace(context))
+                healths = await self._service.queue_healths(reachable)
+                ctx = self._render_context(reachable[0] if len(reachable) == 1 else None)
+                view = home_view(self._options.configuration, ctx, healths=healths)
             try:
                 await client.views_publish(user_id=user_id, view=view)  # pyright: ignore[reportUnknownMemberType]
             except SlackApiError as error:
@@ -310,66 +287,67 @@ class Listeners:
             channel_id=context.channel_id,
         )
 
-    def _redactor(self, *, shared: bool) -> Redactor:
-        # a copy for the channel is always masked, whatever LSQ_MASK_PII says
-        return Redactor(enabled=True if shared else self._options.mask_pii)
+    def _route(self, context: AsyncBoltContext) -> Account:
+        """The account that answers here: the channel's, else the workspace's, else default."""
+        return self._service.accounts.for_slack(
+            team_id=_workspace(context), channel_id=context.channel_id
+        )
 
-    def _render_context(self, *, shared_by: str | None = None) -> RenderContext:
+    def _target_account(self, target: CardTarget, context: AsyncBoltContext) -> Account:
+        """The account a button's card came from (routing decides for older buttons).
+
+        Raises:
+            UnknownAccountError: that account is no longer configured (explained to the person).
+        """
+        if target.account is None:
+            return self._route(context)
+        return self._service.accounts.get(target.account)
+
+    def _render_context(
+        self, account: Account | None, *, shared_by: str | None = None
+    ) -> RenderContext:
         return RenderContext(
             checked_at=self._wall_clock(),
-            upstream=self._options.upstream,
-            demo=self._options.demo,
+            upstream=account.label if account is not None else "LeadSquared",
+            demo=self._service.accounts.demo,
             nonce=secrets.token_hex(4),
             shared_by=shared_by,
+            account=account.name if account is not None else None,
         )
 
-    async def _look_up(
-        self, ids: Sequence[str], redactor: Redactor | None = None, *, fresh: bool = False
-    ) -> list[LookupView]:
-        return await look_up(
-            self._client,
-            list(ids),
-            app_base_url=self._options.app_base_url,
-            redactor=redactor or self._redactor(shared=False),
-            fresh=fresh,
-        )
-
-    async def _refreshed_views(self, target: CardTarget, redactor: Redactor) -> list[LookupView]:
+    async def _refreshed_views(self, target: CardTarget, account: Account) -> list[LookupView]:
         """Every card of the message: the ones Refresh names fresh, the others from the cache.
 
         A single card's Refresh names itself; a batch's names every id that was not final.
         """
         fresh = [rid for rid in target.message_ids if rid in target.fresh_ids]
         others = [rid for rid in target.message_ids if rid not in target.fresh_ids]
+        look_up = self._service.look_up
+        shared = target.shared
         looked_again, rest = await asyncio.gather(
-            self._look_up(fresh, redactor, fresh=True) if fresh else _no_views(),
-            self._look_up(others, redactor) if others else _no_views(),
+            look_up(fresh, account=account.name, shared=shared, fresh=True)
+            if fresh
+            else _no_views(),
+            look_up(others, account=account.name, shared=shared) if others else _no_views(),
         )
         by_query = {view.query: view for view in [*looked_again, *rest]}
         return [by_query[rid] for rid in target.message_ids if rid in by_query]
 
-    async def _metrics_message(self) -> SlackMessage:
-        ctx = self._render_context()
-        try:
-            metrics = await self._client.get_metrics()
-        except CaptureStatusError as error:
-            return metrics_failed_message(explain_error(error), ctx)
-        return metrics_message(metrics, describe_metrics(metrics), ctx)
+    async def _metrics_message(self, context: AsyncBoltContext) -> SlackMessage:
+        """The queue of every account this workspace reaches."""
+        reachable = self._service.accounts.reachable_from_slack(_workspace(context))
+        healths = await self._service.queue_healths(reachable)
+        only = reachable[0] if len(reachable) == 1 else None
+        return metrics_message(healths, self._render_context(only))
+
+
+def _workspace(context: AsyncBoltContext) -> str | None:
+    """The workspace a request came from: its team, else its Enterprise Grid org."""
+    return context.team_id or context.enterprise_id
 
 
 async def _no_views() -> list[LookupView]:
     return []
-
-
-def _invalid_input_message(text: str, command: str) -> SlackMessage:
-    """The core's wording for text that holds no RequestId."""
-    try:
-        extract_request_id(text)
-    except InvalidRequestIdError as error:
-        return notice_message(explain_error(error), command=command)
-    # unreachable: the parser only calls this for text without any id
-    error = InvalidRequestIdError("That is not a RequestId.")
-    return notice_message(explain_error(error), command=command)
 
 
 async def _send(

@@ -5,8 +5,10 @@ set. Signature checks do not apply (the websocket itself is authenticated by the
 Acknowledgements go back over the websocket; answers still go to each payload's
 ``response_url``.
 
-Given a bound socket, the runner also serves ``GET /healthz`` and ``GET /metrics`` there (for
-container health checks, probes and Prometheus), but never ``POST /slack/events``.
+Given a bound socket, the runner also serves ``GET /healthz``, ``GET /readyz`` and
+``GET /metrics`` there (for container health checks, probes and Prometheus), but never
+``POST /slack/events``. ``/readyz`` is 200 while Slack accepted the bot token and the
+websocket is open, and 503 ``draining`` from the stop until the answers in flight are done.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import SlackBot
 from bot.errors import StartupError
-from bot.http_server import HEALTHZ_PATH, RunningServer, create_health_app, start_http_server
+from bot.http_server import (
+    LIVENESS_PATH,
+    METRICS_PATH,
+    READINESS_PATH,
+    RunningServer,
+    bot_readiness,
+    create_health_app,
+    start_http_server,
+)
 from bot.identity import slack_error_code
 from bot.logs import slack_library_logger
 from shared import ConfigurationError, HttpLimits, host_for_logs
@@ -117,9 +127,10 @@ async def run_socket_mode(
         app_token: ``SLACK_APP_TOKEN``.
         stop: set to shut down.
         drain_seconds: how long a shutdown waits for answers in flight.
-        health_socket: if given, a bound socket on which ``GET /healthz`` (with whether the
-            websocket is open) and ``GET /metrics`` are served from before the connection
-            opens until the answers in flight are finished.
+        health_socket: if given, a bound socket on which ``GET /healthz``, ``GET /readyz``
+            (ready while the websocket is open, draining once ``stop`` is set) and
+            ``GET /metrics`` are served from before the connection opens until the answers
+            in flight are finished.
         http_limits: the bounds on clients of that server (defaults: the settings').
 
     Raises:
@@ -127,17 +138,23 @@ async def run_socket_mode(
         StartupError: Slack could not be reached.
     """
     connection = SocketModeConnection(bot, app_token)
+    readiness = bot_readiness(bot, connected=connection.is_connected)
     server: RunningServer | None = None
     try:
         if health_socket is not None:
-            app = create_health_app(bot, connected=connection.is_connected)
+            app = create_health_app(bot, readiness=readiness)
             server = await start_http_server(app, health_socket, limits=http_limits)
             log.info(
-                "Health and metrics on %s%s (Socket Mode)", host_for_logs(server.url), HEALTHZ_PATH
+                "Probes (%s, %s) and metrics (%s) on %s (Socket Mode)",
+                LIVENESS_PATH,
+                READINESS_PATH,
+                METRICS_PATH,
+                host_for_logs(server.url),
             )
         try:
             await connection.connect()
             await stop.wait()
+            readiness.start_draining()
         finally:
             await connection.close()
         pending = bot.in_flight.count

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from cli.terminal import metrics_card, status_card
-from shared import CaptureStatusError, Settings, describe_metrics, inert
+from shared import EXIT_OK, CaptureStatusError, Settings, describe_metrics, inert
 from shared.explain.redact import Redactor
 from shared.runtime import demo_banner, open_client
 from shared.service.views import look_up
@@ -106,7 +106,7 @@ async def run_product(settings: Settings) -> int:
         children = await _start_front_doors(front_doors(settings), env, console)
         if not children and not settings.demo_mode:
             console.print("No front door is configured to run; see the README's settings.")
-            return 0
+            return EXIT_OK
         console.print("[bold]Serving. Press Ctrl-C to stop.[/]")
         watchers = [
             asyncio.create_task(_watch(name, child, console, stop)) for name, child in children
@@ -115,7 +115,7 @@ async def run_product(settings: Settings) -> int:
         await _stop_children([child for _, child in children])
         await asyncio.gather(*watchers)
     console.print("Stopped.")
-    return 0
+    return EXIT_OK
 
 
 async def _start_front_doors(
@@ -141,7 +141,7 @@ async def _watch(
     code = await child.wait()
     # On Ctrl-C the children get the signal too; uvicorn re-raises SIGTERM/SIGINT after a
     # graceful shutdown, so those exits are the normal end, not a failure.
-    if stopping.is_set() and code in (0, -signal.SIGTERM, -signal.SIGINT):
+    if stopping.is_set() and code in (EXIT_OK, -signal.SIGTERM, -signal.SIGINT):
         return
     console.print(f"{name} stopped (exit status {code}); see its messages above.", style="red")
 

@@ -16,24 +16,23 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from cli.terminal import metrics_card, status_card
+from shared import EXIT_FAILED as EXIT_LOOKUP_FAILED
 from shared import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
     CaptureStatusError,
-    ConfigurationError,
     Settings,
-    configure_logging,
+    StartupFailed,
     demo_banner,
     inert,
     inert_json,
-    load_settings,
     open_service,
+    start,
 )
 
 __all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_LOOKUP_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 70
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,13 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``capture-status`` console script."""
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
-    except ConfigurationError as error:
-        sys.stderr.write(error.message + "\n")
-        return EXIT_USAGE
-    # One-shot commands print cards; only `run` (a server) logs at the configured level.
-    level = settings.lsq_log_level if args.command == "run" else "ERROR"
-    configure_logging(level, settings.lsq_log_format, secrets=settings.secret_values())
+        # One-shot commands print cards; only `run` (a server) logs at the configured level.
+        settings = start(log_level=None if args.command == "run" else "ERROR")
+    except StartupFailed as failed:
+        return failed.exit_code
     try:
         if args.command == "run":
             from cli.launcher import run_product
@@ -82,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_product(settings))
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as error:  # the last line of defence: a message, never a traceback
         sys.stderr.write(
             f"capture-status stopped on an unexpected {type(error).__name__}. Please report "

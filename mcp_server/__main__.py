@@ -10,13 +10,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared import ConfigurationError, Settings, configure_logging, load_settings
+from shared import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigurationError,
+    Settings,
+    StartupCheck,
+    StartupFailed,
+    report,
+    start,
+)
 
-__all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_CONFIGURATION = 2
-EXIT_INTERRUPTED = 130
+__all__ = ["check_http_tokens", "main"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,22 +46,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m mcp_server``."""
     args = _parser().parse_args(argv)
+    checks: list[StartupCheck] = [] if args.transport == "stdio" else [check_http_tokens]
     try:
-        settings = load_settings()
-    except ConfigurationError as error:
-        sys.stderr.write(error.message + "\n")
-        return EXIT_CONFIGURATION
-    configure_logging(
-        settings.lsq_log_level, settings.lsq_log_format, secrets=settings.secret_values()
-    )
+        settings = start(checks=checks)
+    except StartupFailed as failed:
+        return failed.exit_code
     try:
         if args.transport == "stdio":
             _serve_stdio(settings)
         else:
             _serve_http(settings, host=args.host, port=args.port)
     except ConfigurationError as error:
-        sys.stderr.write(error.message + "\n")
-        return EXIT_CONFIGURATION
+        return report(error.message, EXIT_USAGE)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_OK
@@ -69,23 +71,31 @@ def _serve_stdio(settings: Settings) -> None:
     anyio.run(build_server(settings).run_stdio_async)
 
 
-def _serve_http(settings: Settings, *, host: str, port: int) -> None:
+def check_http_tokens(settings: Settings) -> None:
+    """The HTTP transport's start-up check, run before the SDK's imports.
+
+    Raises:
+        ConfigurationError: no token in ``MCP_AUTH_TOKENS`` could ever be accepted.
+    """
     from mcp_server.auth import check_tokens
 
-    # refuse at once, before the SDK's imports, when no token could ever be accepted
     problems = check_tokens(token.get_secret_value() for token in settings.mcp_auth_tokens)
     if problems:
         raise ConfigurationError(
             "capture-status cannot serve MCP over HTTP:\n  - " + "\n  - ".join(problems)
         )
 
+
+def _serve_http(settings: Settings, *, host: str, port: int) -> None:
     import anyio
 
     from mcp_server.http_app import build_http_app, serve_http
     from mcp_server.server import build_server
+    from shared import Readiness
 
-    app = build_http_app(build_server(settings), settings)
-    anyio.run(lambda: serve_http(app, settings, host=host, port=port))
+    readiness = Readiness()
+    app = build_http_app(build_server(settings, readiness=readiness), settings)
+    anyio.run(lambda: serve_http(app, settings, host=host, port=port, readiness=readiness))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Static bearer tokens for the HTTP transport (``MCP_AUTH_TOKENS``).
 
 A plain ASGI middleware in front of the whole app: every HTTP request except the open
-paths (``/healthz``) must carry ``Authorization: Bearer <token>`` with one of the configured
-tokens, else it gets 401 before the MCP transport sees it. Tokens are compared with
+paths (the probes ``/healthz`` and ``/readyz``, and ``/metrics``) must carry
+``Authorization: Bearer <token>`` with one of the configured tokens, else it gets 401
+before the MCP transport sees it. Tokens are compared with
 ``hmac.compare_digest`` against every configured token, so the time taken does not reveal
 which token (or how much of one) matched.
 """
@@ -47,7 +48,7 @@ class BearerTokenAuth:
     Args:
         app: the app to protect.
         tokens: the accepted tokens (at least one).
-        open_paths: paths served without a token (health checks only).
+        open_paths: paths served without a token (the probes and ``/metrics`` only).
     """
 
     def __init__(self, app: ASGIApp, *, tokens: Iterable[str], open_paths: Collection[str]) -> None:

@@ -1,9 +1,11 @@
 """Streamable HTTP: ``/mcp`` behind bearer tokens and Host/Origin checks.
 
-``GET /healthz`` and ``GET /metrics`` (Prometheus) are served without a token for probes and
-scrapers: they expose no request data. Keep ``/metrics`` off the public ingress. uvicorn runs
-with the shared bounds on clients (:func:`shared.infra.serving.hardened_config`); request bodies are
-capped by the SDK (4 MiB).
+``GET /healthz`` (liveness), ``GET /readyz`` (readiness) and ``GET /metrics`` (Prometheus) are
+served without a token for probes and scrapers: they expose no request data. Keep
+``/metrics`` off the public ingress. uvicorn runs with the shared bounds on clients
+(:func:`shared.infra.serving.hardened_config`); request bodies are capped by the SDK (4 MiB).
+On SIGTERM or SIGINT ``/readyz`` turns to 503 ``draining`` at once (:class:`DrainingServer`),
+then uvicorn stops accepting connections and finishes the open requests.
 
 Session choice: the app is **stateless** (``stateless_http=True``) and answers with SSE
 streams (``json_response=False``).
@@ -18,7 +20,8 @@ streams (``json_response=False``).
   notifications before the result; quick answers still arrive as one event.
 
 The DNS-rebinding guard (:class:`HostGuard`) stands in front of **every** route, the probes
-included, so a page on a rebound name cannot read ``/healthz`` or ``/metrics`` either: a Host
+included, so a page on a rebound name cannot read ``/healthz``, ``/readyz`` or ``/metrics``
+either: a Host
 not in ``MCP_ALLOWED_HOSTS`` gets 421, a foreign Origin 403. One Host is accepted besides
 the list: the address the connection arrived on, written as an IP address (``127.0.0.1:8000``
 from the Docker HEALTHCHECK, ``10.1.2.3:8000`` from a kubelet probe or a Prometheus scrape of
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -41,12 +45,15 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_server.auth import BearerTokenAuth, check_tokens
-from mcp_server.server import HEALTH_PATH, METRICS_PATH
+from mcp_server.server import METRICS_PATH
 from mcp_server.state import ServerState
 from shared import (
+    LIVENESS_PATH,
     LOOPBACK_NAMES,
+    READINESS_PATH,
     ConfigurationError,
     HttpLimits,
+    Readiness,
     Settings,
     hardened_config,
     is_loopback,
@@ -54,6 +61,7 @@ from shared import (
 
 __all__ = [
     "MCP_PATH",
+    "DrainingServer",
     "HostGuard",
     "build_http_app",
     "http_config",
@@ -149,7 +157,7 @@ class HostGuard:
 
 
 def build_http_app(server: MCPServer[ServerState], settings: Settings) -> ASGIApp:
-    """The ASGI app serving ``server`` at ``/mcp`` (authenticated), ``/healthz`` and ``/metrics``.
+    """The ASGI app serving ``server`` at ``/mcp`` (authenticated), the probes and ``/metrics``.
 
     Every route sits behind :class:`HostGuard`, then the bearer token (but the probes).
 
@@ -169,7 +177,9 @@ def build_http_app(server: MCPServer[ServerState], settings: Settings) -> ASGIAp
         # the HostGuard in front checks every route; the SDK's covers /mcp alone
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
-    authenticated = BearerTokenAuth(app, tokens=tokens, open_paths={HEALTH_PATH, METRICS_PATH})
+    authenticated = BearerTokenAuth(
+        app, tokens=tokens, open_paths={LIVENESS_PATH, READINESS_PATH, METRICS_PATH}
+    )
     return HostGuard(authenticated, transport_security(settings))
 
 
@@ -185,8 +195,41 @@ def http_config(app: ASGIApp, settings: Settings, *, host: str, port: int) -> uv
     return config
 
 
-async def serve_http(app: ASGIApp, settings: Settings, *, host: str, port: int) -> None:
-    """Serve ``app`` with uvicorn until SIGINT/SIGTERM (then shut down gracefully)."""
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, marking ``readiness`` draining as soon as a shutdown signal arrives.
+
+    Args:
+        config: uvicorn's configuration (:func:`http_config`).
+        readiness: what ``GET /readyz`` reports (given to ``build_server`` too).
+    """
+
+    def __init__(self, config: uvicorn.Config, readiness: Readiness) -> None:
+        super().__init__(config)
+        self._readiness = readiness
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._readiness.start_draining()
+        super().handle_exit(sig, frame)
+
+
+async def serve_http(
+    app: ASGIApp,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    readiness: Readiness | None = None,
+) -> None:
+    """Serve ``app`` with uvicorn until SIGINT/SIGTERM (then shut down gracefully).
+
+    Args:
+        app: the app of :func:`build_http_app`.
+        settings: the process's settings.
+        host: the address to listen on.
+        port: the port to listen on.
+        readiness: the server's readiness (``build_server(readiness=...)``): marked draining
+            on the first signal, before uvicorn stops accepting connections.
+    """
     allowed = settings.mcp_allowed_hosts
     if not is_loopback(host) and all(is_loopback(_host_name(entry)) for entry in allowed):
         log.warning(
@@ -199,4 +242,5 @@ async def serve_http(app: ASGIApp, settings: Settings, *, host: str, port: int) 
     logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
     config = http_config(app, settings, host=host, port=port)
     log.info("serving MCP over streamable HTTP at http://%s:%d%s", host, port, MCP_PATH)
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config) if readiness is None else DrainingServer(config, readiness)
+    await server.serve()

@@ -5,6 +5,9 @@ descriptions, schemas) is light, while the core (HTTP client, rate budget, expla
 and in demo mode the simulator) is imported in a worker thread and opened in the background
 by the lifespan. Requests that arrive before it is open wait for it. The lifespan still
 owns the one client: it is opened once per process and closed on shutdown.
+
+Over HTTP the server answers the probes of :mod:`shared.infra.probes`: ``GET /healthz``
+(liveness, always 200) and ``GET /readyz`` (readiness: 200 once the core is open).
 """
 
 from __future__ import annotations
@@ -19,21 +22,31 @@ from typing import TYPE_CHECKING
 import anyio
 from mcp.server.mcpserver import MCPServer
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from mcp_server.resources import register_resources
 from mcp_server.state import CoreSlot, ServerState
 from mcp_server.tools import register_tools
-from shared import CaptureStatusError, Settings, scrub
+from shared import (
+    LIVENESS_PATH,
+    READINESS_PATH,
+    CaptureStatusError,
+    Readiness,
+    Settings,
+    readiness_endpoint,
+    scrub,
+)
+from shared import liveness as liveness_endpoint
 
 if TYPE_CHECKING:
     from mcp_server.core import CaptureCore, ServiceOpener
     from shared import PollSchedule
 
 __all__ = [
-    "HEALTH_PATH",
     "INSTRUCTIONS",
+    "LIVENESS_PATH",
     "METRICS_PATH",
+    "READINESS_PATH",
     "SERVER_NAME",
     "SERVER_VERSION",
     "build_server",
@@ -42,7 +55,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "capture-status"
-HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
 SERVER_VERSION = "0.1.0"
 
@@ -76,6 +88,7 @@ def build_server(
     *,
     service_opener: ServiceOpener | None = None,
     poll_schedule: PollSchedule | None = None,
+    readiness: Readiness | None = None,
 ) -> MCPServer[ServerState]:
     """Build the capture-status MCP server for ``settings``.
 
@@ -87,6 +100,9 @@ def build_server(
         service_opener: opens the service; by default it follows ``settings`` (LeadSquared
             accounts, or the built-in simulator in demo mode).
         poll_schedule: the pauses of ``wait_for_capture`` (the defaults suit LeadSquared).
+        readiness: what ``GET /readyz`` reports (a new one by default); the core is
+            required in it. Give one to mark it draining on the shutdown signal, as
+            ``serve_http`` does.
     """
 
     #: the core of the running lifespan, for the HTTP routes (which have no MCP context)
@@ -147,7 +163,9 @@ def build_server(
         server, max_ids=settings.mcp_max_ids, wait_max_seconds=settings.mcp_wait_max_seconds
     )
     register_resources(server)
-    _register_http_routes(server, running, secrets=settings.secret_values())
+    _register_http_routes(
+        server, running, readiness or Readiness(), secrets=settings.secret_values()
+    )
     return server
 
 
@@ -160,27 +178,33 @@ class _Opening:
 
 
 def _register_http_routes(
-    server: MCPServer[ServerState], running: list[_Opening], *, secrets: Sequence[str]
+    server: MCPServer[ServerState],
+    running: list[_Opening],
+    readiness: Readiness,
+    *,
+    secrets: Sequence[str],
 ) -> None:
-    """``GET /healthz`` and ``GET /metrics`` (served by the HTTP transport only, no token).
+    """``GET /healthz``, ``GET /readyz`` and ``GET /metrics`` (HTTP transport only, no token).
 
-    ``GET /healthz`` is a readiness check: **200** ``{"status": "ok", "core": "ready"}`` only
-    once the core is open; **503** ``{"status": "unavailable", "core": "starting"}`` while it
-    opens, and **503** ``{"status": "unavailable", "core": "failed", "reason": ...}`` when it
-    could not be opened (bad ``REDIS_URL``, the client failed to open, ...): such a replica
-    fails every tool call, so probes and load balancers must stop routing to it. The reason
-    is our own sentence with every secret value masked.
+    ``GET /healthz`` is liveness: **200** ``{"status": "alive"}`` whenever the process serves
+    HTTP, whatever the core, LeadSquared or Redis do. ``GET /readyz`` is readiness: **200**
+    ``{"status": "ready"}`` once the core is open; **503**
+    ``{"status": "not_ready", "waiting_for": {"core": "starting: ..."}}`` while it opens, and
+    ``{"core": "failed: <reason>"}`` when it could not be opened (bad ``REDIS_URL``, the
+    client failed to open, ...): such a replica fails every tool call, so probes and load
+    balancers must stop routing to it. The reason is our own sentence with every secret value
+    masked. **503** ``{"status": "draining"}`` once a shutdown began.
     """
 
-    async def healthz(_: Request) -> Response:
+    async def core() -> str | None:
         current = running[-1] if running else None
         if current is not None and current.slot.ready:
-            return JSONResponse({"status": "ok", "core": "ready"})
+            return None
         if current is None or not current.slot.failed:
-            return JSONResponse({"status": "unavailable", "core": "starting"}, status_code=503)
-        reason = scrub(current.failure or _OPEN_FAILED, secrets)
-        body = {"status": "unavailable", "core": "failed", "reason": reason}
-        return JSONResponse(body, status_code=503)
+            return "starting: the LeadSquared client is opening"
+        return "failed: " + scrub(current.failure or _OPEN_FAILED, secrets)
+
+    readiness.require("core", core)
 
     async def metrics(_: Request) -> Response:
         current = running[-1] if running else None
@@ -192,5 +216,7 @@ def _register_http_routes(
         body, content_type = core.metrics_text()
         return Response(body, media_type=content_type)
 
-    server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)(healthz)
+    route = server.custom_route
+    route(LIVENESS_PATH, methods=["GET"], include_in_schema=False)(liveness_endpoint)
+    route(READINESS_PATH, methods=["GET"], include_in_schema=False)(readiness_endpoint(readiness))
     server.custom_route(METRICS_PATH, methods=["GET"], include_in_schema=False)(metrics)

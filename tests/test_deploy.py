@@ -140,8 +140,9 @@ async def test_the_images_default_command_serves_the_slack_app_and_passes_its_he
             "SLACK_API_URL": slack_url,
         }
         async with _running(_on_loopback(cmd, port), env):
-            probe = _kubernetes_container("bot")["readinessProbe"]["httpGet"]["path"]
-            await _wait_healthy(port, probe)
+            container = _kubernetes_container("bot")
+            await _wait_healthy(port, container["readinessProbe"]["httpGet"]["path"])
+            await _wait_healthy(port, container["livenessProbe"]["httpGet"]["path"])
             assert await _healthcheck_passes(port)
             async with httpx.AsyncClient() as http:
                 metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
@@ -176,13 +177,16 @@ async def test_the_mcp_command_of_kubernetes_serves_mcp_and_passes_the_healthche
         # the kubelet and Prometheus send the address they connect to as Host (here loopback)
         await _wait_healthy(port, container["livenessProbe"]["httpGet"]["path"])
         assert await _healthcheck_passes(port)
+        await _wait_healthy(port, container["readinessProbe"]["httpGet"]["path"])
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             metrics = await http.get("/metrics")
             refused = await http.post("/mcp", json={})
             rebound = await http.get("/healthz", headers={"host": "evil.example.com"})
+            rebound_ready = await http.get("/readyz", headers={"host": "evil.example.com"})
         assert metrics.status_code == 200
         assert refused.status_code == 401
         assert rebound.status_code == 421
+        assert rebound_ready.status_code == 421
 
 
 def test_compose_runs_the_same_commands_as_the_image_and_kubernetes() -> None:
@@ -204,4 +208,7 @@ def test_kubernetes_takes_secrets_by_reference_and_probes_the_served_port() -> N
                                               for e in container["env"])  # fmt: skip
         port = int(container["args"][container["args"].index("--port") + 1])
         assert container["ports"][0]["containerPort"] == port
-        assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"]["port"] == container["ports"][0]["name"]

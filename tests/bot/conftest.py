@@ -17,8 +17,10 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import SlackBot, build_slack_bot
+from shared.accounts import load_accounts
 from shared.lsq.client import CaptureStatusClient
 from shared.lsq.upstream import in_process_transport
+from shared.service.capture_service import CaptureService
 from shared.settings import Settings
 from shared.simulator import SimulatorConfig, create_app
 from shared.simulator.server import serve_simulator
@@ -119,9 +121,17 @@ async def make_bot(
     made: list[SlackBot] = []
 
     def factory(*, client: CaptureStatusClient | None = None, **overrides: Any) -> SlackBot:
+        settings = bot_settings(fake_slack.url, **overrides)
+        # the account the settings describe, answered by the test's client
+        accounts = load_accounts(settings, environ={})
+        service = CaptureService(
+            accounts,
+            {accounts.default: client or lookup_client},
+            mask_pii=settings.lsq_mask_pii,
+        )
         bot = build_slack_bot(
-            bot_settings(fake_slack.url, **overrides),
-            client or lookup_client,
+            settings,
+            service,
             connection="HTTP",
             wall_clock=lambda: NOW,
         )

@@ -15,7 +15,6 @@ from bot.blocks import (
     failure_message,
     help_message,
     lookup_messages,
-    metrics_failed_message,
     metrics_message,
     no_ids_in_message,
     notice_message,
@@ -36,6 +35,7 @@ from shared.explain.engine import Fact, Link, explain_error
 from shared.lsq.client import CaptureStatusClient
 from shared.lsq.models import QueueMetrics
 from shared.lsq.upstream import in_process_transport
+from shared.service.capture_service import QueueHealth
 from shared.service.views import LookupView, look_up
 from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, SimulatorConfig, create_app
 from tests.bot.conftest import assert_valid_home, assert_valid_message
@@ -95,7 +95,8 @@ def test_every_error_explanation_renders_as_a_notice_and_a_card(error: Exception
     explanation = explain_error(error, request_id=UNKNOWN_REQUEST_ID)
     assert_valid_message(notice_message(explanation))
     assert_valid_message(notice_message(explanation, CTX))
-    assert_valid_message(metrics_failed_message(explanation, CTX))
+    failed = QueueHealth(account="default", source="LeadSquared region sg", error=explanation)
+    assert_valid_message(metrics_message([failed], CTX))
     view = LookupView(
         query=UNKNOWN_REQUEST_ID,
         request_id=UNKNOWN_REQUEST_ID,
@@ -266,7 +267,10 @@ def test_metrics_with_unknown_figures_are_valid() -> None:
             pending_messages=None, max_delay_seconds=None, processing_rate_per_minute=None
         ),
     ):
-        message = metrics_message(metrics, "3 requests ahead", CTX)
+        health = QueueHealth(
+            account="default", source="sg", metrics=metrics, reading="3 requests ahead"
+        )
+        message = metrics_message([health], CTX)
         assert_valid_message(message)
 
 
@@ -297,9 +301,12 @@ def test_home_views_are_valid_and_fit() -> None:
         connection="Socket Mode",
     )
     metrics = QueueMetrics(pending_messages=0, max_delay_seconds=0, processing_rate_per_minute=0)
-    assert_valid_home(home_view(config, CTX, metrics=metrics, reading="queue is empty"))
+    ok = QueueHealth(account="default", source="sg", metrics=metrics, reading="queue is empty")
+    assert_valid_home(home_view(config, CTX, healths=[ok]))
     failure = explain_error(ServerError("down", http_status=503))
-    assert_valid_home(home_view(config, CTX, health_error=failure))
+    failed = QueueHealth(account="us", source="us11", error=failure)
+    assert_valid_home(home_view(config, CTX, healths=[failed]))
+    assert_valid_home(home_view(config, CTX, healths=[ok, failed]))
     assert_valid_home(refused_home_view("n1"))
 
 

@@ -101,7 +101,7 @@ async def test_a_shared_copy_of_a_queued_request_keeps_refresh_and_who_shared_it
     [shared] = await fake_slack.wait_for("/hooks/s")
     refresh = _button(shared.body, REFRESH)
     assert CardTarget.decode(refresh["value"]) == CardTarget(
-        IN_QUEUE, (IN_QUEUE,), shared=True, by="U0ALICE"
+        IN_QUEUE, (IN_QUEUE,), shared=True, by="U0ALICE", account="default"
     )
 
     click = action_body(

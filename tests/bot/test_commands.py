@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import SecretStr
 
 from bot.actions import COMMAND_PATTERN, CardTarget
-from bot.commands import (
-    Help,
-    InvalidInput,
-    Lookup,
-    Metrics,
-    TooManyIds,
-    ids_in_message,
-    parse_command,
-)
+from bot.commands import Help, Lookup, Metrics, ids_in_message, parse_command
+from shared.errors import InvalidRequestIdError, TooManyRequestIdsError
+from shared.lsq.client import CaptureStatusClient
+from shared.service.capture_service import CaptureService
 from shared.simulator import SAMPLES
+from tests.conftest import fast_options
 
 A = SAMPLES["created"].request_id
 B = SAMPLES["duplicate"].request_id
@@ -25,30 +23,43 @@ C = SAMPLES["in_queue"].request_id
 
 @pytest.mark.parametrize("text", [None, "", "  ", "help", "Help", "-h", "--help", "?", "usage"])
 def test_help_words_and_nothing_ask_for_help(text: str | None) -> None:
-    assert parse_command(text, max_ids=10) == Help()
+    assert parse_command(text) == Help()
 
 
 @pytest.mark.parametrize("text", ["metrics", "METRICS", " queue ", "health"])
 def test_metrics_words_ask_for_the_queue(text: str) -> None:
-    assert parse_command(text, max_ids=10) == Metrics()
+    assert parse_command(text) == Metrics()
 
 
-def test_ids_are_found_anywhere_deduplicated_and_lower_cased() -> None:
+@pytest.fixture
+async def service() -> AsyncIterator[CaptureService]:
+    """The service's parsing needs no upstream: nothing here is looked up."""
+    async with CaptureStatusClient(fast_options(), SecretStr("k")) as client:
+        yield CaptureService.for_client(client)
+
+
+def test_any_other_text_is_a_lookup_of_what_it_holds() -> None:
+    assert parse_command(f"  {A} please ") == Lookup(f"{A} please")
+
+
+def test_ids_are_found_anywhere_deduplicated_and_lower_cased(service: CaptureService) -> None:
     text = (
         f"see https://asyncapi.leadsquared.com/opportunity/status?RequestID={A.upper()} "
         f"and log line req={{{B}}} and again {A}"
     )
-    assert parse_command(text, max_ids=10) == Lookup((A, B))
+    parsed = parse_command(text)
+    assert isinstance(parsed, Lookup)
+    assert service.request_ids_in(parsed.text, max_ids=10) == [A, B]
 
 
-def test_text_without_a_guid_is_invalid_input() -> None:
-    assert parse_command("c1d867a7-a325-4b68-954f please", max_ids=10) == InvalidInput(
-        "c1d867a7-a325-4b68-954f please"
-    )
+def test_text_without_a_guid_is_refused_in_the_cores_words(service: CaptureService) -> None:
+    with pytest.raises(InvalidRequestIdError, match=r"GUID|RequestId"):
+        service.request_ids_in("c1d867a7-a325-4b68-954f please", max_ids=10)
 
 
-def test_more_ids_than_the_cap_are_refused_with_the_count() -> None:
-    assert parse_command(f"{A} {B} {C}", max_ids=2) == TooManyIds(count=3, cap=2)
+def test_more_ids_than_the_cap_are_refused_with_the_count(service: CaptureService) -> None:
+    with pytest.raises(TooManyRequestIdsError, match=r"3 RequestIds.*at most 2"):
+        service.request_ids_in(f"{A} {B} {C}", max_ids=2)
 
 
 def test_message_text_blocks_and_attachments_are_searched_but_not_slack_ids() -> None:

@@ -17,6 +17,7 @@ from bot.app import SlackBot
 from bot.http_server import (
     EVENTS_PATH,
     RunningServer,
+    bot_readiness,
     create_http_app,
     start_http_server,
 )
@@ -81,10 +82,62 @@ async def test_the_ack_comes_back_over_http_while_the_lookup_is_held_upstream(
     assert len(sim.calls) == 1
 
 
-async def test_healthz_answers_ok_with_the_answers_in_flight(http: httpx.AsyncClient) -> None:
-    response = await http.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "in_flight": 0}
+async def test_the_probes_say_alive_and_ready_with_the_answers_in_flight(
+    http: httpx.AsyncClient,
+) -> None:
+    alive = await http.get("/healthz")
+    ready = await http.get("/readyz")
+    assert alive.status_code == 200
+    assert alive.json() == {"status": "alive"}
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "in_flight": 0}
+
+
+async def test_readyz_waits_for_slack_to_accept_the_token_while_healthz_says_alive(
+    make_bot: BotFactory,
+) -> None:
+    bot = make_bot()  # its token not checked yet: Slack could not be reached at start-up
+    running = await start_http_server(
+        create_http_app(bot, drain_seconds=1.0), bind_socket("127.0.0.1", 0)
+    )
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=5.0) as http:
+            waiting = await http.get("/readyz")
+            alive = await http.get("/healthz")
+            await bot.identity.verify()  # what the retry in the background does
+            ready = await http.get("/readyz")
+    finally:
+        await running.stop()
+    assert waiting.status_code == 503
+    assert waiting.json() == {
+        "status": "not_ready",
+        "waiting_for": {"slack_identity": "Slack has not yet accepted SLACK_BOT_TOKEN (auth.test)"},
+        "in_flight": 0,
+    }
+    assert alive.status_code == 200
+    assert alive.json() == {"status": "alive"}
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "in_flight": 0}
+
+
+async def test_readyz_says_draining_once_the_shutdown_began(bot: SlackBot) -> None:
+    readiness = bot_readiness(bot)
+    running = await start_http_server(
+        create_http_app(bot, drain_seconds=1.0, readiness=readiness),
+        bind_socket("127.0.0.1", 0),
+    )
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=5.0) as http:
+            before = await http.get("/readyz")
+            readiness.start_draining()  # what `python -m bot` does on SIGTERM, before stopping
+            draining = await http.get("/readyz")
+            alive = await http.get("/healthz")
+    finally:
+        await running.stop()
+    assert before.status_code == 200
+    assert draining.status_code == 503
+    assert draining.json() == {"status": "draining", "in_flight": 0}
+    assert alive.status_code == 200
 
 
 async def test_other_paths_and_methods_are_not_served(http: httpx.AsyncClient) -> None:
@@ -285,7 +338,9 @@ async def test_healthz_answers_while_idle_connections_flood_the_server(bot: Slac
             async with httpx.AsyncClient(base_url=running.url, timeout=5.0) as http:
                 async with asyncio.timeout(5):
                     health = await http.get("/healthz")
+                    ready = await http.get("/readyz")
             assert health.status_code == 200
+            assert ready.status_code == 200
             # the server keeps at most 20 open: the longest idle ones were closed for the new
             closed = await asyncio.gather(*(c.closed_by_server(within=5.0) for c in idle[:150]))
             assert all(closed)

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 
+import aiohttp
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -18,6 +19,7 @@ from starlette.applications import Starlette
 from bot.__main__ import check_slack_settings, serve
 from bot.app import DEFAULT_WEB_API_URL, web_api_url
 from bot.errors import StartupError
+from bot.identity import keep_verifying
 from shared.errors import ConfigurationError
 from shared.infra.sockets import bind_socket
 from shared.simulator import SAMPLES
@@ -90,6 +92,40 @@ async def test_a_taken_port_is_a_clear_start_up_error(fake_slack: FakeSlack) -> 
         taken.close()
 
 
+class FlakySlack:
+    """``BotIdentity.verify`` as Slack answers it: unreachable ``failures`` times, then ``last``."""
+
+    def __init__(self, failures: int, last: Exception | None = None) -> None:
+        self.failures = failures
+        self.last = last
+        self.calls = 0
+
+    async def verify(self) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise aiohttp.ClientConnectionError("unreachable")
+        if self.last is not None:
+            raise self.last
+
+
+async def test_an_unchecked_token_is_checked_again_until_slack_answers() -> None:
+    slack = FlakySlack(failures=3)
+    async with asyncio.timeout(5):
+        assert await keep_verifying(slack.verify, pauses=(0.0,))
+    assert slack.calls == 4
+
+
+async def test_a_token_slack_refuses_later_stops_the_checks_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refused = ConfigurationError("Slack refused SLACK_BOT_TOKEN (invalid_auth).")
+    slack = FlakySlack(failures=1, last=refused)
+    async with asyncio.timeout(5):
+        assert not await keep_verifying(slack.verify, pauses=(0.0, 0.0))
+    assert slack.calls == 2
+    assert "Slack refused SLACK_BOT_TOKEN (invalid_auth). The app stays not ready." in caplog.text
+
+
 async def _run_bot(env: Mapping[str, str], *args: str) -> asyncio.subprocess.Process:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LSQ_", "MCP_"))}
     return await asyncio.create_subprocess_exec(
@@ -155,6 +191,8 @@ async def test_the_process_serves_http_and_stops_cleanly_on_sigterm(
                 url = found.group(1) if found else None
         body = command_body(SAMPLES["created"].request_id, response_url=fake_slack.hook_url("proc"))
         async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+            assert (await http.get("/healthz")).json() == {"status": "alive"}
+            assert (await http.get("/readyz")).json() == {"status": "ready", "in_flight": 0}
             response = await http.post(
                 "/slack/events",
                 content=body,

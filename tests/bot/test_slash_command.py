@@ -81,7 +81,7 @@ async def test_a_final_status_has_no_refresh_but_can_be_shared(
     assert SHARE in actions
 
 
-async def test_a_queued_request_gets_refresh_carrying_only_request_ids(
+async def test_a_queued_request_gets_refresh_carrying_only_request_ids_and_the_account(
     make_bot: BotFactory, fake_slack: FakeSlack
 ) -> None:
     bot = make_bot()
@@ -92,8 +92,8 @@ async def test_a_queued_request_gets_refresh_carrying_only_request_ids(
     refresh = [b for b in _buttons(answer.body) if b["action_id"] == REFRESH]
     assert len(refresh) == 1  # the In-Queue card only; the Success card is final
     target = CardTarget.decode(refresh[0]["value"])
-    assert target == CardTarget(IN_QUEUE, (IN_QUEUE, CREATED))
-    assert json.loads(str(refresh[0]["value"])).keys() == {"id", "ids"}
+    assert target == CardTarget(IN_QUEUE, (IN_QUEUE, CREATED), account="default")
+    assert json.loads(str(refresh[0]["value"])).keys() == {"id", "ids", "acct"}
 
 
 async def test_ten_samples_are_all_answered_in_compact_cards(
@@ -268,7 +268,7 @@ async def test_more_ids_than_the_cap_says_the_cap(
     assert_valid_message(message)
     rendered = json.dumps(message)
     assert "Too many RequestIds at once" in rendered
-    assert "4 RequestIds were given; /capture-status looks up at most 3 at a time." in rendered
+    assert "4 RequestIds were given; at most 3 are looked up at a time." in rendered
     assert sim.calls == []
 
 

@@ -188,10 +188,11 @@ async def test_an_unreachable_slack_is_a_clear_start_up_error(make_bot: BotFacto
         await connection.close()
 
 
-async def test_socket_mode_serves_healthz_and_metrics_but_not_slack_events(
+async def test_socket_mode_serves_the_probes_and_metrics_but_not_slack_events(
     make_bot: BotFactory, endpoint: SocketModeEndpoint
 ) -> None:
     bot = make_bot(slack_app_token=SecretStr(APP_TOKEN))
+    await bot.identity.verify()  # what `python -m bot` does before it connects
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     stop = asyncio.Event()
@@ -203,11 +204,16 @@ async def test_socket_mode_serves_healthz_and_metrics_but_not_slack_events(
             await endpoint.connected.wait()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
             async with asyncio.timeout(5):
-                health = await http.get("/healthz")
-                while not health.json()["connected"]:  # the hello may still be on its way
-                    health = await http.get("/healthz")
+                ready = await http.get("/readyz")
+                while ready.status_code != 200:  # the hello may still be on its way
+                    assert ready.json()["waiting_for"] == {
+                        "slack_connection": "the Socket Mode websocket is not open"
+                    }
+                    ready = await http.get("/readyz")
+            assert ready.json() == {"status": "ready", "in_flight": 0}
+            health = await http.get("/healthz")
             assert health.status_code == 200
-            assert health.json() == {"status": "ok", "in_flight": 0, "connected": True}
+            assert health.json() == {"status": "alive"}
             metrics = await http.get("/metrics")
             assert metrics.status_code == 200
             assert "capture_status_" in metrics.text
@@ -220,3 +226,45 @@ async def test_socket_mode_serves_healthz_and_metrics_but_not_slack_events(
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient(timeout=5) as http:
             await http.get(f"http://127.0.0.1:{port}/healthz")
+
+
+async def test_readyz_says_draining_until_the_answers_in_flight_are_done(
+    make_bot: BotFactory, fake_slack: FakeSlack, endpoint: SocketModeEndpoint, gate: Gate
+) -> None:
+    bot = make_bot(slack_app_token=SecretStr(APP_TOKEN))
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    stop = asyncio.Event()
+    runner = asyncio.create_task(
+        run_socket_mode(bot, SecretStr(APP_TOKEN), stop, drain_seconds=5, health_socket=sock)
+    )
+    gate.close()
+    try:
+        async with (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http,
+            asyncio.timeout(5),
+        ):
+            await endpoint.connected.wait()
+            # before Slack accepted the token (no auth.test yet): alive, but not ready
+            not_ready = await http.get("/readyz")
+            alive = await http.get("/healthz")
+            await endpoint.outbox.put(_slash_command_envelope(CREATED, fake_slack.hook_url("d")))
+            await gate.entered.wait()  # acknowledged, and its lookup held upstream
+            stop.set()  # what SIGTERM does
+            await bot.in_flight.draining.wait()
+            draining = await http.get("/readyz")
+            still_alive = await http.get("/healthz")
+        assert not runner.done()
+    finally:
+        gate.open()
+        stop.set()
+        async with asyncio.timeout(5):
+            await runner
+    assert not_ready.status_code == 503
+    assert "slack_identity" in not_ready.json()["waiting_for"]
+    assert alive.status_code == 200
+    assert draining.status_code == 503
+    assert draining.json() == {"status": "draining", "in_flight": 1}
+    assert still_alive.json() == {"status": "alive"}
+    [answer] = await fake_slack.wait_for("/hooks/d")
+    assert_valid_message(answer.body)

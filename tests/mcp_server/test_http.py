@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from types import FrameType
 
 import httpx
 import httpx2
@@ -18,10 +20,17 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from mcp_server.http_app import build_http_app, http_config, is_loopback, transport_security
+from mcp_server.http_app import (
+    DrainingServer,
+    build_http_app,
+    http_config,
+    is_loopback,
+    transport_security,
+)
 from mcp_server.server import build_server
 from mcp_server.state import ServerState
 from shared.errors import ConfigurationError
+from shared.infra.probes import Readiness
 from shared.infra.sockets import bind_socket
 from shared.service.capture_service import CaptureService
 from shared.settings import Settings
@@ -43,7 +52,7 @@ from tests.mcp_server.conftest import (
 )
 
 CREATED = SAMPLES["created"].request_id
-#: a password in REDIS_URL: never shown by /healthz
+#: a password in REDIS_URL: never shown by /readyz
 SECRET = "redis-password-0123456789"
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -139,9 +148,12 @@ async def test_every_path_but_the_probes_needs_the_token(base_url: str) -> None:
         assert (await http.get("/mcp")).status_code == 401
         assert (await http.get("/other")).status_code == 401
         health = await http.get("/healthz")
+        ready = await http.get("/readyz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "alive"}
     # 200 once the core is open, 503 while it still opens: never 401
-    assert health.json()["core"] in ("starting", "ready")
-    assert health.status_code == (200 if health.json()["core"] == "ready" else 503)
+    assert ready.json()["status"] in ("not_ready", "ready")
+    assert ready.status_code == (200 if ready.json()["status"] == "ready" else 503)
 
 
 class GatedOpener:
@@ -168,7 +180,7 @@ def gated_app(opener: GatedOpener, settings: Settings) -> ASGIApp:
     return build_http_app(server, settings)
 
 
-async def test_healthz_answers_503_while_the_core_opens_and_200_once_it_is_ready(
+async def test_readyz_answers_503_while_the_core_opens_and_200_once_it_is_ready(
     sim_app: Starlette, openings: ClientOpenings
 ) -> None:
     opener = GatedOpener(simulator_opener(sim_app, openings))
@@ -179,15 +191,58 @@ async def test_healthz_answers_503_while_the_core_opens_and_200_once_it_is_ready
     ):
         async with asyncio.timeout(10):
             await opener.asked.wait()
-        starting = await http.get("/healthz")
+        starting = await http.get("/readyz")
+        alive = await http.get("/healthz")
         opener.release.set()
         async with mcp_over_http(url, era="auto") as client:  # waits for the core
             await client.call_tool("get_capture_status", {"request_id": CREATED})
-        ready = await http.get("/healthz")
+        ready = await http.get("/readyz")
     assert starting.status_code == 503
-    assert starting.json() == {"status": "unavailable", "core": "starting"}
+    assert starting.json() == {
+        "status": "not_ready",
+        "waiting_for": {"core": "starting: the LeadSquared client is opening"},
+    }
+    # liveness never waits for the core
+    assert alive.status_code == 200
+    assert alive.json() == {"status": "alive"}
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "core": "ready"}
+    assert ready.json() == {"status": "ready"}
+
+
+async def test_readyz_answers_503_draining_from_the_shutdown_signal_on(
+    sim_app: Starlette, openings: ClientOpenings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings()
+    readiness = Readiness()
+    server = build_server(
+        settings,
+        service_opener=simulator_opener(sim_app, openings),
+        poll_schedule=FAST_SCHEDULE,
+        readiness=readiness,
+    )
+    app = build_http_app(server, settings)
+    # serve_http's server; here only its signal handler runs (the test's server keeps serving)
+    signalled = DrainingServer(http_config(app, settings, host="127.0.0.1", port=0), readiness)
+    # uvicorn's own handler, which sse_starlette patches to end every SSE stream of the
+    # process, is recorded instead: the streams of the later tests must live on
+    delegated: list[int] = []
+
+    def uvicorn_handle_exit(_: uvicorn.Server, sig: int, __: FrameType | None) -> None:
+        delegated.append(sig)
+
+    monkeypatch.setattr(uvicorn.Server, "handle_exit", uvicorn_handle_exit)
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
+        async with mcp_over_http(url, era="auto") as client:  # waits for the core
+            await client.call_tool("get_capture_status", {"request_id": CREATED})
+        ready = await http.get("/readyz")
+        signalled.handle_exit(signal.SIGTERM, None)  # what uvicorn calls on SIGTERM
+        draining = await http.get("/readyz")
+        alive = await http.get("/healthz")
+    assert delegated == [signal.SIGTERM]
+    assert ready.status_code == 200
+    assert draining.status_code == 503
+    assert draining.json() == {"status": "draining"}
+    assert alive.status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -204,7 +259,7 @@ async def test_healthz_answers_503_while_the_core_opens_and_200_once_it_is_ready
     ],
     ids=["our-error", "unexpected-error"],
 )
-async def test_healthz_answers_503_with_the_reason_but_no_secret_when_the_core_failed_to_open(
+async def test_readyz_answers_503_with_the_reason_but_no_secret_when_the_core_failed_to_open(
     sim_app: Starlette, openings: ClientOpenings, failure: Exception, expected: str
 ) -> None:
     opener = GatedOpener(simulator_opener(sim_app, openings), failure=failure)
@@ -214,14 +269,17 @@ async def test_healthz_answers_503_with_the_reason_but_no_secret_when_the_core_f
         async with mcp_over_http(url, era="auto") as client:  # waits until opening failed
             tool = await client.call_tool("get_capture_status", {"request_id": CREATED})
         async with httpx.AsyncClient(base_url=url) as http:
-            health = await http.get("/healthz")
+            ready = await http.get("/readyz")
+            alive = await http.get("/healthz")
     assert tool.is_error
-    assert health.status_code == 503
-    body = health.json()
-    assert body["status"] == "unavailable"
-    assert body["core"] == "failed"
-    assert body["reason"].startswith(expected)
-    assert SECRET not in health.text
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "not_ready"
+    assert list(body["waiting_for"]) == ["core"]
+    assert body["waiting_for"]["core"].startswith("failed: " + expected)
+    assert SECRET not in ready.text
+    # alive all the same: restarting the process would not fix a setting
+    assert alive.json() == {"status": "alive"}
     assert openings.opened == 0
 
 
@@ -229,9 +287,9 @@ async def test_prometheus_scrapes_the_clients_counters_without_a_token(base_url:
     async with mcp_over_http(base_url, era="auto") as client:
         await client.call_tool("get_capture_status", {"request_id": CREATED})
     async with httpx.AsyncClient(base_url=base_url) as http:
-        health = await http.get("/healthz")
+        ready = await http.get("/readyz")
         scraped = await http.get("/metrics")
-    assert health.json() == {"status": "ok", "core": "ready"}
+    assert ready.json() == {"status": "ready"}
     assert scraped.status_code == 200
     assert scraped.headers["content-type"].startswith("text/plain")
     assert 'capture_status_upstream_calls_total{account="default",result="ok"} 1.0' in scraped.text
@@ -290,7 +348,7 @@ async def test_the_allowed_hosts_setting_admits_a_deployed_host_name(
 DEPLOYED_HOSTS = ("mcp.example.com", "mcp.example.com:*")
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
 @pytest.mark.parametrize("host", ["evil.example.com", "evil.example.com:8000", "mcp.example.org"])
 async def test_the_probes_refuse_a_foreign_host_with_421_as_mcp_does(
     make_server: ServerFactory, path: str, host: str
@@ -310,9 +368,11 @@ async def test_the_probes_refuse_a_foreign_host_with_421_as_mcp_does(
 
 async def test_the_probes_refuse_a_foreign_origin_with_403(base_url: str) -> None:
     async with httpx.AsyncClient(base_url=base_url) as http:
-        health = await http.get("/healthz", headers={"origin": "https://evil.example.com"})
-        metrics = await http.get("/metrics", headers={"origin": "https://evil.example.com"})
-    assert [health.status_code, metrics.status_code] == [403, 403]
+        evil = {"origin": "https://evil.example.com"}
+        health = await http.get("/healthz", headers=evil)
+        ready = await http.get("/readyz", headers=evil)
+        metrics = await http.get("/metrics", headers=evil)
+    assert [health.status_code, ready.status_code, metrics.status_code] == [403, 403, 403]
 
 
 @pytest.mark.parametrize(
@@ -333,10 +393,12 @@ async def test_probes_and_scrapers_reach_the_probes_with_the_address_they_connec
         port = url.rsplit(":", 1)[1]
         headers = {"host": host.format(port=port)}
         health = await http.get("/healthz", headers=headers)
+        ready = await http.get("/readyz", headers=headers)
         metrics = await http.get("/metrics", headers=headers)
+    assert health.status_code == 200
     # 200 once the core is open, 503 while it opens: reached either way, never 421
-    assert health.status_code in (200, 503)
-    assert health.json()["core"] in ("starting", "ready")
+    assert ready.status_code in (200, 503)
+    assert ready.json()["status"] in ("not_ready", "ready")
     assert metrics.status_code == 200
 
 
@@ -344,8 +406,9 @@ async def test_a_host_naming_another_address_than_the_one_connected_to_gets_421(
     base_url: str,
 ) -> None:
     async with httpx.AsyncClient(base_url=base_url) as http:
-        response = await http.get("/healthz", headers={"host": "10.1.2.3:8000"})
-    assert response.status_code == 421
+        health = await http.get("/healthz", headers={"host": "10.1.2.3:8000"})
+        ready = await http.get("/readyz", headers={"host": "10.1.2.3:8000"})
+    assert [health.status_code, ready.status_code] == [421, 421]
 
 
 # Connection floods (security review, issue 8)
@@ -361,8 +424,9 @@ async def test_healthz_answers_while_idle_connections_flood_the_server(
     ):
         async with httpx.AsyncClient(base_url=url, timeout=5.0) as http, asyncio.timeout(5):
             health = await http.get("/healthz")
-        assert health.status_code in (200, 503)  # answered: ready, or the core still opens
-        assert health.json()["core"] in ("starting", "ready")
+            ready = await http.get("/readyz")
+        assert health.status_code == 200
+        assert ready.status_code in (200, 503)  # answered: ready, or the core still opens
         closed = await asyncio.gather(*(c.closed_by_server(within=5.0) for c in idle[:250]))
         assert all(closed)
 
