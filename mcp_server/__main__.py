@@ -18,6 +18,8 @@ from shared import (
     Settings,
     StartupCheck,
     StartupFailed,
+    check_accounts,
+    load_accounts,
     report,
     start,
 )
@@ -46,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m mcp_server``."""
     args = _parser().parse_args(argv)
-    checks: list[StartupCheck] = [] if args.transport == "stdio" else [check_http_tokens]
+    checks: list[StartupCheck] = [check_accounts]
+    if args.transport != "stdio":
+        checks.append(check_http_tokens)
     try:
         settings = start(checks=checks)
     except StartupFailed as failed:
@@ -77,13 +81,13 @@ def check_http_tokens(settings: Settings) -> None:
     Raises:
         ConfigurationError: no token in ``MCP_AUTH_TOKENS`` could ever be accepted.
     """
-    from mcp_server.auth import check_tokens
+    from mcp_server.auth import http_tokens
 
-    problems = check_tokens(token.get_secret_value() for token in settings.mcp_auth_tokens)
-    if problems:
-        raise ConfigurationError(
-            "capture-status cannot serve MCP over HTTP:\n  - " + "\n  - ".join(problems)
-        )
+    try:
+        load_accounts(settings)
+    except ConfigurationError:
+        return  # check_accounts names the accounts file's problems
+    http_tokens(settings)
 
 
 def _serve_http(settings: Settings, *, host: str, port: int) -> None:

@@ -44,14 +44,13 @@ from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_server.auth import BearerTokenAuth, check_tokens
+from mcp_server.auth import BearerTokenAuth, http_tokens
 from mcp_server.server import METRICS_PATH
 from mcp_server.state import ServerState
 from shared import (
     LIVENESS_PATH,
     LOOPBACK_NAMES,
     READINESS_PATH,
-    ConfigurationError,
     HttpLimits,
     Readiness,
     Settings,
@@ -162,14 +161,9 @@ def build_http_app(server: MCPServer[ServerState], settings: Settings) -> ASGIAp
     Every route sits behind :class:`HostGuard`, then the bearer token (but the probes).
 
     Raises:
-        ConfigurationError: ``MCP_AUTH_TOKENS`` is empty or holds a short token.
+        ConfigurationError: no token is configured, or one is short (see :func:`http_tokens`).
     """
-    tokens = [token.get_secret_value() for token in settings.mcp_auth_tokens]
-    problems = check_tokens(tokens)
-    if problems:
-        raise ConfigurationError(
-            "capture-status cannot serve MCP over HTTP:\n  - " + "\n  - ".join(problems)
-        )
+    tokens = http_tokens(settings)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,

@@ -8,6 +8,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
+from mcp_server.auth import accounts_of_request
 from mcp_server.state import ServerState
 from shared import REQUEST_ID_EXAMPLE, InvalidRequestIdError, extract_request_id
 
@@ -30,13 +31,15 @@ async def read_capture_request(request_id: str, ctx: Context[ServerState, Any]) 
         core = await ctx.request_context.lifespan_context.core.get()
     except ToolError as error:
         raise ResourceError(str(error)) from None
-    return await core.status_json(request_id)
+    request = ctx.request_context.request
+    allowed = accounts_of_request(getattr(request, "scope", None))
+    return await core.status_json(request_id, allowed=allowed)
 
 
 def read_reference() -> str:
     """What every status, outcome and known MX exception means (markdown)."""
     # imported when read, not at start-up: the catalogue pulls in the core's models
-    from shared.explain.mx_exceptions import catalogue_markdown
+    from shared import catalogue_markdown
 
     return catalogue_markdown()
 

@@ -33,6 +33,7 @@ from shared import (
     CaptureStatusError,
     Readiness,
     Settings,
+    load_accounts,
     readiness_endpoint,
     scrub,
 )
@@ -159,8 +160,13 @@ def build_server(
         lifespan=lifespan,
         log_level=settings.lsq_log_level,
     )
+    accounts = load_accounts(settings)
     register_tools(
-        server, max_ids=settings.mcp_max_ids, wait_max_seconds=settings.mcp_wait_max_seconds
+        server,
+        max_ids=settings.mcp_max_ids,
+        wait_max_seconds=settings.mcp_wait_max_seconds,
+        accounts=accounts.names,
+        default_account=accounts.default,
     )
     register_resources(server)
     _register_http_routes(

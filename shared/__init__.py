@@ -22,7 +22,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shared.accounts import DEFAULT_ACCOUNT, Account, Accounts, McpToken, load_accounts
+    from shared.accounts import (
+        DEFAULT_ACCOUNT,
+        Account,
+        Accounts,
+        McpToken,
+        check_accounts,
+        load_accounts,
+    )
     from shared.errors import (
         CaptureStatusError,
         ConfigurationError,
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
         explain_error,
         format_duration,
     )
+    from shared.explain.mx_exceptions import catalogue_markdown
     from shared.explain.redact import truncate
     from shared.explain.request_summary import RequestSummary
     from shared.explain.untrusted import inert, inert_json
@@ -126,6 +134,8 @@ __all__ = [
     "WaitProgress",
     "WaitView",
     "bind_socket",
+    "catalogue_markdown",
+    "check_accounts",
     "configure_logging",
     "demo_banner",
     "describe_metrics",
@@ -199,6 +209,8 @@ _WHERE: dict[str, str] = {
     "WaitProgress": "shared.service.waiting",
     "WaitView": "shared.service.capture_service",
     "bind_socket": "shared.infra.sockets",
+    "catalogue_markdown": "shared.explain.mx_exceptions",
+    "check_accounts": "shared.accounts",
     "configure_logging": "shared.infra.logs",
     "demo_banner": "shared.runtime",
     "describe_metrics": "shared.explain.engine",

@@ -41,6 +41,7 @@ __all__ = [
     "Account",
     "Accounts",
     "McpToken",
+    "check_accounts",
     "demo_accounts",
     "load_accounts",
 ]
@@ -237,6 +238,15 @@ def load_accounts(settings: Settings, *, environ: Mapping[str, str] | None = Non
             mcp_tokens=_v1_tokens(settings, accounts.names),
         )
     return _accounts_from_settings(settings)
+
+
+def check_accounts(settings: Settings) -> None:
+    """Start-up check: the accounts load (every problem named at once).
+
+    Raises:
+        ConfigurationError: the accounts file names an unknown account, an unset key, ...
+    """
+    load_accounts(settings)
 
 
 def demo_accounts(settings: Settings, base_url: str, keys: Mapping[str, str]) -> Accounts:

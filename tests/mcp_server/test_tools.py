@@ -220,7 +220,7 @@ async def test_more_ids_than_the_cap_are_refused_with_our_own_words(
     async with Client(server) as client:
         result = await client.call_tool("get_capture_statuses", {"request_ids": [CREATED] * 4})
     assert result.is_error
-    assert "at most 3 per call" in text_of(result)
+    assert "at most 3 are looked up at a time" in text_of(result)
     assert "batches of 3 or fewer" in text_of(result)
     assert sim.calls == []
 
