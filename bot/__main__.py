@@ -38,6 +38,7 @@ from shared import (
     Settings,
     StartupFailed,
     bind_socket,
+    check_accounts,
     host_for_logs,
     open_service,
     report,
@@ -204,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m bot``; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        settings = start(checks=[check_slack_settings])
+        settings = start(checks=[check_slack_settings, check_accounts])
     except StartupFailed as failed:
         return failed.exit_code
     install_payload_filter()

@@ -17,20 +17,29 @@ import sys
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 
-from pydantic import SecretStr
 from rich.console import Console
 
 from cli.terminal import metrics_card, status_card
-from shared import EXIT_OK, CaptureStatusError, Settings, describe_metrics, inert
-from shared.explain.redact import Redactor
-from shared.runtime import demo_banner, open_client
-from shared.service.views import look_up
+from shared import (
+    DEFAULT_ACCOUNT,
+    DEMO_ACCOUNTS,
+    DEMO_SAMPLES,
+    EXIT_OK,
+    Accounts,
+    Settings,
+    demo_banner,
+    demo_request_ids,
+    inert,
+    load_accounts,
+    open_service,
+    serve_demo_upstream,
+    unknown_request_id,
+)
 
 __all__ = ["FrontDoor", "front_doors", "run_product"]
 
 #: where the demo simulator listens (the next free port is used if it is taken)
 DEMO_SIMULATOR_PORT = 8765
-_DEMO_SAMPLES = ("created", "duplicate", "failure_invalid_activity_fields", "error", "in_queue")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +97,13 @@ async def run_product(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with _upstream(settings, console) as child_env:
+        accounts: Accounts | None = None
         if child_env:
             settings = settings.model_copy(
-                update={
-                    "lsq_api_key": SecretStr(child_env["LSQ_API_KEY"]),
-                    "lsq_async_base_url": child_env["LSQ_ASYNC_BASE_URL"],
-                    "lsq_demo": True,
-                }
+                update={"lsq_accounts_file": child_env["LSQ_ACCOUNTS_FILE"], "lsq_demo": True}
             )
-        await _show_first_answers(settings, console)
+            accounts = load_accounts(settings, environ=child_env)
+        await _show_first_answers(settings, accounts, console)
         env = {**os.environ, **child_env}
         if settings.demo_mode and not settings.mcp_auth_tokens:
             # The MCP HTTP transport always requires a token: make one for this demo run
@@ -152,54 +159,48 @@ async def _upstream(settings: Settings, console: Console) -> AsyncGenerator[Mapp
     if not settings.demo_mode:
         yield {}
         return
-    from shared.simulator import SimulatorConfig, create_app
-    from shared.simulator.server import start_simulator_server
-
-    config = SimulatorConfig()
-    app = create_app(config)
-    try:
-        running = await start_simulator_server(app, port=DEMO_SIMULATOR_PORT)
-    except (RuntimeError, OSError):
-        running = await start_simulator_server(app, port=0)
-    console.rule("[bold yellow]DEMO[/]")
-    console.print(f"[bold yellow]{demo_banner()}[/]")
-    console.print(f"Simulator of the LeadSquared async API: [bold]{running.url}[/]")
-    console.rule(style="yellow")
-    try:
-        yield {
-            "LSQ_API_KEY": config.api_key,
-            "LSQ_ASYNC_BASE_URL": running.url,
-            "LSQ_DEMO": "true",
-        }
-    finally:
-        await running.stop()
+    async with serve_demo_upstream(DEMO_SIMULATOR_PORT) as upstream:
+        console.rule("[bold yellow]DEMO[/]")
+        console.print(f"[bold yellow]{demo_banner()}[/]")
+        console.print(
+            f"Simulator of the LeadSquared async API: [bold]{upstream.url}[/], serving the "
+            f"demo accounts {', '.join(DEMO_ACCOUNTS)} (each its own key, budget and data)"
+        )
+        console.rule(style="yellow")
+        yield upstream.environment
 
 
-async def _show_first_answers(settings: Settings, console: Console) -> None:
-    """In the demo, a few sample lookups; with credentials, the queue health."""
-    async with open_client(settings) as client:
-        try:
-            metrics = await client.get_metrics()
-            console.print(metrics_card(metrics, describe_metrics(metrics)))
-        except CaptureStatusError as error:
-            console.print(
-                "LeadSquared check failed: " + inert(error.message), markup=False, style="red"
-            )
+async def _show_first_answers(
+    settings: Settings, accounts: Accounts | None, console: Console
+) -> None:
+    """The queue of every account; in the demo, a few sample lookups on each account."""
+    async with open_service(settings, accounts) as service:
+        every = list(service.accounts.by_name.values())
+        for health in await service.queue_healths(every):
+            if health.metrics is not None and health.reading is not None:
+                console.print(metrics_card(health.metrics, health.reading, account=health.account))
+            else:
+                message = inert(health.message or "no figures")
+                console.print(
+                    f"LeadSquared check failed ({health.account}): {message}",
+                    markup=False,
+                    style="red",
+                )
         if not settings.demo_mode:
             return
-        from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID
-
-        queries = [SAMPLES[name].request_id for name in _DEMO_SAMPLES if name in SAMPLES]
-        views = await look_up(
-            client,
-            [*queries, UNKNOWN_REQUEST_ID],
-            app_base_url=settings.lsq_app_base_url,
-            redactor=Redactor(enabled=settings.lsq_mask_pii),
-        )
-        for view in views:
+        queries = demo_request_ids(samples=DEMO_SAMPLES)
+        for view in await service.look_up([*queries, unknown_request_id()]):
+            console.print(status_card(view))
+        other = next((account.name for account in every if account.name != DEFAULT_ACCOUNT), None)
+        if other is None:
+            return
+        (elsewhere,) = demo_request_ids(other, samples=("created",))
+        for view in await service.look_up([elsewhere], account=other):
             console.print(status_card(view))
         console.print(
-            "Try: [bold].venv/bin/capture-status get " + (queries[0] if queries else "<id>") + "[/]"
+            f"Try: [bold].venv/bin/capture-status get {queries[0]}[/] and "
+            f"[bold].venv/bin/capture-status get --account {other} {elsewhere}[/] (the same "
+            "id on the default account is not found: each account has its own data)"
         )
 
 

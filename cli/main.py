@@ -25,7 +25,9 @@ from shared import (
     CaptureStatusError,
     Settings,
     StartupFailed,
+    check_accounts,
     demo_banner,
+    demo_request_ids,
     inert,
     inert_json,
     open_service,
@@ -68,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         # One-shot commands print cards; only `run` (a server) logs at the configured level.
-        settings = start(log_level=None if args.command == "run" else "ERROR")
+        settings = start(
+            log_level=None if args.command == "run" else "ERROR", checks=[check_accounts]
+        )
     except StartupFailed as failed:
         return failed.exit_code
     try:
@@ -93,7 +97,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     err = Console(stderr=True, highlight=False)
     if args.command == "demo":
         # The samples exist only in the simulator: never spend a real account's quota on them.
-        settings = settings.model_copy(update={"lsq_api_key": None, "redis_url": None})
+        settings = settings.model_copy(
+            update={"lsq_api_key": None, "lsq_accounts_file": None, "redis_url": None}
+        )
     if settings.demo_mode:
         err.print(f"[bold yellow]{demo_banner()}[/]")
     async with open_service(settings) as service:
@@ -110,9 +116,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     out.print(metrics_card(health.metrics, health.reading, account=account))
                 return EXIT_OK
             if args.command == "demo":
-                from shared.simulator import sample_ids_for
-
-                queries: list[str] = list(sample_ids_for(account).values())
+                queries = demo_request_ids(account)
             else:
                 queries = [str(query) for query in args.ids]
             views = await service.look_up(

@@ -24,11 +24,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from shared.accounts import (
         DEFAULT_ACCOUNT,
+        DEMO_ACCOUNTS,
         Account,
         Accounts,
         McpToken,
         check_accounts,
         load_accounts,
+    )
+    from shared.demo import (
+        DEMO_SAMPLES,
+        DemoUpstream,
+        demo_request_ids,
+        serve_demo_upstream,
+        unknown_request_id,
     )
     from shared.errors import (
         CaptureStatusError,
@@ -91,6 +99,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ACCOUNT",
+    "DEMO_ACCOUNTS",
+    "DEMO_SAMPLES",
     "EXIT_FAILED",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
@@ -109,6 +119,7 @@ __all__ = [
     "CaptureStatus",
     "CaptureStatusError",
     "ConfigurationError",
+    "DemoUpstream",
     "ErrorView",
     "Explanation",
     "Fact",
@@ -138,6 +149,7 @@ __all__ = [
     "check_accounts",
     "configure_logging",
     "demo_banner",
+    "demo_request_ids",
     "describe_metrics",
     "explain_error",
     "extract_request_id",
@@ -159,8 +171,10 @@ __all__ = [
     "readiness_endpoint",
     "report",
     "scrub",
+    "serve_demo_upstream",
     "start",
     "truncate",
+    "unknown_request_id",
 ]
 
 #: where each public name lives (internal modules may move; this table moves with them)
@@ -175,6 +189,9 @@ _WHERE: dict[str, str] = {
     "CaptureStatusError": "shared.errors",
     "ConfigurationError": "shared.errors",
     "DEFAULT_ACCOUNT": "shared.accounts",
+    "DEMO_ACCOUNTS": "shared.accounts",
+    "DEMO_SAMPLES": "shared.demo",
+    "DemoUpstream": "shared.demo",
     "EXIT_FAILED": "shared.startup",
     "EXIT_INTERNAL": "shared.startup",
     "EXIT_INTERRUPTED": "shared.startup",
@@ -213,6 +230,7 @@ _WHERE: dict[str, str] = {
     "check_accounts": "shared.accounts",
     "configure_logging": "shared.infra.logs",
     "demo_banner": "shared.runtime",
+    "demo_request_ids": "shared.demo",
     "describe_metrics": "shared.explain.engine",
     "explain_error": "shared.explain.engine",
     "extract_request_id": "shared.lsq.ids",
@@ -234,8 +252,10 @@ _WHERE: dict[str, str] = {
     "readiness_endpoint": "shared.infra.probes",
     "report": "shared.startup",
     "scrub": "shared.infra.logs",
+    "serve_demo_upstream": "shared.demo",
     "start": "shared.startup",
     "truncate": "shared.explain.redact",
+    "unknown_request_id": "shared.demo",
 }
 
 
