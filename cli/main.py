@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     metrics = commands.add_parser("metrics", help="show the Capture Opportunities queue")
     metrics.add_argument("--json", action="store_true", help="print the figures as JSON")
     demo = commands.add_parser("demo", help="look up every sample request of the simulator")
+    demo.add_argument("--json", action="store_true", help="print every decoded field as JSON")
     for command in (get, metrics, demo):
         command.add_argument(
             "--account",
