@@ -12,6 +12,8 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import Fact, Link
+
 __all__ = [
     "DEMO_NOTICE",
     "LIST_LIMIT",
@@ -58,24 +60,20 @@ def _without_property_titles(schema: dict[str, Any]) -> None:
 
 
 _FROZEN = ConfigDict(frozen=True, json_schema_extra=_without_property_titles)
+#: results built from the core's models: the same schema (extra keys ignored, not forbidden)
+_FROM_CORE = ConfigDict(frozen=True, json_schema_extra=_without_property_titles, extra="ignore")
 
 
-class FactResult(BaseModel):
+class FactResult(Fact):
     """One labelled value of an explanation."""
 
-    model_config = _FROZEN
-
-    label: str
-    value: str
+    model_config = _FROM_CORE
 
 
-class LinkResult(BaseModel):
+class LinkResult(Link):
     """A link into the LeadSquared web app."""
 
-    model_config = _FROZEN
-
-    label: str
-    url: str
+    model_config = _FROM_CORE
 
 
 class ExplanationResult(BaseModel):

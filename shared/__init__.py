@@ -48,13 +48,12 @@ if TYPE_CHECKING:
     )
     from shared.explain.engine import (
         Explanation,
-        Fact,
-        Link,
         Severity,
         describe_metrics,
         explain_error,
         format_duration,
     )
+    from shared.explain.facts import Fact, Link
     from shared.explain.mx_exceptions import catalogue_markdown
     from shared.explain.redact import truncate
     from shared.explain.request_summary import RequestSummary
@@ -199,12 +198,12 @@ _WHERE: dict[str, str] = {
     "EXIT_USAGE": "shared.startup",
     "ErrorView": "shared.service.views",
     "Explanation": "shared.explain.engine",
-    "Fact": "shared.explain.engine",
+    "Fact": "shared.explain.facts",
     "HttpLimits": "shared.infra.serving",
     "InvalidRequestIdError": "shared.errors",
     "LIVENESS_PATH": "shared.infra.probes",
     "LOOPBACK_NAMES": "shared.infra.sockets",
-    "Link": "shared.explain.engine",
+    "Link": "shared.explain.facts",
     "LookupView": "shared.service.views",
     "McpToken": "shared.accounts",
     "PollSchedule": "shared.service.waiting",

@@ -42,6 +42,7 @@ from shared.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from shared.explain.facts import Fact, Link
 from shared.explain.mx_exceptions import (
     RETRY_HORIZON_TEXT,
     RETRY_SCHEDULE_TEXT,
@@ -86,24 +87,6 @@ class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
-
-
-class Fact(BaseModel):
-    """One labelled value, e.g. ``Lead id (RelatedProspectId)``."""
-
-    model_config = _FROZEN
-
-    label: str
-    value: str
-
-
-class Link(BaseModel):
-    """A link into the LeadSquared web app."""
-
-    model_config = _FROZEN
-
-    label: str
-    url: str
 
 
 class Explanation(BaseModel):
