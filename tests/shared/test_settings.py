@@ -194,3 +194,19 @@ def test_the_app_link_host_may_use_http_because_no_secret_goes_there(
 ) -> None:
     monkeypatch.setenv("LSQ_APP_BASE_URL", "http://crm.internal.example")
     assert load_settings(_env_file=None).lsq_app_base_url == "http://crm.internal.example"
+
+
+def test_families_are_read_as_a_list_of_known_names() -> None:
+    settings = load_settings(_env_file=None, lsq_families="Lead_Capture, opportunity_capture")
+    assert settings.lsq_families == ("lead_capture", "opportunity_capture")
+    with pytest.raises(ConfigurationError, match="LSQ_FAMILIES: unknown 'leads'"):
+        load_settings(_env_file=None, lsq_families="leads")
+
+
+def test_the_client_takes_its_id_cap_and_limit_from_the_settings() -> None:
+    settings = load_settings(
+        _env_file=None, lsq_max_ids_per_call=7, lsq_rate_limit_calls=10, lsq_rate_limit_seconds=60
+    )
+    options = client_options(settings)
+    assert options.max_ids_per_call == 7
+    assert options.limit_text == "10 calls per 60 s"

@@ -386,3 +386,12 @@ def test_every_httpx_exception_class_is_covered_by_the_escape_test() -> None:
         httpx.UnsupportedProtocol, httpx.DecodingError, httpx.TooManyRedirects,
     }  # fmt: skip
     assert leaves - {httpx.HTTPStatusError} <= covered
+
+
+async def test_a_throttle_message_quotes_the_configured_limit(
+    make_client: ClientFactory, sim: Simulator
+) -> None:
+    sim.set_fault(Fault(kind=FaultKind.RATE_LIMITED, remaining=10))
+    client = make_client(limit_calls=40, budget_seconds=10, retry_attempts=1)
+    with pytest.raises(RateLimitedError, match=r"its 40 calls per 10 s are shared"):
+        await client.get_status(SAMPLES["created"].request_id)
