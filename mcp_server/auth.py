@@ -163,13 +163,14 @@ async def _refuse(send: Send, *, missing: bool) -> None:
         body = {
             "error": "unauthorized",
             "error_description": "Send Authorization: Bearer <token> with a token from "
-            "MCP_AUTH_TOKENS.",
+            "MCP_AUTH_TOKENS or the accounts file's [mcp_tokens].",
         }
     else:
         challenge = f'{_REALM}, error="invalid_token"'
         body = {
             "error": "invalid_token",
-            "error_description": "The bearer token is not one of MCP_AUTH_TOKENS.",
+            "error_description": "The bearer token is not one of MCP_AUTH_TOKENS or the "
+            "accounts file's [mcp_tokens].",
         }
     payload = json.dumps(body).encode()
     await send(
