@@ -155,19 +155,16 @@ class CaptureService:
         """
         if allowed is None:
             return self.accounts.get(name)
-        if name is None and len(allowed) == 1:
-            return self.accounts.get(allowed[0])
         if name is None:
-            name = self.accounts.default
-            if name not in allowed:
-                return self.accounts.get(allowed[0])
-        account = self.accounts.get(name)
-        if account.name not in allowed:
-            raise UnknownAccountError(
-                f"This caller may not reach the LeadSquared account {account.name!r}. "
-                f"Use one of: {', '.join(allowed)}."
-            )
-        return account
+            default = self.accounts.default
+            return self.accounts.get(default if default in allowed else allowed[0])
+        if name.strip().lower() in allowed or set(allowed) >= set(self.accounts.names):
+            return self.accounts.get(name)
+        # a limited caller is told only of the accounts it may reach
+        raise UnknownAccountError(
+            f"This caller may not reach a LeadSquared account called {name.strip()[:40]!r}. "
+            f"Use one of: {', '.join(allowed)}."
+        )
 
     def client(self, account: str | None = None) -> CaptureStatusClient:
         """The open client of ``account`` (the default one when ``None``)."""
