@@ -19,6 +19,7 @@ BENCHMARKS = (
     "calls_per_lookup",
     "sustained_budget",
     "burst",
+    "account_independence",
     "slack_ack",
     "mcp_cold_start",
     "memory",
@@ -37,6 +38,11 @@ HOW_MEASURED = """How each is measured (`make bench` prints every figure and wri
 - **sustained budget** (`bench/sustained_budget.py`): 30 s of lookups of ids never seen
   before, 30 workers, at the real limit; "most calls sent" counts refused calls too.
 - **burst** (`bench/burst.py`): 200 distinct lookups at once at the real limit.
+- **account independence** (`bench/account_independence.py`): two accounts behind one
+  `CaptureService`, each with its own simulator window (25 per 5 s) and default budget; 40
+  fresh one-id lookups on B, one every 0.3 s, alone and then while A bursts 150 distinct
+  lookups at once; goal: B's p99 under A's burst <= 250 ms, B's budget never waits, zero
+  429s and at most 23 calls in any 5-s window per account, all of A's burst answered.
 - **slack_ack** (`bench/slack_ack.py`): a real `python -m bot` in HTTP mode, 200 signed slash
   commands at 50 per second, open loop, every lookup held 5 s upstream.
 - **mcp cold start** (`bench/mcp_cold_start.py`): spawn → `tools/list` answered over stdio,
