@@ -16,6 +16,7 @@ COPY pyproject.toml requirements.lock README.md ./
 COPY shared ./shared
 COPY bot ./bot
 COPY mcp_server ./mcp_server
+COPY cli ./cli
 # Runtime dependencies only, pinned by the same lock file as development and CI.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --constraint requirements.lock . \

@@ -19,7 +19,6 @@ from shared import (
     StartupCheck,
     StartupFailed,
     check_accounts,
-    load_accounts,
     report,
     start,
 )
@@ -48,9 +47,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m mcp_server``."""
     args = _parser().parse_args(argv)
-    checks: list[StartupCheck] = [check_accounts]
-    if args.transport != "stdio":
-        checks.append(check_http_tokens)
+    stdio = args.transport == "stdio"
+    checks: list[StartupCheck] = [check_accounts if stdio else check_http_tokens]
     try:
         settings = start(checks=checks)
     except StartupFailed as failed:
@@ -76,17 +74,14 @@ def _serve_stdio(settings: Settings) -> None:
 
 
 def check_http_tokens(settings: Settings) -> None:
-    """The HTTP transport's start-up check, run before the SDK's imports.
+    """The HTTP transport's start-up check, run before the SDK's imports: the accounts file
+    with its ``[mcp_tokens]``, and at least one usable token.
 
     Raises:
-        ConfigurationError: no token in ``MCP_AUTH_TOKENS`` could ever be accepted.
+        ConfigurationError: a problem of the accounts file, or no token could be accepted.
     """
     from mcp_server.auth import http_tokens
 
-    try:
-        load_accounts(settings)
-    except ConfigurationError:
-        return  # check_accounts names the accounts file's problems
     http_tokens(settings)
 
 

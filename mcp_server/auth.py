@@ -84,7 +84,7 @@ def http_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
     Raises:
         ConfigurationError: no token at all, a short token, or a bad accounts file.
     """
-    accounts = load_accounts(settings)
+    accounts = load_accounts(settings, with_tokens=True)
     tokens: dict[str, tuple[str, ...]] = {}
     for entry in accounts.mcp_tokens:
         reach = tokens.get(entry.token.get_secret_value(), ())

@@ -33,6 +33,7 @@ from shared import (
     CaptureStatusError,
     Readiness,
     Settings,
+    all_secret_values,
     load_accounts,
     readiness_endpoint,
     scrub,
@@ -170,7 +171,7 @@ def build_server(
     )
     register_resources(server)
     _register_http_routes(
-        server, running, readiness or Readiness(), secrets=settings.secret_values()
+        server, running, readiness or Readiness(), secrets=all_secret_values(settings)
     )
     return server
 

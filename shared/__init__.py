@@ -92,6 +92,7 @@ if TYPE_CHECKING:
         EXIT_USAGE,
         StartupCheck,
         StartupFailed,
+        all_secret_values,
         report,
         start,
     )
@@ -143,6 +144,7 @@ __all__ = [
     "UnknownAccountError",
     "WaitProgress",
     "WaitView",
+    "all_secret_values",
     "bind_socket",
     "catalogue_markdown",
     "check_accounts",
@@ -224,6 +226,7 @@ _WHERE: dict[str, str] = {
     "UnknownAccountError": "shared.errors",
     "WaitProgress": "shared.service.waiting",
     "WaitView": "shared.service.capture_service",
+    "all_secret_values": "shared.startup",
     "bind_socket": "shared.infra.sockets",
     "catalogue_markdown": "shared.explain.mx_exceptions",
     "check_accounts": "shared.accounts",

@@ -26,6 +26,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -44,6 +45,7 @@ __all__ = [
     "check_accounts",
     "demo_accounts",
     "load_accounts",
+    "secret_values",
 ]
 
 #: the name of the account that v1's ``LSQ_*`` variables describe
@@ -54,7 +56,9 @@ DEMO_BASE_URL = "http://simulator.demo"
 DEMO_ACCOUNTS: dict[str, str] = {DEFAULT_ACCOUNT: "demo-key", "us": "demo-key-us"}
 #: account and token names: short, readable in chat, safe in button values and Redis keys
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: the variables the file names: upper case, as environment variables are by convention (a
+#: pasted key rarely looks like one, and is then never repeated in a message)
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +142,7 @@ class Accounts:
         key = name.strip().lower()
         account = self.by_name.get(key)
         if account is None:
-            raise UnknownAccountError(
-                f"There is no LeadSquared account called {name.strip()[:40]!r} here. "
-                f"Use one of: {', '.join(self.by_name)}."
-            )
+            raise UnknownAccountError.unknown(name, self.names)
         return account
 
     def for_slack(self, *, team_id: str | None, channel_id: str | None) -> Account:
@@ -163,13 +164,6 @@ class Accounts:
         first = self.slack_teams.get(team_id or "", self.default)
         names = dict.fromkeys([first, *self.slack_channels.values()])
         return tuple(self.by_name[name] for name in names)
-
-    def for_token(self, token: str) -> tuple[Account, ...] | None:
-        """The accounts a client holding ``token`` may reach, or ``None`` if it is no token."""
-        for entry in self.mcp_tokens:
-            if entry.token.get_secret_value() == token:
-                return tuple(self.by_name[name] for name in entry.accounts)
-        return None
 
     def secret_values(self) -> list[str]:
         """Every key and token these accounts hold, for log masking."""
@@ -214,7 +208,12 @@ class _AccountsFile(BaseModel):
     mcp_tokens: dict[str, _TokenEntry] = Field(default_factory=dict[str, _TokenEntry])
 
 
-def load_accounts(settings: Settings, *, environ: Mapping[str, str] | None = None) -> Accounts:
+def load_accounts(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    with_tokens: bool = False,
+) -> Accounts:
     """The accounts of this deployment: ``LSQ_ACCOUNTS_FILE``, else v1's ``LSQ_*`` variables.
 
     Without either (no key, no file) they are :data:`DEMO_ACCOUNTS` on the simulator.
@@ -222,14 +221,17 @@ def load_accounts(settings: Settings, *, environ: Mapping[str, str] | None = Non
     Args:
         settings: the process settings.
         environ: where the file's ``api_key_env``/``token_env`` variables are read
-            (default: the process environment).
+            (default: the process environment over the ``.env`` file, as for settings).
+        with_tokens: read the file's ``[mcp_tokens]`` too (only the MCP server over HTTP
+            needs them: other entry points neither check nor hold those secrets).
 
     Raises:
         ConfigurationError: one message naming every problem.
     """
-    env = os.environ if environ is None else environ
+    env = _environment() if environ is None else environ
     if settings.lsq_accounts_file is not None:
-        return _accounts_from_file(Path(settings.lsq_accounts_file), settings, env)
+        path = Path(settings.lsq_accounts_file)
+        return _accounts_from_file(path, settings, env, with_tokens=with_tokens)
     if settings.lsq_api_key is None:
         accounts = demo_accounts(settings, DEMO_BASE_URL, DEMO_ACCOUNTS)
         return Accounts(
@@ -238,6 +240,39 @@ def load_accounts(settings: Settings, *, environ: Mapping[str, str] | None = Non
             mcp_tokens=_v1_tokens(settings, accounts.names),
         )
     return _accounts_from_settings(settings)
+
+
+def _environment() -> dict[str, str]:
+    """The process environment over the ``.env`` file: where settings come from too."""
+    from dotenv import dotenv_values
+
+    values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    return {**values, **os.environ}
+
+
+def secret_values(settings: Settings, *, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every secret the accounts file points at (keys and tokens), for log masking.
+
+    Tolerant on purpose: it runs before the file is checked, so that even the messages of a
+    broken start-up can never show a key the file names.
+    """
+    if settings.lsq_accounts_file is None:
+        return []
+    try:
+        raw = tomllib.loads(Path(settings.lsq_accounts_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    env = _environment() if environ is None else environ
+    names: list[str] = []
+    for table, key in (("accounts", "api_key_env"), ("mcp_tokens", "token_env")):
+        section: object = raw.get(table)
+        if isinstance(section, dict):
+            for entry in cast("dict[str, object]", section).values():
+                if isinstance(entry, dict):
+                    name = cast("dict[str, object]", entry).get(key)
+                    if isinstance(name, str):
+                        names.append(name)
+    return [env[name] for name in names if env.get(name)]
 
 
 def check_accounts(settings: Settings) -> None:
@@ -288,7 +323,9 @@ def _v1_tokens(settings: Settings, accounts: tuple[str, ...]) -> tuple[McpToken,
     )
 
 
-def _accounts_from_file(path: Path, settings: Settings, env: Mapping[str, str]) -> Accounts:
+def _accounts_from_file(
+    path: Path, settings: Settings, env: Mapping[str, str], *, with_tokens: bool
+) -> Accounts:
     where = f"LSQ_ACCOUNTS_FILE ({path})"
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -327,7 +364,7 @@ def _accounts_from_file(path: Path, settings: Settings, env: Mapping[str, str]) 
         route(f"[routing] slack_channels.{channel}", target)
 
     tokens: list[McpToken] = []
-    for name, token_entry in parsed.mcp_tokens.items():
+    for name, token_entry in parsed.mcp_tokens.items() if with_tokens else ():
         token = _token(name, token_entry, env, known, problems)
         if token is not None:
             tokens.append(token)
@@ -424,7 +461,11 @@ def _secret_from_env(
     what: str, variable: str, env: Mapping[str, str], problems: list[str]
 ) -> SecretStr | None:
     if not _ENV_NAME.match(variable):
-        problems.append(f"{what}: {variable[:60]!r} is not an environment variable name")
+        # never repeated: a key pasted here instead of its variable's name must not be logged
+        problems.append(
+            f"{what}: not an environment variable name (upper-case letters, digits and '_'). "
+            "Keys never go in the file: name the variable that holds the key"
+        )
         return None
     value = env.get(variable, "").strip()
     if not value:

@@ -30,6 +30,8 @@ Each message is written for a person and ends with what to do next.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
@@ -112,11 +114,40 @@ class TooManyRequestIdsError(CaptureStatusError):
 
     code = "too_many_ids"
 
+    @classmethod
+    def over_cap(cls, count: int, cap: int) -> TooManyRequestIdsError:
+        """``count`` ids were given where at most ``cap`` are looked up at a time."""
+        return cls(
+            f"{count} RequestIds were given; at most {cap} are looked up at a time. "
+            f"Split them into batches of {cap} or fewer."
+        )
+
 
 class UnknownAccountError(CaptureStatusError):
     """The account named is not configured here, or the caller may not reach it."""
 
     code = "unknown_account"
+
+    @classmethod
+    def unknown(cls, name: str, known: Sequence[str]) -> UnknownAccountError:
+        """No account is called ``name``; ``known`` are the ones there are."""
+        return cls(
+            f"There is no LeadSquared account called {name.strip()[:40]!r} here. "
+            f"Use one of: {', '.join(known)}."
+        )
+
+    @classmethod
+    def unreachable(cls, name: str | None, allowed: Sequence[str]) -> UnknownAccountError:
+        """This caller may reach only ``allowed``; ``name`` (or no name) is not among them.
+
+        The message lists only what the caller may reach, never other accounts.
+        """
+        if name is None:
+            return cls(f"Name the LeadSquared account to ask: one of {', '.join(allowed)}.")
+        return cls(
+            f"This caller may not reach a LeadSquared account called {name.strip()[:40]!r}. "
+            f"Use one of: {', '.join(allowed)}."
+        )
 
 
 class UpstreamError(CaptureStatusError):

@@ -35,6 +35,7 @@ __all__ = [
     "EXIT_USAGE",
     "StartupCheck",
     "StartupFailed",
+    "all_secret_values",
     "report",
     "start",
 ]
@@ -77,6 +78,13 @@ def report(message: str, exit_code: int = EXIT_USAGE) -> int:
     return exit_code
 
 
+def all_secret_values(settings: Settings) -> list[str]:
+    """Every secret of this process: the settings' and those the accounts file points at."""
+    from shared.accounts import secret_values
+
+    return [*settings.secret_values(), *secret_values(settings)]
+
+
 def start(
     *,
     overrides: Mapping[str, object] | None = None,
@@ -110,7 +118,7 @@ def start(
     configure_logging(
         log_level or settings.lsq_log_level,
         settings.lsq_log_format,
-        secrets=settings.secret_values(),
+        secrets=all_secret_values(settings),
     )
     problems: list[str] = []
     for check in checks:

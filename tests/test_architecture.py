@@ -67,6 +67,7 @@ EXPECTED = (
     "UnknownAccountError",
     "WaitProgress",
     "WaitView",
+    "all_secret_values",
     "bind_socket",
     "catalogue_markdown",
     "check_accounts",

@@ -212,3 +212,18 @@ def test_kubernetes_takes_secrets_by_reference_and_probes_the_served_port() -> N
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         for probe in ("readinessProbe", "livenessProbe"):
             assert container[probe]["httpGet"]["port"] == container["ports"][0]["name"]
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {
+        pattern.rstrip("*")
+        for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (ROOT / "Dockerfile").read_text(), re.M))
+    assert packages <= copied, f"the image misses {sorted(packages - copied)}"
+    # the console script lives in one of them, so it works in the image too
+    script = project["project"]["scripts"]["capture-status"]
+    assert script.split(".")[0] in copied

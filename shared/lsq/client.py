@@ -250,9 +250,7 @@ class CaptureStatusClient:
         """
         cap = self.options.max_ids_per_call
         if len(request_ids) > cap:
-            raise TooManyRequestIdsError(
-                f"{len(request_ids)} ids were given; look up at most {cap} at a time."
-            )
+            raise TooManyRequestIdsError.over_cap(len(request_ids), cap)
         gate = asyncio.Semaphore(self.options.max_concurrency)
 
         async def one(query: str) -> LookupResult:

@@ -156,15 +156,14 @@ class CaptureService:
         if allowed is None:
             return self.accounts.get(name)
         if name is None:
-            default = self.accounts.default
-            return self.accounts.get(default if default in allowed else allowed[0])
+            if self.accounts.default in allowed:
+                return self.accounts.get()
+            if len(allowed) == 1:
+                return self.accounts.get(allowed[0])
+            raise UnknownAccountError.unreachable(None, allowed)
         if name.strip().lower() in allowed or set(allowed) >= set(self.accounts.names):
             return self.accounts.get(name)
-        # a limited caller is told only of the accounts it may reach
-        raise UnknownAccountError(
-            f"This caller may not reach a LeadSquared account called {name.strip()[:40]!r}. "
-            f"Use one of: {', '.join(allowed)}."
-        )
+        raise UnknownAccountError.unreachable(name, allowed)
 
     def client(self, account: str | None = None) -> CaptureStatusClient:
         """The open client of ``account`` (the default one when ``None``)."""
@@ -181,7 +180,9 @@ class CaptureService:
 
     # --- parsing ----------------------------------------------------------------------------
 
-    def request_ids_in(self, text: str, *, max_ids: int | None = None) -> list[str]:
+    def request_ids_in(
+        self, text: str, *, max_ids: int | None = None, account: str | None = None
+    ) -> list[str]:
         """Every distinct RequestId written in ``text`` (pasted URLs and log lines included).
 
         Raises:
@@ -192,22 +193,17 @@ class CaptureService:
         if not ids:
             extract_request_id(text)  # raises with the core's wording for this text
             raise InvalidRequestIdError(_NO_IDS)  # pragma: no cover (extract always raises)
-        self._check_count(len(ids), max_ids)
+        self._check_count(len(ids), max_ids, self.client(account))
         return ids
 
-    def _check_count(self, count: int, max_ids: int | None) -> None:
+    def _check_count(self, count: int, max_ids: int | None, client: CaptureStatusClient) -> None:
         if count == 0:
             raise InvalidRequestIdError(_NO_IDS)
-        cap = min(max_ids, self._client_cap) if max_ids is not None else self._client_cap
+        cap = client.options.max_ids_per_call
+        if max_ids is not None:
+            cap = min(cap, max_ids)
         if count > cap:
-            raise TooManyRequestIdsError(
-                f"{count} RequestIds were given; at most {cap} are looked up at a time. "
-                f"Split them into batches of {cap} or fewer."
-            )
-
-    @property
-    def _client_cap(self) -> int:
-        return min(client.options.max_ids_per_call for client in self._clients.values())
+            raise TooManyRequestIdsError.over_cap(count, cap)
 
     # --- use cases --------------------------------------------------------------------------
 
@@ -238,7 +234,7 @@ class CaptureService:
             UnknownAccountError: no such account.
         """
         target = self.accounts.get(account)
-        self._check_count(len(queries), max_ids)
+        self._check_count(len(queries), max_ids, self._clients[target.name])
         views = await look_up(
             self._clients[target.name],
             list(queries),

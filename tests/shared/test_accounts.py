@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.accounts import DEFAULT_ACCOUNT, load_accounts
+from shared.accounts import DEFAULT_ACCOUNT, load_accounts, secret_values
 from shared.errors import ConfigurationError, UnknownAccountError
 from shared.lsq.hosts import REGION_HOSTS
 from shared.settings import load_settings
@@ -67,7 +67,8 @@ def test_without_a_key_the_demo_has_two_simulated_accounts() -> None:
 def test_a_file_gives_each_account_its_host_key_app_and_families(tmp_path: Path) -> None:
     path = accounts_file(tmp_path, TWO_ACCOUNTS)
     env = {**KEYS, "MCP_TOKEN_OPS": "t" * 24}
-    accounts = load_accounts(load_settings(_env_file=None, lsq_accounts_file=path), environ=env)
+    settings = load_settings(_env_file=None, lsq_accounts_file=path)
+    accounts = load_accounts(settings, environ=env, with_tokens=True)
     assert accounts.names == ("india", "us")
     india, us = accounts.get("india"), accounts.get("US ")
     assert india.base_url == REGION_HOSTS["in21"]
@@ -96,10 +97,48 @@ def test_an_mcp_token_reaches_only_its_accounts(tmp_path: Path) -> None:
     path = accounts_file(tmp_path, TWO_ACCOUNTS)
     env = {**KEYS, "MCP_TOKEN_OPS": "t" * 24}
     accounts = load_accounts(load_settings(_env_file=None, lsq_accounts_file=path), environ=env)
-    reachable = accounts.for_token("t" * 24)
-    assert reachable is not None
-    assert [a.name for a in reachable] == ["us"]
-    assert accounts.for_token("not-a-token") is None
+    assert accounts.mcp_tokens == ()  # read only when asked for (the MCP server over HTTP)
+    settings = load_settings(_env_file=None, lsq_accounts_file=path)
+    [ops] = load_accounts(settings, environ=env, with_tokens=True).mcp_tokens
+    assert (ops.name, ops.accounts) == ("ops", ("us",))
+    assert ops.token.get_secret_value() == "t" * 24
+
+
+def test_entry_points_without_mcp_tokens_neither_need_nor_hold_them(tmp_path: Path) -> None:
+    settings = load_settings(
+        _env_file=None, lsq_accounts_file=accounts_file(tmp_path, TWO_ACCOUNTS)
+    )
+    accounts = load_accounts(settings, environ=KEYS)  # MCP_TOKEN_OPS is not set: no problem
+    assert accounts.names == ("india", "us")
+    with pytest.raises(ConfigurationError, match="MCP_TOKEN_OPS is not set"):
+        load_accounts(settings, environ=KEYS, with_tokens=True)
+
+
+def test_a_key_pasted_where_its_variable_belongs_is_never_repeated(tmp_path: Path) -> None:
+    pasted = "u$r4a9c1d2e3f4a5b6c7d8e9f0a1b2c3d4"
+    text = TWO_ACCOUNTS.replace('api_key_env = "LSQ_API_KEY_US"', f'api_key_env = "{pasted}"')
+    settings = load_settings(_env_file=None, lsq_accounts_file=accounts_file(tmp_path, text))
+    with pytest.raises(ConfigurationError) as caught:
+        load_accounts(settings, environ=KEYS)
+    assert "not an environment variable name" in caught.value.message
+    assert "Keys never go in the file" in caught.value.message
+    assert pasted not in caught.value.message
+
+
+def test_key_variables_are_read_from_the_dotenv_file_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "LSQ_API_KEY_INDIA=india-from-dotenv\nLSQ_API_KEY_US=us-from-dotenv\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("LSQ_API_KEY_US", "us-from-environment")
+    settings = load_settings(
+        _env_file=None, lsq_accounts_file=accounts_file(tmp_path, TWO_ACCOUNTS)
+    )
+    accounts = load_accounts(settings)
+    assert accounts.get("india").api_key.get_secret_value() == "india-from-dotenv"
+    assert accounts.get("us").api_key.get_secret_value() == "us-from-environment"
 
 
 def test_an_unknown_account_name_says_which_exist() -> None:
@@ -115,7 +154,7 @@ def test_every_problem_of_the_file_is_named_at_once(tmp_path: Path) -> None:
     path = accounts_file(tmp_path, broken)
     settings = load_settings(_env_file=None, lsq_accounts_file=path)
     with pytest.raises(ConfigurationError) as caught:
-        load_accounts(settings, environ={"LSQ_API_KEY_INDIA": "india-key"})
+        load_accounts(settings, environ={"LSQ_API_KEY_INDIA": "india-key"}, with_tokens=True)
     message = caught.value.message
     assert "cannot start" in message
     assert "[accounts.us] api_key_env: the environment variable LSQ_API_KEY_US is not set" in (
@@ -159,6 +198,15 @@ def test_v1_mcp_tokens_reach_every_account_of_the_file(tmp_path: Path) -> None:
     path = accounts_file(tmp_path, TWO_ACCOUNTS)
     env = {**KEYS, "MCP_TOKEN_OPS": "t" * 24}
     settings = load_settings(_env_file=None, lsq_accounts_file=path, mcp_auth_tokens="v" * 32)
-    reachable = load_accounts(settings, environ=env).for_token("v" * 32)
-    assert reachable is not None
-    assert [a.name for a in reachable] == ["india", "us"]
+    tokens = load_accounts(settings, environ=env, with_tokens=True).mcp_tokens
+    [v1] = [entry for entry in tokens if entry.token.get_secret_value() == "v" * 32]
+    assert v1.accounts == ("india", "us")
+
+
+def test_every_secret_the_file_points_at_is_known_for_log_masking(tmp_path: Path) -> None:
+    path = accounts_file(tmp_path, TWO_ACCOUNTS)
+    settings = load_settings(_env_file=None, lsq_accounts_file=path)
+    env = {**KEYS, "MCP_TOKEN_OPS": "t" * 24, "UNRELATED": "x"}
+    assert sorted(secret_values(settings, environ=env)) == sorted(["india-key", "us-key", "t" * 24])
+    broken = load_settings(_env_file=None, lsq_accounts_file=accounts_file(tmp_path, "[x"))
+    assert secret_values(broken, environ=env) == []

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -182,3 +183,22 @@ def test_report_writes_one_message_and_returns_the_status(
     assert capsys.readouterr().err == (
         "cannot listen on 127.0.0.1:3000\nSlack refused SLACK_BOT_TOKEN\n"
     )
+
+
+def test_keys_and_tokens_the_accounts_file_points_at_are_masked_in_logs_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        '[accounts.india]\nregion = "in21"\napi_key_env = "CS_TEST_INDIA_KEY"\n'
+        '[mcp_tokens.ops]\ntoken_env = "CS_TEST_OPS_TOKEN"\naccounts = ["india"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("LSQ_ACCOUNTS_FILE", str(path))
+    monkeypatch.setenv("CS_TEST_INDIA_KEY", "india-file-key-7f3a")
+    monkeypatch.setenv("CS_TEST_OPS_TOKEN", "ops-file-token-9c2b0d4e")
+    start(overrides=NO_ENV_FILE)
+    log = logging.getLogger("capture_status.test")
+    log.warning("key %s token %s", "india-file-key-7f3a", "ops-file-token-9c2b0d4e")
+    err = capsys.readouterr().err
+    assert "key [redacted] token [redacted]" in err
