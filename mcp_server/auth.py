@@ -40,19 +40,19 @@ _SCOPE_KEY = "capture_status.accounts"
 
 
 def accounts_of_request(scope: Mapping[str, Any] | None) -> tuple[str, ...] | None:
-    """The accounts the bearer token of this request may reach; ``None`` without a token.
+    """The accounts the bearer token of this request may reach.
 
-    ``None`` (stdio, or in process) means the caller is the local operator: every account.
+    ``None`` only without an HTTP request (stdio, or in process): the caller is the local
+    operator and may reach every account. An HTTP request that did not pass through
+    :class:`BearerTokenAuth` reaches none (it fails closed).
     """
     if scope is None:
         return None
     state = scope.get("state")
-    if not isinstance(state, dict):
-        return None
-    accounts = cast("dict[str, Any]", state).get(_SCOPE_KEY)
+    accounts = cast("dict[str, Any]", state).get(_SCOPE_KEY) if isinstance(state, dict) else None
     if isinstance(accounts, tuple):
         return cast("tuple[str, ...]", accounts)
-    return None
+    return ()
 
 
 def check_tokens(tokens: Iterable[str]) -> list[str]:

@@ -27,6 +27,8 @@ from mcp_server.rendering import (
 )
 from mcp_server.results import (
     DEMO_NOTICE,
+    AccountResult,
+    AccountsResult,
     CaptureStatusesResult,
     CaptureStatusResult,
     QueueMetricsResult,
@@ -101,6 +103,27 @@ class CaptureCore:
             return self.service.account(account, allowed=allowed).name
         except CaptureStatusError as error:
             raise tool_error_for(error) from None
+
+    def accounts(self, *, allowed: Sequence[str] | None = None) -> AccountsResult:
+        """The accounts this caller may ask, the default one marked."""
+        reachable = [
+            account
+            for account in self.service.accounts.by_name.values()
+            if allowed is None or account.name in allowed
+        ]
+        try:
+            default: str | None = self.service.account(None, allowed=allowed).name
+        except CaptureStatusError:  # several reachable, none of them the default
+            default = None
+        entries = [
+            AccountResult(name=a.name, source=a.label, is_default=a.name == default)
+            for a in reachable
+        ]
+        if default is None:
+            summary = f"{len(entries)} accounts; name one as the account argument."
+        else:
+            summary = f"{len(entries)} account(s); {default} is asked when account is left out."
+        return AccountsResult(summary=summary, accounts=entries, notice=self._notice)
 
     async def status(
         self, query: str, *, account: str | None = None, allowed: Sequence[str] | None = None

@@ -20,6 +20,8 @@ __all__ = [
     "QUERY_LIMIT",
     "SHORT_LIMIT",
     "TEXT_LIMIT",
+    "AccountResult",
+    "AccountsResult",
     "BatchEntryResult",
     "CaptureStatusResult",
     "CaptureStatusesResult",
@@ -245,4 +247,24 @@ class QueueMetricsResult(BaseModel):
         None, description="Requests processed per minute, averaged over 10 minutes."
     )
     account: str | None = Field(None, description="The LeadSquared account that answered.")
+    notice: str | None = None
+
+
+class AccountResult(BaseModel):
+    """A LeadSquared account this client may ask."""
+
+    model_config = _FROZEN
+
+    name: str = Field(description="What to pass as the account argument of the other tools.")
+    source: str = Field(description="Where its answers come from, e.g. LeadSquared region sg.")
+    is_default: bool = Field(description="Asked when the account argument is left out.")
+
+
+class AccountsResult(BaseModel):
+    """The LeadSquared accounts this client may ask."""
+
+    model_config = _FROZEN
+
+    summary: str
+    accounts: list[AccountResult]
     notice: str | None = None

@@ -142,6 +142,11 @@ class UnknownAccountError(CaptureStatusError):
 
         The message lists only what the caller may reach, never other accounts.
         """
+        if not allowed:
+            return cls(
+                "This caller may not reach any LeadSquared account here. Ask an admin of this "
+                "tool to give its token an account."
+            )
         if name is None:
             return cls(f"Name the LeadSquared account to ask: one of {', '.join(allowed)}.")
         return cls(

@@ -441,18 +441,33 @@ async def test_in_process_the_request_resource_answers_from_the_default_account(
 # --- what the model reads ------------------------------------------------------------------
 
 
-async def test_every_tool_takes_an_optional_account_and_names_the_accounts(
+async def test_every_tool_takes_an_optional_account_and_names_no_account(
     base_url: str,
 ) -> None:
     async with mcp_over_http(base_url, era="auto", token=US_ONLY_TOKEN) as client:
         tools = (await client.list_tools()).tools
-    assert sorted(tool.name for tool in tools) == sorted(TOOLS)
+    assert sorted(tool.name for tool in tools) == sorted([*TOOLS, "list_capture_accounts"])
     for tool in tools:
+        if tool.name == "list_capture_accounts":
+            continue
         schema = tool.input_schema
         assert "account" in schema["properties"], tool.name
         assert "account" not in schema.get("required", []), tool.name
         assert tool.description is not None
-        assert "default (the default), us" in tool.description, tool.name
+        assert "list_capture_accounts" in tool.description, tool.name
+
+
+@pytest.mark.parametrize(
+    ("token", "listed", "default"),
+    [(US_ONLY_TOKEN, ["us"], "us"), (OPS_TOKEN, ["default", "us"], "default")],
+    ids=["us_only", "ops"],
+)
+async def test_list_capture_accounts_shows_only_what_the_token_reaches(
+    base_url: str, token: str, listed: list[str], default: str
+) -> None:
+    content = structured(await call(base_url, token, "list_capture_accounts", {}))
+    assert [entry["name"] for entry in content["accounts"]] == listed
+    assert [entry["name"] for entry in content["accounts"] if entry["is_default"]] == [default]
 
 
 def test_the_accounts_file_gives_each_token_its_accounts(settings: Settings) -> None:

@@ -53,10 +53,11 @@ TOOL_NAMES = [
     "get_capture_statuses",
     "wait_for_capture",
     "get_capture_queue_metrics",
+    "list_capture_accounts",
 ]
 
 
-async def test_four_read_only_tools_are_listed_with_every_annotation_hint_explicit(
+async def test_five_read_only_tools_are_listed_with_every_annotation_hint_explicit(
     mcp_client: Client,
 ) -> None:
     tools = (await mcp_client.list_tools()).tools
@@ -370,7 +371,7 @@ async def test_tools_are_listed_before_the_core_is_open_and_calls_wait_for_it(
         async with asyncio.timeout(10):
             await gate.asked.wait()
         tools = (await client.list_tools()).tools
-        assert len(tools) == 4
+        assert len(tools) == len(TOOL_NAMES)
         assert openings.opened == 0
         call = asyncio.create_task(client.call_tool("get_capture_status", {"request_id": CREATED}))
         await asyncio.sleep(0)
