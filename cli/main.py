@@ -109,7 +109,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             if args.command == "metrics":
                 health = await service.queue_health(account=account)
                 if health.metrics is None or health.reading is None:
-                    err.print(inert(health.message or "The queue figures are missing."))
+                    err.print(
+                        inert(health.message or "The queue figures are missing."), markup=False
+                    )
                     return EXIT_LOOKUP_FAILED
                 if args.json:
                     _print_json(out, {"account": account, **health.metrics.model_dump(mode="json")})

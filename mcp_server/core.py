@@ -98,6 +98,10 @@ class CaptureCore:
             )
         log.info("capture-status MCP server stopped; every client closed")
 
+    def _named(self, account: str) -> str | None:
+        """``account`` when answers need to say which account answered (several exist)."""
+        return account if len(self.service.accounts.names) > 1 else None
+
     def _account(self, account: str | None, allowed: Sequence[str] | None) -> str:
         try:
             return self.service.account(account, allowed=allowed).name
@@ -136,7 +140,7 @@ class CaptureCore:
         name = self._account(account, allowed)
         (view,) = await self.service.look_up([query], account=name)
         if not view.found:
-            raise tool_error(view.explanation)
+            raise tool_error(view.explanation, account=self._named(name))
         return capture_status_result(view, notice=self._notice)
 
     async def status_json(
@@ -155,7 +159,8 @@ class CaptureCore:
         (view,) = await self.service.look_up([request_id], account=name)
         if view.found:
             return capture_status_result(view, notice=self._notice).model_dump_json(indent=2)
-        text = error_text(view.explanation)
+        named = self._named(name)
+        text = (f"Account {named}: " if named else "") + error_text(view.explanation)
         if view.error is not None and view.error.code in _NOT_FOUND_CODES:
             raise ResourceNotFoundError(text)
         raise ResourceError(text)
@@ -190,8 +195,8 @@ class CaptureCore:
         health = await self.service.queue_health(account=self._account(account, allowed))
         if health.metrics is None:
             assert health.error is not None
-            raise tool_error(health.error)
-        return queue_metrics_result(health.metrics, notice=self._notice, account=health.account)
+            raise tool_error(health.error, account=self._named(health.account))
+        return queue_metrics_result(health, notice=self._notice)
 
     async def wait(
         self,
@@ -217,7 +222,7 @@ class CaptureCore:
                 on_progress=_ProgressReporter(report, timeout_seconds),
             )
         except CaptureStatusError as error:
-            raise tool_error_for(error) from None
+            raise tool_error_for(error, account=self._named(name)) from None
         if not outcome.answered:
             raise ToolError(
                 f"No answer from LeadSquared in {_duration(outcome.elapsed_seconds)} "

@@ -31,11 +31,18 @@ def error_text(explanation: Explanation) -> str:
     return " ".join(parts)
 
 
-def tool_error(explanation: Explanation) -> ToolError:
-    """A ``ToolError`` carrying :func:`error_text` of ``explanation``."""
-    return ToolError(error_text(explanation))
+def tool_error(explanation: Explanation, *, account: str | None = None) -> ToolError:
+    """A ``ToolError`` carrying :func:`error_text` of ``explanation``.
+
+    With several accounts, ``account`` names the one that answered: "not found" on one
+    account is often the answer of another.
+    """
+    prefix = f"Account {account}: " if account is not None else ""
+    return ToolError(prefix + error_text(explanation))
 
 
-def tool_error_for(error: CaptureStatusError, *, request_id: str | None = None) -> ToolError:
-    """A ``ToolError`` explaining ``error`` (a lookup about ``request_id``)."""
-    return tool_error(explain_error(error, request_id=request_id))
+def tool_error_for(
+    error: CaptureStatusError, *, request_id: str | None = None, account: str | None = None
+) -> ToolError:
+    """A ``ToolError`` explaining ``error`` (a lookup about ``request_id``, on ``account``)."""
+    return tool_error(explain_error(error, request_id=request_id), account=account)

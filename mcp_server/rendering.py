@@ -30,9 +30,8 @@ from shared import (
     CaptureStatus,
     Explanation,
     LookupView,
-    QueueMetrics,
+    QueueHealth,
     RequestSummary,
-    describe_metrics,
     inert,
     truncate,
 )
@@ -214,15 +213,16 @@ def batch_result(
     )
 
 
-def queue_metrics_result(
-    metrics: QueueMetrics, *, notice: str | None = None, account: str | None = None
-) -> QueueMetricsResult:
-    """The queue figures with their one-line reading (of ``account``, when named)."""
+def queue_metrics_result(health: QueueHealth, *, notice: str | None = None) -> QueueMetricsResult:
+    """The queue figures of one account with the core's one-line reading."""
+    metrics = health.metrics
+    if metrics is None or health.reading is None:
+        raise ValueError("a failed queue check has no figures; raise its error instead")
     return QueueMetricsResult(
-        reading=describe_metrics(metrics),
+        reading=clean(health.reading),
         pending_requests=metrics.pending_messages,
         max_delay_seconds=metrics.max_delay_seconds,
         processing_rate_per_minute=metrics.processing_rate_per_minute,
-        account=account,
+        account=health.account,
         notice=notice,
     )

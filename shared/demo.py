@@ -15,10 +15,21 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.accounts import DEFAULT_ACCOUNT, DEMO_ACCOUNTS
 
-__all__ = ["DEMO_SAMPLES", "DemoUpstream", "demo_request_ids", "serve_demo_upstream"]
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = [
+    "DEMO_SAMPLES",
+    "DemoUpstream",
+    "demo_request_ids",
+    "demo_simulator_app",
+    "serve_demo_upstream",
+    "unknown_request_id",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +69,22 @@ class DemoUpstream:
     environment: dict[str, str] = field(default_factory=dict[str, str])
 
 
-@asynccontextmanager
-async def serve_demo_upstream(port: int) -> AsyncGenerator[DemoUpstream]:
-    """Serve :data:`~shared.accounts.DEMO_ACCOUNTS` on 127.0.0.1 (``port``, else a free one)."""
+def demo_simulator_app() -> Starlette:
+    """The simulator serving :data:`~shared.accounts.DEMO_ACCOUNTS` (one key each)."""
+    # Imported here: only the demo needs the simulator.
     from shared.simulator import SimulatedAccount, SimulatorConfig, create_app
-    from shared.simulator.server import start_simulator_server
 
     (_, first_key), *others = DEMO_ACCOUNTS.items()
     more = tuple(SimulatedAccount(name=name, api_key=key) for name, key in others)
-    app = create_app(SimulatorConfig(api_key=first_key, accounts=more))
+    return create_app(SimulatorConfig(api_key=first_key, accounts=more))
+
+
+@asynccontextmanager
+async def serve_demo_upstream(port: int) -> AsyncGenerator[DemoUpstream]:
+    """Serve :data:`~shared.accounts.DEMO_ACCOUNTS` on 127.0.0.1 (``port``, else a free one)."""
+    from shared.simulator.server import start_simulator_server
+
+    app = demo_simulator_app()
     try:
         running = await start_simulator_server(app, port=port)
     except (RuntimeError, OSError):

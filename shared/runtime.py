@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
-from shared.accounts import DEMO_ACCOUNTS, DEMO_BASE_URL, Accounts, load_accounts
+from shared.accounts import DEMO_BASE_URL, Accounts, load_accounts
+from shared.demo import demo_simulator_app
 from shared.guard.cache import CacheTtls
 from shared.guard.redis_link import RedisLink
 from shared.lsq.client import CaptureStatusClient, ClientOptions
@@ -23,12 +25,12 @@ from shared.service.capture_service import CaptureService
 from shared.service.waiting import PollSchedule
 from shared.settings import Settings
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = [
-    "DEMO_ACCOUNTS",
-    "DEMO_BASE_URL",
     "client_options",
     "demo_banner",
-    "open_client",
     "open_service",
 ]
 
@@ -92,54 +94,28 @@ async def open_service(
     Raises:
         ConfigurationError: the accounts file names an unknown account, an unset key, ...
     """
+    accounts = accounts or load_accounts(settings)
     async with AsyncExitStack() as stack:
-        if settings.lsq_api_key is None and settings.lsq_accounts_file is None:
-            accounts, clients = _demo_clients(settings)
-            log.warning(demo_banner())
-        else:
-            accounts = accounts or load_accounts(settings)
-            link = (
-                RedisLink(settings.redis_url.get_secret_value())
-                if settings.redis_url is not None
-                else None
+        link = None
+        if settings.redis_url is not None and not accounts.demo:
+            link = RedisLink(settings.redis_url.get_secret_value())
+            stack.push_async_callback(link.aclose)
+        simulator: httpx.AsyncBaseTransport | None = None
+        clients: dict[str, CaptureStatusClient] = {}
+        for name, account in accounts.by_name.items():
+            transport = None
+            if account.base_url == DEMO_BASE_URL:  # the demo: the simulator, in process
+                if simulator is None:
+                    log.warning(demo_banner())
+                    simulator = in_process_transport(demo_simulator_app())
+                transport = simulator
+            client = CaptureStatusClient(
+                client_options(settings, base_url=account.base_url),
+                account.api_key,
+                transport=transport,
+                link=link,
             )
-            if link is not None:
-                stack.push_async_callback(link.aclose)
-            clients = {
-                name: CaptureStatusClient(
-                    client_options(settings, base_url=account.base_url), account.api_key, link=link
-                )
-                for name, account in accounts.by_name.items()
-            }
-        for client in clients.values():
-            await stack.enter_async_context(client)
+            clients[name] = await stack.enter_async_context(client)
         yield CaptureService(
             accounts, clients, mask_pii=settings.lsq_mask_pii, poll_schedule=poll_schedule
         )
-
-
-def _demo_clients(settings: Settings) -> tuple[Accounts, dict[str, CaptureStatusClient]]:
-    """The demo accounts, each a key of one in-process simulator."""
-    # Imported here: only the demo needs the simulator.
-    from shared.simulator import SimulatedAccount, SimulatorConfig, create_app
-
-    accounts = load_accounts(settings)
-    (_, first_key), *others = DEMO_ACCOUNTS.items()
-    more = tuple(SimulatedAccount(name=name, api_key=key) for name, key in others)
-    app = create_app(SimulatorConfig(api_key=first_key, accounts=more))
-    clients = {
-        name: CaptureStatusClient(
-            client_options(settings, base_url=DEMO_BASE_URL),
-            account.api_key,
-            transport=in_process_transport(app),
-        )
-        for name, account in accounts.by_name.items()
-    }
-    return accounts, clients
-
-
-@asynccontextmanager
-async def open_client(settings: Settings) -> AsyncGenerator[CaptureStatusClient]:
-    """The client of the default account only (for tools that need no service)."""
-    async with open_service(settings) as service:
-        yield service.client()

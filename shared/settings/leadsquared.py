@@ -160,8 +160,3 @@ class LeadSquaredSettings(BaseSettings):
     def rate_budget_calls(self) -> int:
         """Calls per window this deployment allows itself (the limit minus the headroom)."""
         return defaults.budget_calls(self.lsq_rate_limit_calls, self.lsq_rate_headroom_calls)
-
-    @property
-    def rate_limit_text(self) -> str:
-        """The configured limit in words: ``25 calls per 5 s``."""
-        return f"{self.lsq_rate_limit_calls} calls per {self.lsq_rate_limit_seconds} s"

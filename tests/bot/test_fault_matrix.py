@@ -18,7 +18,7 @@ from typing import Any, cast
 import pytest
 
 from bot.actions import REFRESH
-from shared.runtime import open_client
+from shared.runtime import open_service
 from shared.simulator import SAMPLES, Simulator
 from tests.bot.conftest import BotFactory, assert_valid_message, bot_settings, dispatch
 from tests.bot.fake_slack import FakeSlack, command_body
@@ -78,8 +78,8 @@ async def test_each_fault_gets_exactly_one_clear_answer_within_the_deadline(
     overrides = {**FAULT_OVERRIDES, "lsq_async_base_url": url}
     sim.set_fault(case.fault)
     hook = "/hooks/fault"
-    async with open_client(bot_settings(fake_slack.url, **overrides)) as client:
-        bot = make_bot(client=client, **overrides)
+    async with open_service(bot_settings(fake_slack.url, **overrides)) as service:
+        bot = make_bot(client=service.client(), **overrides)
         body = command_body(CREATED, response_url=fake_slack.hook_url("fault"))
         async with asyncio.timeout(ACK_WITHIN):
             ack = await dispatch(bot, body)

@@ -1,6 +1,6 @@
 """One replica for the multi-process tests: reads ids on stdin, looks them up, prints a summary.
 
-It goes through the real entry-point path (settings from the environment, ``open_client``),
+It goes through the real entry-point path (settings from the environment, ``open_service``),
 so REDIS_URL and every budget setting apply exactly as in a deployment.
 """
 
@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 
 from shared.infra.logs import configure_logging
-from shared.runtime import open_client
+from shared.runtime import open_service
 from shared.settings import load_settings
 
 
@@ -20,7 +20,8 @@ async def main() -> None:
     settings = load_settings(_env_file=None)
     configure_logging("WARNING", "text")
     ids = sys.stdin.read().split()
-    async with open_client(settings) as client:
+    async with open_service(settings) as service:
+        client = service.client()
         cap = client.options.max_ids_per_call
         chunks = await asyncio.gather(
             *(client.get_statuses(ids[i : i + cap]) for i in range(0, len(ids), cap))
