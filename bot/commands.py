@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from shared import find_request_ids
-
 __all__ = [
     "HELP_WORDS",
     "METRICS_WORDS",
@@ -20,7 +18,7 @@ __all__ = [
     "Lookup",
     "Metrics",
     "ParsedCommand",
-    "ids_in_message",
+    "message_texts",
     "parse_command",
 ]
 
@@ -67,15 +65,12 @@ def parse_command(text: str | None) -> ParsedCommand:
     return Lookup(stripped)
 
 
-def ids_in_message(message: Mapping[str, Any]) -> list[str]:
-    """Every distinct RequestId written in a Slack message: its text, blocks and attachments."""
+def message_texts(message: Mapping[str, Any]) -> list[str]:
+    """Every text people wrote or tools rendered in a Slack message: its text, blocks and
+    attachments (never the GUID-shaped ids Slack gives messages and blocks)."""
     texts: list[str] = []
     _collect_texts(message, texts, depth=0)
-    seen: dict[str, None] = {}
-    for text in texts:
-        for rid in find_request_ids(text):
-            seen.setdefault(rid, None)
-    return list(seen)
+    return texts
 
 
 def _collect_texts(node: object, out: list[str], *, depth: int) -> None:

@@ -32,7 +32,7 @@ from bot.blocks import (
     notice_message,
     refusal_message,
 )
-from bot.commands import Help, Metrics, ids_in_message, parse_command
+from bot.commands import Help, Metrics, message_texts, parse_command
 from bot.home import Configuration, home_view, refused_home_view
 from bot.identity import slack_error_code
 from bot.inflight import InFlight
@@ -222,20 +222,21 @@ class Listeners:
                     await answer.send(refusal_message(COMMAND))
                     return
                 message: object = shortcut.get("message")
-                ids = ids_in_message(cast("Payload", message)) if isinstance(message, dict) else []
-                if not ids:
+                texts = message_texts(cast("Payload", message)) if isinstance(message, dict) else []
+                account = self._route(context)
+                found = self._service.first_request_ids(
+                    texts, max_ids=self._options.max_ids, account=account.name
+                )
+                if not found.ids:
                     await answer.send(no_ids_in_message())
                     return
-                cap = self._options.max_ids
                 note = None
-                if len(ids) > cap:
+                if found.left_out:
                     note = (
-                        f"That message holds {len(ids)} RequestIds; the first {cap} are shown. "
-                        f"Look the others up with {COMMAND}."
+                        f"That message holds {found.found} RequestIds; the first "
+                        f"{len(found.ids)} are shown. Look the others up with {COMMAND}."
                     )
-                    ids = ids[:cap]
-                account = self._route(context)
-                views = await self._service.look_up(ids, account=account.name)
+                views = await self._service.look_up(found.ids, account=account.name)
                 ctx = self._render_context(account)
                 for message in lookup_messages(views, ctx, note=note):
                     await answer.send(message)

@@ -80,7 +80,7 @@ if TYPE_CHECKING:
     from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id, find_request_ids
     from shared.lsq.models import CaptureOutcome, CaptureStatus, QueueMetrics, StatusKind
     from shared.runtime import demo_banner, open_service
-    from shared.service.capture_service import CaptureService, QueueHealth, WaitView
+    from shared.service.capture_service import CaptureService, FoundIds, QueueHealth, WaitView
     from shared.service.views import ErrorView, LookupView
     from shared.service.waiting import PollSchedule, WaitProgress
     from shared.settings import Settings, load_settings
@@ -123,6 +123,7 @@ __all__ = [
     "ErrorView",
     "Explanation",
     "Fact",
+    "FoundIds",
     "HttpLimits",
     "InvalidRequestIdError",
     "Link",
@@ -201,6 +202,7 @@ _WHERE: dict[str, str] = {
     "ErrorView": "shared.service.views",
     "Explanation": "shared.explain.engine",
     "Fact": "shared.explain.facts",
+    "FoundIds": "shared.service.capture_service",
     "HttpLimits": "shared.infra.serving",
     "InvalidRequestIdError": "shared.errors",
     "LIVENESS_PATH": "shared.infra.probes",

@@ -46,6 +46,7 @@ EXPECTED = (
     "ErrorView",
     "Explanation",
     "Fact",
+    "FoundIds",
     "HttpLimits",
     "InvalidRequestIdError",
     "Link",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -30,10 +31,23 @@ from shared.lsq.models import QueueMetrics
 from shared.service.views import LookupView, look_up, lookup_view
 from shared.service.waiting import PollSchedule, WaitProgress, wait_for_final
 
-__all__ = ["CaptureService", "QueueHealth", "WaitView"]
+__all__ = ["CaptureService", "FoundIds", "QueueHealth", "WaitView"]
 
 #: a front door's report of each check of a wait
 OnWaitProgress = Callable[[WaitProgress], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class FoundIds:
+    """RequestIds found in text: the ones kept, and how many there were in all."""
+
+    ids: list[str]
+    found: int
+
+    @property
+    def left_out(self) -> int:
+        """Ids found but not kept (over the cap)."""
+        return self.found - len(self.ids)
 
 
 class QueueHealth(BaseModel):
@@ -195,6 +209,20 @@ class CaptureService:
             raise InvalidRequestIdError(_NO_IDS)  # pragma: no cover (extract always raises)
         self._check_count(len(ids), max_ids, self.client(account))
         return ids
+
+    def first_request_ids(
+        self, texts: Sequence[str], *, max_ids: int | None = None, account: str | None = None
+    ) -> FoundIds:
+        """The distinct RequestIds written in ``texts``, in order, keeping the first ones.
+
+        For answers that show what they can rather than refuse (a message holding more ids
+        than one answer takes): ``found`` says how many there were in all.
+        """
+        seen = dict.fromkeys(rid for text in texts for rid in find_request_ids(text))
+        cap = self.client(account).options.max_ids_per_call
+        if max_ids is not None:
+            cap = min(cap, max_ids)
+        return FoundIds(ids=list(seen)[:cap], found=len(seen))
 
     def _check_count(self, count: int, max_ids: int | None, client: CaptureStatusClient) -> None:
         if count == 0:

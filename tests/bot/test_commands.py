@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.actions import COMMAND_PATTERN, CardTarget
-from bot.commands import Help, Lookup, Metrics, ids_in_message, parse_command
+from bot.commands import Help, Lookup, Metrics, message_texts, parse_command
 from shared.errors import InvalidRequestIdError, TooManyRequestIdsError
 from shared.lsq.client import CaptureStatusClient
 from shared.service.capture_service import CaptureService
@@ -62,7 +62,9 @@ def test_more_ids_than_the_cap_are_refused_with_the_count(service: CaptureServic
         service.request_ids_in(f"{A} {B} {C}", max_ids=2)
 
 
-def test_message_text_blocks_and_attachments_are_searched_but_not_slack_ids() -> None:
+def test_message_text_blocks_and_attachments_are_searched_but_not_slack_ids(
+    service: CaptureService,
+) -> None:
     message = {
         "client_msg_id": "0f1e2d3c-4b5a-4697-8a9b-0c1d2e3f4a5b",
         "ts": "1.2",
@@ -81,11 +83,18 @@ def test_message_text_blocks_and_attachments_are_searched_but_not_slack_ids() ->
         ],
         "attachments": [{"fields": [{"title": "id", "value": C}], "fallback": A}],
     }
-    assert ids_in_message(message) == [A, B, C]
+    assert service.first_request_ids(message_texts(message)).ids == [A, B, C]
 
 
-def test_a_message_without_ids_has_none() -> None:
-    assert ids_in_message({"text": "deploy done", "blocks": []}) == []
+def test_a_message_without_ids_has_none(service: CaptureService) -> None:
+    found = service.first_request_ids(message_texts({"text": "deploy done", "blocks": []}))
+    assert found.ids == []
+    assert found.found == 0
+
+
+def test_a_message_with_more_ids_than_the_cap_keeps_the_first(service: CaptureService) -> None:
+    found = service.first_request_ids(message_texts({"text": f"{A} {B} {C} {A}"}), max_ids=2)
+    assert (found.ids, found.found, found.left_out) == ([A, B], 3, 1)
 
 
 @pytest.mark.parametrize(
