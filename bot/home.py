@@ -128,7 +128,7 @@ def home_view(
         section(
             f"{n}-config",
             fields=[
-                f"*Answers from*\n{escape_cut(config.upstream, 300)}",
+                f"*Answers from*\n{escape_cut(_sources(healths) or config.upstream, 300)}",
                 f"*Rate budget*\n{escape_cut(config.budget, 300)}",
                 f"*Ids per command*\nup to {config.max_ids}",
                 f"*Personal data*\n{'masked' if config.mask_pii else 'shown (masking is off)'}",
@@ -143,6 +143,13 @@ def home_view(
         ),
     ]
     return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
+
+
+def _sources(healths: Sequence[QueueHealth]) -> str:
+    """Where the reachable accounts' answers come from (this workspace's, not every one)."""
+    if len(healths) == 1:
+        return healths[0].source
+    return "; ".join(f"{health.account}: {health.source}" for health in healths)
 
 
 def refused_home_view(nonce: str) -> dict[str, Any]:

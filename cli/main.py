@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capture-status",
         description="Explain LeadSquared async Capture Opportunities requests.",
-        epilog="Without LSQ_API_KEY every command runs on the built-in simulator (a demo).",
+        epilog="Without LSQ_API_KEY or LSQ_ACCOUNTS_FILE every command runs on the built-in "
+        "simulator (a demo, with two accounts: default and us).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     get = commands.add_parser(

@@ -1,9 +1,10 @@
-"""What the tools and resources do, on the process's one client.
+"""What the tools and resources do, on the process's one service (every account).
 
 This module pulls in the whole core (HTTP client, rate budget, explanations); the server's
 lifespan imports it in a worker thread and opens it in the background (see
 :mod:`mcp_server.server`), so that a client's handshake and ``tools/list`` are answered
-without waiting for it. Each method validates, calls the core, and returns a bounded model,
+without waiting for it. Each method resolves the account (within what the caller's token
+reaches), calls one ``CaptureService`` use case, and returns a bounded model,
 or raises ``ToolError`` (resources: ``ResourceError``) with our own wording.
 """
 

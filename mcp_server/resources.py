@@ -59,8 +59,10 @@ def triage_capture_request(
         )
     return f"""Triage a LeadSquared async Capture Opportunities request: {subject}.
 
-1. Call get_capture_status with the RequestId. If it is not found, say so, give the three
-   possible causes from the answer (a typo, another region, an expired id) and stop.
+1. Call get_capture_status with the RequestId. If it is not found and list_capture_accounts
+   shows more than one account, try the others (pass account). If no account has it, say
+   so, give the possible causes from the answer (a typo, another region or account, an
+   expired id) and stop.
 2. Read status and explanation:
    - In-Queue: call get_capture_queue_metrics to see how long the queue is, then offer to
      follow it with wait_for_capture.

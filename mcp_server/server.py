@@ -1,10 +1,10 @@
-"""The MCP server object: its lifespan (the process's one client) and everything it offers.
+"""The MCP server object: its lifespan (the process's one service) and everything it offers.
 
 Start-up is kept short: what a client needs for the handshake and ``tools/list`` (names,
 descriptions, schemas) is light, while the core (HTTP client, rate budget, explanations,
 and in demo mode the simulator) is imported in a worker thread and opened in the background
 by the lifespan. Requests that arrive before it is open wait for it. The lifespan still
-owns the one client: it is opened once per process and closed on shutdown.
+owns the service (one client per account): opened once per process, closed on shutdown.
 
 Over HTTP the server answers the probes of :mod:`shared.infra.probes`: ``GET /healthz``
 (liveness, always 200) and ``GET /readyz`` (readiness: 200 once the core is open).

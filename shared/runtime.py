@@ -71,9 +71,9 @@ def client_options(settings: Settings, *, base_url: str | None = None) -> Client
 def demo_banner() -> str:
     """The loud notice shown whenever capture-status runs on its simulator."""
     return (
-        "DEMO MODE: no LSQ_API_KEY is set, so capture-status answers from its built-in "
-        "LeadSquared simulator. Nothing here is real data. Set LSQ_API_KEY and LSQ_REGION "
-        "(or LSQ_ASYNC_BASE_URL) to look up real capture requests."
+        "DEMO MODE: capture-status answers from its built-in LeadSquared simulator. Nothing "
+        "here is real data. Set LSQ_API_KEY and LSQ_REGION (or LSQ_ASYNC_BASE_URL), or "
+        "LSQ_ACCOUNTS_FILE for several accounts, to look up real capture requests."
     )
 
 
