@@ -49,6 +49,10 @@ async def test_the_demo_starts_labelled_serves_until_interrupted_and_stops_clean
     assert SAMPLES["created"].request_id in output
     assert "Opportunity created" in output
     assert "No request with this id was found" in output
+    assert "serving the demo accounts default, us" in output
+    assert "Capture Opportunities queue · account us" in output  # each account's queue
+    assert "account us" in output  # a sample looked up on the second account
+    assert "capture-status get --account us" in output
     assert "Stopped." in output
     assert "MCP server (streamable HTTP): python -m mcp_server" in output
     assert "stopped (exit status" not in output  # every front door ended cleanly
