@@ -152,12 +152,12 @@ class _Sampler:
             self._sample()  # the state at the very end of the load
 
 
-async def _healthy(base_url: str, ready: Callable[[dict[str, Any]], bool]) -> None:
-    """Poll ``GET /healthz`` until it answers 200 with a body ``ready`` accepts (10 s)."""
+async def _ready(base_url: str) -> None:
+    """Poll ``GET /readyz`` (readiness) until it answers 200 ``{"status": "ready"}`` (10 s)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=5.0) as http, asyncio.timeout(10):
         while True:
-            response = await http.get("/healthz")
-            if response.status_code == 200 and ready(response.json()):
+            response = await http.get("/readyz")
+            if response.status_code == 200 and response.json().get("status") == "ready":
                 return
             await asyncio.sleep(0.05)
 
@@ -168,7 +168,7 @@ async def measure_bot(
     """``python -m bot`` under the Slack ack load of ``bench.slack_ack``."""
     async with bot_against_slow_upstream(count=count, upstream_seconds=upstream_seconds) as bot:
         pid = bot.process.pid
-        await _healthy(bot.url, lambda body: body.get("status") == "ok")
+        await _ready(bot.url)
         startup = read_rss(pid)
         async with _Sampler(pid) as sampler:
             results, sent_at = await send_commands(bot, rate=rate)
@@ -260,7 +260,7 @@ async def measure_mcp_server(
             async with serving as (url, process):
                 pid = process.pid
                 # the core (HTTP client, budget) opens in the background after start-up
-                await _healthy(url, lambda body: body.get("core") == "ready")
+                await _ready(url)
                 startup = read_rss(pid)
                 headers = {"Authorization": f"Bearer {_MCP_TOKEN}"}
                 async with (
