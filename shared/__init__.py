@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from shared.explain.redact import truncate
     from shared.explain.request_summary import RequestSummary
     from shared.explain.untrusted import inert, inert_json
+    from shared.guard.lanes import Caller, Lane
     from shared.infra.logs import configure_logging, host_for_logs, scrub
     from shared.infra.metrics import metrics_app, metrics_registry
     from shared.infra.probes import (
@@ -80,7 +81,20 @@ if TYPE_CHECKING:
     from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id, find_request_ids
     from shared.lsq.models import CaptureOutcome, CaptureStatus, QueueMetrics, StatusKind
     from shared.runtime import demo_banner, open_service
+    from shared.service.batch import BatchInput, BatchProgress, read_batch
     from shared.service.capture_service import CaptureService, FoundIds, QueueHealth, WaitView
+    from shared.service.triage import (
+        OUTCOMES,
+        TRIAGE_COLUMNS,
+        FailureGroup,
+        TriageRow,
+        TriageSummary,
+        rows_from_file,
+        summarize,
+        triage_csv,
+        triage_jsonl,
+        triage_row,
+    )
     from shared.service.views import ErrorView, LookupView
     from shared.service.waiting import PollSchedule, WaitProgress
     from shared.settings import Settings, load_settings
@@ -108,12 +122,17 @@ __all__ = [
     "EXIT_USAGE",
     "LIVENESS_PATH",
     "LOOPBACK_NAMES",
+    "OUTCOMES",
     "READINESS_PATH",
     "REQUEST_ID_EXAMPLE",
+    "TRIAGE_COLUMNS",
     "Account",
     "Accounts",
+    "BatchInput",
+    "BatchProgress",
     "BodyTooLarge",
     "BodyTooSlow",
+    "Caller",
     "CaptureOutcome",
     "CaptureService",
     "CaptureStatus",
@@ -123,9 +142,11 @@ __all__ = [
     "ErrorView",
     "Explanation",
     "Fact",
+    "FailureGroup",
     "FoundIds",
     "HttpLimits",
     "InvalidRequestIdError",
+    "Lane",
     "Link",
     "LookupView",
     "McpToken",
@@ -142,6 +163,8 @@ __all__ = [
     "StartupFailed",
     "StatusKind",
     "TooManyRequestIdsError",
+    "TriageRow",
+    "TriageSummary",
     "UnknownAccountError",
     "WaitProgress",
     "WaitView",
@@ -169,12 +192,18 @@ __all__ = [
     "metrics_registry",
     "open_service",
     "probe_routes",
+    "read_batch",
     "read_body",
     "readiness_endpoint",
     "report",
+    "rows_from_file",
     "scrub",
     "serve_demo_upstream",
     "start",
+    "summarize",
+    "triage_csv",
+    "triage_jsonl",
+    "triage_row",
     "truncate",
     "unknown_request_id",
 ]
@@ -183,8 +212,11 @@ __all__ = [
 _WHERE: dict[str, str] = {
     "Account": "shared.accounts",
     "Accounts": "shared.accounts",
+    "BatchInput": "shared.service.batch",
+    "BatchProgress": "shared.service.batch",
     "BodyTooLarge": "shared.infra.serving",
     "BodyTooSlow": "shared.infra.serving",
+    "Caller": "shared.guard.lanes",
     "CaptureOutcome": "shared.lsq.models",
     "CaptureService": "shared.service.capture_service",
     "CaptureStatus": "shared.lsq.models",
@@ -202,14 +234,17 @@ _WHERE: dict[str, str] = {
     "ErrorView": "shared.service.views",
     "Explanation": "shared.explain.engine",
     "Fact": "shared.explain.facts",
+    "FailureGroup": "shared.service.triage",
     "FoundIds": "shared.service.capture_service",
     "HttpLimits": "shared.infra.serving",
     "InvalidRequestIdError": "shared.errors",
     "LIVENESS_PATH": "shared.infra.probes",
     "LOOPBACK_NAMES": "shared.infra.sockets",
+    "Lane": "shared.guard.lanes",
     "Link": "shared.explain.facts",
     "LookupView": "shared.service.views",
     "McpToken": "shared.accounts",
+    "OUTCOMES": "shared.service.triage",
     "PollSchedule": "shared.service.waiting",
     "QueueHealth": "shared.service.capture_service",
     "QueueMetrics": "shared.lsq.models",
@@ -224,7 +259,10 @@ _WHERE: dict[str, str] = {
     "StartupCheck": "shared.startup",
     "StartupFailed": "shared.startup",
     "StatusKind": "shared.lsq.models",
+    "TRIAGE_COLUMNS": "shared.service.triage",
     "TooManyRequestIdsError": "shared.errors",
+    "TriageRow": "shared.service.triage",
+    "TriageSummary": "shared.service.triage",
     "UnknownAccountError": "shared.errors",
     "WaitProgress": "shared.service.waiting",
     "WaitView": "shared.service.capture_service",
@@ -252,12 +290,18 @@ _WHERE: dict[str, str] = {
     "metrics_registry": "shared.infra.metrics",
     "open_service": "shared.runtime",
     "probe_routes": "shared.infra.probes",
+    "read_batch": "shared.service.batch",
     "read_body": "shared.infra.serving",
     "readiness_endpoint": "shared.infra.probes",
     "report": "shared.startup",
+    "rows_from_file": "shared.service.triage",
     "scrub": "shared.infra.logs",
     "serve_demo_upstream": "shared.demo",
     "start": "shared.startup",
+    "summarize": "shared.service.triage",
+    "triage_csv": "shared.service.triage",
+    "triage_jsonl": "shared.service.triage",
+    "triage_row": "shared.service.triage",
     "truncate": "shared.explain.redact",
     "unknown_request_id": "shared.demo",
 }

@@ -9,20 +9,27 @@ stand back after LeadSquared throttled us once, instead of hammering it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
+import os
+import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from limits import RateLimitItemPerSecond
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError
 from limits.storage import MemoryStorage as SyncMemoryStorage
 from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLimiter
 
 from shared.errors import RateLimitedError
+from shared.guard.lanes import ANONYMOUS, Caller, FairQueue, Lane, Waiter
 from shared.guard.redis_link import RedisLink, ceil_ms
+
+if TYPE_CHECKING:
+    from shared.guard.redis_window import SharedWindow
 
 __all__ = ["InlineExpiryMemoryStorage", "RateBudget", "Sleep", "ThrottleCooldown", "account_key"]
 
@@ -92,10 +99,20 @@ class _GuardedWindow(RateLimitItemPerSecond):
 
 
 class RateBudget:
-    """At most ``calls`` upstream calls in any ``seconds``-long moving window.
+    """The budget scheduler of one account: at most ``calls`` upstream calls in any
+    ``seconds``-long moving window, handed out by lane and by fair share.
 
-    With a :class:`~shared.guard.redis_link.RedisLink` the window lives in Redis and every replica
-    draws on it; while Redis is unreachable this replica falls back to a local window of
+    A caller that finds a free call takes it at once. Otherwise it queues in a
+    :class:`~shared.guard.lanes.FairQueue` and one dispatcher hands out each call as it frees
+    up: any waiter of a higher lane first, then round robin between the principals of a lane.
+    The lower lanes (watch, bulk) are paced, one call per ``(seconds + guard) / calls``, so
+    the calls they hold free up one at a time and a person waiting behind a batch waits for
+    one of them, not for a whole window.
+
+    With a :class:`~shared.guard.redis_link.RedisLink` the window lives in Redis and every
+    replica draws on it (:class:`~shared.guard.redis_window.SharedWindow`): a replica with a
+    higher lane's caller waiting claims the next calls, and the other replicas' lower lanes
+    stand back. While Redis is unreachable this replica falls back to a local window of
     ``fallback_calls`` (its share of the budget) and returns to Redis once it answers again.
 
     Args:
@@ -106,6 +123,7 @@ class RateBudget:
             jitter between this process and LeadSquared).
         link: Redis, to share the window across processes.
         fallback_calls: this replica's share while Redis is down (default: all ``calls``).
+        claimant: this process's name in the shared claims (default: host and pid).
         clock: the monotonic clock deadlines are measured on (injectable).
         sleep: how to wait (injectable for tests).
     """
@@ -119,6 +137,7 @@ class RateBudget:
         guard_seconds: float = 0.25,
         link: RedisLink | None = None,
         fallback_calls: int | None = None,
+        claimant: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -126,22 +145,35 @@ class RateBudget:
         self.seconds = seconds
         self._key = key
         self._link = link
-        self._shared_item = _GuardedWindow(calls, seconds, guard_seconds)
-        self._shared: MovingWindowRateLimiter | None = None
+        self._window_seconds = seconds + guard_seconds
+        self._shared: SharedWindow | None = None
         if link is not None:
-            from shared.guard.redis_window import GuardedRedisStorage  # only with REDIS_URL
+            from shared.guard.redis_window import SharedWindow  # only with REDIS_URL
 
-            storage = GuardedRedisStorage("async+" + link.url.removeprefix("async+"), link.client)
-            self._shared = MovingWindowRateLimiter(storage)
+            self._shared = SharedWindow(
+                link.client,
+                key=key,
+                claimant=claimant or _process_name(),
+                limit=calls,
+                expiry=self._window_seconds,
+            )
             local_calls = max(1, min(fallback_calls or calls, calls))
         else:
             local_calls = calls
         self._local_item = _GuardedWindow(local_calls, seconds, guard_seconds)
-        self._window_seconds = seconds + guard_seconds
+        #: the pace of the lower lanes: one call per this many seconds
+        self.spacing = self._window_seconds / calls
+        self._local_spacing = self._window_seconds / local_calls
+        self._last_paced = -math.inf
         # Half the guard for the wait between the grant and the send (pool, connect), half
         # for the trip from the wire to LeadSquared.
         self._send_slack = max(guard_seconds / 2, _SEND_SLACK_FLOOR)
-        self._queue = asyncio.Lock()
+        self._waiting = FairQueue()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._napping_lane: Lane | None = None
+        self._claimed: set[Lane] = set()
+        self._next_free = 0.0
         self._local_blocked_until = 0.0
         self._last_used_shared = link is not None
         # The synchronous in-memory limiter: its calls never block, and unlike limits'
@@ -152,6 +184,8 @@ class RateBudget:
         self._sleep = sleep
         self.waited_seconds_total = 0.0
         self.waits = 0
+        #: calls granted, by lane name
+        self.granted_by_lane: Counter[str] = Counter()
         #: calls whose request left so long after its grant that they took a second slot
         self.late_sends = 0
 
@@ -160,75 +194,146 @@ class RateBudget:
         """True while the window in use is the one every replica shares."""
         return self._link is not None and self._link.healthy
 
-    async def _try_once(self) -> float | None:
-        """Take a slot if one is free now; else the seconds until one may be."""
+    @property
+    def queued(self) -> int:
+        """Callers waiting for a call right now."""
+        return len(self._waiting)
+
+    async def _try_once(self, lane: Lane) -> float | None:
+        """Take a call for ``lane`` if one may go now; else the seconds until one may."""
         if self._shared is not None and self._link is not None and self._link.should_try():
             started = self._link.now()
             try:
-                if await self._shared.hit(self._shared_item, self._key):
-                    self._link.mark_up(started)
-                    self._last_used_shared = True
-                    return None
-                stats = await self._shared.get_window_stats(self._shared_item, self._key)
+                wait = await self._shared.take(lane, self.spacing if lane.paced else 0.0)
+            except self._link.unavailable_errors as error:
+                self._link.mark_down(error)
+            else:
                 self._link.mark_up(started)
                 self._last_used_shared = True
-                return max(stats.reset_time - time.time(), _POLL_FLOOR)
-            except StorageError as error:
-                self._link.mark_down(error)
+                if wait is not None:
+                    self._claimed.add(lane)  # the script recorded this replica's claim
+                return wait
         if self._last_used_shared:
             # Just lost the shared window (whoever noticed the outage first: this budget, the
             # cache or the cooldown). It may be full right now and this replica cannot see
             # it: start the local share only once a whole window has passed.
             self._last_used_shared = False
             self._local_blocked_until = self._clock() + self._window_seconds
-        blocked = self._local_blocked_until - self._clock()
+        now = self._clock()
+        blocked = self._local_blocked_until - now
         if blocked > 0:
             return blocked
+        if lane.paced and now < self._last_paced + self._local_spacing:
+            return self._last_paced + self._local_spacing - now
         if self._local.hit(self._local_item, self._key):
+            if lane.paced:
+                self._last_paced = now
             return None
         stats = self._local.get_window_stats(self._local_item, self._key)
         return max(stats.reset_time - time.time(), _POLL_FLOOR)
 
-    async def acquire(self, *, deadline: float, request_id: str | None = None) -> float:
-        """Take one slot, waiting for one to free up but never past ``deadline``.
+    async def acquire(
+        self, *, deadline: float, request_id: str | None = None, caller: Caller = ANONYMOUS
+    ) -> float:
+        """Take one call for ``caller``, waiting for one to free up but never past ``deadline``.
 
         Args:
             deadline: the ``clock()`` value after which waiting is pointless.
             request_id: for error messages.
+            caller: the lane and principal the call is for.
 
         Returns:
             The seconds spent waiting.
 
         Raises:
-            RateLimitedError: the next free slot lies beyond the deadline (retry_after says
-                when one frees up).
+            RateLimitedError: no call frees up for this caller before the deadline
+                (retry_after says when one may).
         """
-        if not self._queue.locked():  # nobody is waiting: try straight away
-            wait = await self._try_once()
+        if not self._waiting:  # nobody is waiting: try straight away
+            wait = await self._try_once(caller.lane)
             if wait is None:
+                self.granted_by_lane[caller.lane.name.lower()] += 1
                 return 0.0
-        else:
-            wait = self._window_seconds  # a bound, for the message if the deadline hits first
-        # Waiters queue up (asyncio.Lock is first come, first served): only the head of the
-        # queue polls the window, instead of every waiter waking at each reset.
+            self._next_free = self._clock() + wait
+        waiter = Waiter(caller)
+        self._waiting.push(waiter)
         started = self._clock()
+        expected = self._estimate(waiter)
+        if started + expected > deadline:  # no call would come in time: say so at once
+            waiter.granted.cancel()
+            raise self._busy(request_id, expected)
+        self._start_dispatch(caller.lane)
         try:
-            await asyncio.wait_for(self._queue.acquire(), max(deadline - started, 0.0))
+            async with asyncio.timeout(max(deadline - started, 0.0)):
+                await waiter.granted
         except TimeoutError:
-            raise self._busy(request_id, wait) from None
+            if not waiter.granted.cancelled() and waiter.granted.done():
+                pass  # granted at the very moment the deadline passed: the call is ours
+            else:
+                raise self._busy(request_id, self._estimate(waiter)) from None
+        waited = self._clock() - started
+        self.waited_seconds_total += waited
+        self.waits += 1
+        self.granted_by_lane[caller.lane.name.lower()] += 1
+        return waited
+
+    def _start_dispatch(self, lane: Lane) -> None:
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.get_running_loop().create_task(
+                self._dispatch(), name="budget-dispatcher"
+            )
+        elif self._napping_lane is not None and lane < self._napping_lane:
+            self._wake.set()  # a higher lane may go where the napping one may not
+
+    async def _dispatch(self) -> None:
+        """Hand out calls to the waiters, best first, until none is left."""
         try:
-            while True:
-                wait = await self._try_once()
+            while (head := self._waiting.head()) is not None:
+                wait = await self._try_once(head.caller.lane)
                 if wait is None:
-                    waited = self._clock() - started
-                    self.waited_seconds_total += waited
-                    self.waits += 1
-                    return waited
-                if self._clock() + wait > deadline:
-                    raise self._busy(request_id, wait)
-                await self._sleep(wait)
+                    # the best waiter now (a higher one may have come in meanwhile)
+                    waiter = self._waiting.pop_head()
+                    if waiter is not None:
+                        waiter.granted.set_result(None)
+                    await self._release_idle_claims()
+                    continue
+                self._next_free = self._clock() + wait
+                await self._nap(wait, head.caller.lane)
         finally:
-            self._queue.release()
+            await self._release_idle_claims()
+
+    async def _nap(self, seconds: float, lane: Lane) -> None:
+        """Sleep ``seconds``, or less when a waiter of a higher lane than ``lane`` comes in."""
+        self._wake.clear()
+        self._napping_lane = lane
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._napping_lane = None
+            sleeper.cancel()
+            waker.cancel()
+
+    async def _release_idle_claims(self) -> None:
+        if not self._claimed or self._shared is None or self._link is None:
+            return
+        shared, waiting = self._shared, self._waiting.lanes_waiting()
+        for lane in sorted(self._claimed - waiting):
+            self._claimed.discard(lane)
+            await self._link.run(lambda lane=lane: shared.release_claim(lane), None)
+
+    def _estimate(self, waiter: Waiter) -> float:
+        """Seconds until ``waiter`` would have had its call, roughly."""
+        ahead = self._waiting.position(waiter)
+        return max(self._next_free - self._clock(), 0.0) + ahead * self.spacing
+
+    async def aclose(self) -> None:
+        """Stop handing out calls (the waiters left get none)."""
+        if self._dispatcher is not None and not self._dispatcher.done():
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
 
     def covers(self, granted_at: float) -> bool:
         """Whether a slot granted at ``granted_at`` (a ``clock()`` value) still covers a call
@@ -248,6 +353,11 @@ class RateBudget:
             request_id=request_id,
             retry_after=wait,
         )
+
+
+def _process_name() -> str:
+    """This process among the replicas: host and pid (unique at any one time)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 _EXTEND_COOLDOWN = """

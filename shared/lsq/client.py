@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
 import stamina
+from cachetools import TTLCache
 from pydantic import SecretStr
 
 from shared import defaults
@@ -37,6 +38,7 @@ from shared.errors import (
 )
 from shared.guard.breaker import CircuitBreaker
 from shared.guard.cache import CacheTtls, ResultCache, SingleFlight
+from shared.guard.lanes import ANONYMOUS, Caller
 from shared.guard.ratelimit import RateBudget, Sleep, ThrottleCooldown, account_key
 from shared.guard.redis_link import RedisLink
 from shared.lsq.bounds import LARGE_ANSWER
@@ -87,6 +89,8 @@ class ClientOptions:
     cache_ttls: CacheTtls = field(default_factory=CacheTtls)
     cache_max_entries: int = defaults.CACHE_MAX_ENTRIES
     metrics_ttl_seconds: float = defaults.METRICS_TTL_SECONDS
+    #: a refresh of an id fetched less than this long ago is answered from the cache
+    refresh_floor_seconds: float = defaults.REFRESH_FLOOR_SECONDS
 
     @property
     def limit_text(self) -> str:
@@ -103,6 +107,8 @@ class ClientStats:
     retries: int = 0
     throttles: int = 0
     lookups: int = 0
+    #: refreshes answered from the cache because the id was fetched moments ago
+    refreshes_from_cache: int = 0
     #: "found", "cached", or the error code of a failed lookup
     lookups_by_outcome: Counter[str] = field(default_factory=Counter[str])
 
@@ -191,6 +197,12 @@ class CaptureStatusClient:
         self._metrics_cached: tuple[float, QueueMetrics] | None = None
         self._status_path = options.status_path
         self._status_path_settled = False
+        #: when each id was last fetched from LeadSquared (to cap repeated refreshes)
+        self._fetched_at: TTLCache[str, float] = TTLCache(
+            maxsize=options.cache_max_entries,
+            ttl=options.refresh_floor_seconds,
+            timer=clock,
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -204,7 +216,8 @@ class CaptureStatusClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP connection pool."""
+        """Stop the budget's dispatcher and close the HTTP connection pool."""
+        await self.budget.aclose()
         await self._http.aclose()
 
     @property
@@ -212,12 +225,24 @@ class CaptureStatusClient:
         """The status path in use (the fallback once the default proved wrong)."""
         return self._status_path
 
-    async def get_status(self, request_id: str, *, use_cache: bool = True) -> CaptureStatus:
+    async def get_status(
+        self,
+        request_id: str,
+        *,
+        use_cache: bool = True,
+        caller: Caller = ANONYMOUS,
+        refresh_floor: bool = True,
+    ) -> CaptureStatus:
         """Look up one capture request.
 
         Args:
             request_id: a RequestId, or text/URL containing exactly one.
-            use_cache: False forces a fresh upstream answer (a "refresh").
+            use_cache: False asks for a fresh upstream answer (a "refresh"); an id fetched
+                less than ``refresh_floor_seconds`` ago is still answered from the cache, so
+                repeated refreshes cannot spend the budget.
+            caller: the budget lane and principal the lookup is for.
+            refresh_floor: False for callers that pace their own checks (a wait), whose
+                every check must reach LeadSquared.
 
         Raises:
             InvalidRequestIdError: no RequestId in ``request_id`` (no quota spent).
@@ -226,12 +251,15 @@ class CaptureStatusClient:
         self.stats.lookups += 1
         try:
             rid = extract_request_id(request_id)
-            if use_cache:
+            just_fetched = refresh_floor and rid in self._fetched_at
+            if use_cache or just_fetched:
                 cached = await self.cache.get(rid)
                 if cached is not None:
                     self.stats.lookups_by_outcome["cached"] += 1
+                    if not use_cache:
+                        self.stats.refreshes_from_cache += 1
                     return cached
-            status = await self._flights.do(rid, lambda: self._fetch_status(rid))
+            status = await self._flights.do(rid, lambda: self._fetch_status(rid, caller))
         except CaptureStatusError as error:
             self.stats.lookups_by_outcome[error.code] += 1
             raise
@@ -239,7 +267,7 @@ class CaptureStatusClient:
         return status
 
     async def get_statuses(
-        self, request_ids: Sequence[str], *, use_cache: bool = True
+        self, request_ids: Sequence[str], *, use_cache: bool = True, caller: Caller = ANONYMOUS
     ) -> list[LookupResult]:
         """Look up several requests concurrently; one result per input, in input order.
 
@@ -256,7 +284,7 @@ class CaptureStatusClient:
         async def one(query: str) -> LookupResult:
             async with gate:
                 try:
-                    status = await self.get_status(query, use_cache=use_cache)
+                    status = await self.get_status(query, use_cache=use_cache, caller=caller)
                 except CaptureStatusError as error:
                     return LookupResult(query=query, request_id=error.request_id, error=error)
                 return LookupResult(query=query, request_id=status.request_id, status=status)
@@ -267,8 +295,11 @@ class CaptureStatusClient:
         """Drop the cached answer for ``request_id`` (here and, when shared, in Redis)."""
         await self.cache.forget(request_id.lower())
 
-    async def get_metrics(self) -> QueueMetrics:
+    async def get_metrics(self, *, caller: Caller = ANONYMOUS) -> QueueMetrics:
         """The Capture Opportunities queue metrics (cached for a few seconds).
+
+        Args:
+            caller: the budget lane and principal the figures are for.
 
         Raises:
             UpstreamError: any subclass; the message says what to do next.
@@ -276,20 +307,20 @@ class CaptureStatusClient:
         cached = self._metrics_cached
         if cached is not None and self._clock() - cached[0] < self.options.metrics_ttl_seconds:
             return cached[1]
-        return await self._metrics_flight.do(_METRICS_KEY, self._fetch_metrics)
+        return await self._metrics_flight.do(_METRICS_KEY, lambda: self._fetch_metrics(caller))
 
-    async def _fetch_metrics(self) -> QueueMetrics:
+    async def _fetch_metrics(self, caller: Caller) -> QueueMetrics:
         async def attempt(deadline: float) -> QueueMetrics:
-            payload = await self._call(self.options.metrics_path, {}, None, deadline)
+            payload = await self._call(self.options.metrics_path, {}, None, deadline, caller)
             return parse_metrics(payload)
 
         metrics = await self._with_deadline(None, attempt)
         self._metrics_cached = (self._clock(), metrics)
         return metrics
 
-    async def _fetch_status(self, rid: str) -> CaptureStatus:
+    async def _fetch_status(self, rid: str, caller: Caller) -> CaptureStatus:
         async def attempt(deadline: float) -> CaptureStatus:
-            payload = await self._get_status_payload(rid, deadline)
+            payload = await self._get_status_payload(rid, deadline, caller)
             if text_size(payload) > LARGE_ANSWER:
                 # Decoding and bounding a large answer takes milliseconds of CPU: keep it off
                 # the event loop, so acks and health checks are not held up meanwhile.
@@ -297,6 +328,7 @@ class CaptureStatusClient:
             return parse_status(payload, request_id=rid)
 
         status = await self._with_deadline(rid, attempt)
+        self._fetched_at[rid] = self._clock()
         await self.cache.put(status)
         return status
 
@@ -352,11 +384,11 @@ class CaptureStatusClient:
     def _cooldown_seconds(self) -> float:
         return self.options.throttle_cooldown_seconds or float(self.options.budget_seconds)
 
-    async def _get_status_payload(self, rid: str, deadline: float) -> object:
+    async def _get_status_payload(self, rid: str, deadline: float, caller: Caller) -> object:
         params = {"RequestID": rid}
         path = self._status_path
         try:
-            payload = await self._call(path, params, rid, deadline)
+            payload = await self._call(path, params, rid, deadline, caller)
         except EndpointNotFoundError:
             fallback = self.options.fallback_status_path
             if self._status_path_settled or not fallback or fallback == path:
@@ -365,7 +397,7 @@ class CaptureStatusClient:
             self._status_path_settled = True
             log.warning("status path %s is not served here; trying %s", path, fallback)
             try:
-                payload = await self._call(fallback, params, rid, deadline)
+                payload = await self._call(fallback, params, rid, deadline, caller)
             except EndpointNotFoundError as exc:
                 raise EndpointNotFoundError(
                     f"The LeadSquared gateway serves neither {path} nor {fallback} on this "
@@ -381,14 +413,19 @@ class CaptureStatusClient:
         return payload
 
     async def _call(
-        self, path: str, params: dict[str, str], rid: str | None, deadline: float
+        self,
+        path: str,
+        params: dict[str, str],
+        rid: str | None,
+        deadline: float,
+        caller: Caller,
     ) -> object:
         probe = self.breaker.before_call(rid)
         outcome: UpstreamError | None = None
         finished = False
         try:
             await self.cooldown.wait(deadline=deadline, request_id=rid)
-            await self.budget.acquire(deadline=deadline, request_id=rid)
+            await self.budget.acquire(deadline=deadline, request_id=rid, caller=caller)
             granted_at = self._clock()
             refused: list[RateLimitedError] = []
 
@@ -401,7 +438,7 @@ class CaptureStatusClient:
                     return
                 self.budget.late_sends += 1
                 try:
-                    await self.budget.acquire(deadline=deadline, request_id=rid)
+                    await self.budget.acquire(deadline=deadline, request_id=rid, caller=caller)
                 except RateLimitedError as exc:
                     refused.append(exc)
                     raise

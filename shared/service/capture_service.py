@@ -10,7 +10,7 @@ policy, and building views from lookups (docs/architecture.md, "Use cases").
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -25,9 +25,11 @@ from shared.errors import (
 )
 from shared.explain.engine import Explanation, describe_metrics, explain_error
 from shared.explain.redact import Redactor
+from shared.guard.lanes import ANONYMOUS, Caller
 from shared.lsq.client import CaptureStatusClient, LookupResult
 from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id, find_request_ids
 from shared.lsq.models import QueueMetrics
+from shared.service.batch import OnBatchProgress, look_up_batch
 from shared.service.views import LookupView, look_up, lookup_view
 from shared.service.waiting import PollSchedule, WaitProgress, wait_for_final
 
@@ -243,6 +245,7 @@ class CaptureService:
         max_ids: int | None = None,
         shared: bool = False,
         fresh: bool = False,
+        caller: Caller = ANONYMOUS,
     ) -> list[LookupView]:
         """Look up and explain each query (a RequestId, or text holding one), in order.
 
@@ -255,6 +258,7 @@ class CaptureService:
             max_ids: this front door's cap (the client's cap applies too).
             shared: the views are for a copy shared with others (always masked).
             fresh: ask LeadSquared afresh instead of answering from the cache.
+            caller: the budget lane and principal (who is waiting for these answers).
 
         Raises:
             InvalidRequestIdError: no queries at all.
@@ -269,8 +273,61 @@ class CaptureService:
             app_base_url=target.app_base_url,
             redactor=self.redactor(shared=shared),
             fresh=fresh,
+            caller=caller,
         )
         return [view.model_copy(update={"account": target.name}) for view in views]
+
+    def look_up_many(
+        self,
+        ids: Sequence[str],
+        *,
+        caller: Caller,
+        account: str | None = None,
+        also_try: Sequence[str] = (),
+        shared: bool = False,
+        fresh: bool = False,
+        concurrency: int | None = None,
+        on_progress: OnBatchProgress | None = None,
+    ) -> AsyncIterator[LookupView]:
+        """Look any number of RequestIds up; yield each view as it completes.
+
+        Nothing is lost: an id the budget cannot serve in time is queued again, an id whose
+        lookup fails gets a failed view with the reason, and an id ``account`` does not know
+        is tried on the accounts of ``also_try`` in turn (a batch mixing accounts' ids).
+        Views carry no queue metrics (a batch would spend budget on them for nothing).
+
+        Args:
+            ids: distinct RequestIds (see :func:`~shared.service.batch.read_batch`).
+            caller: the lane and principal (a batch normally takes the bulk lane).
+            account: the account to ask first (default: the default account).
+            also_try: further accounts for ids the first one does not know.
+            shared: the views are for a copy shared with others (always masked).
+            fresh: ask LeadSquared afresh instead of answering from the cache.
+            concurrency: lookups in flight at once (default: one window of the budget).
+            on_progress: called after each answer.
+
+        Raises:
+            UnknownAccountError: no such account.
+        """
+        names = [self.accounts.get(account).name]
+        names += [n for n in (self.accounts.get(a).name for a in also_try) if n not in names]
+        targets = [
+            (name, self._clients[name], self.accounts.get(name).app_base_url) for name in names
+        ]
+        return look_up_batch(
+            targets,
+            ids,
+            caller=caller,
+            redactor=self.redactor(shared=shared),
+            fresh=fresh,
+            concurrency=concurrency,
+            on_progress=on_progress,
+        )
+
+    def batch_seconds(self, count: int, *, account: str | None = None) -> float:
+        """The least time ``count`` lookups take at the budget's pace (for ETAs up front)."""
+        budget = self.client(account).budget
+        return count * budget.spacing
 
     async def queue_health(self, *, account: str | None = None) -> QueueHealth:
         """The queue metrics of ``account`` with their reading, or the explained failure.

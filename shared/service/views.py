@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict
 from shared.errors import CaptureStatusError, UnshowableAnswerError
 from shared.explain.engine import Explanation, explain, explain_error
 from shared.explain.redact import Redactor, redacted_status
+from shared.guard.lanes import ANONYMOUS, Caller
 from shared.lsq.bounds import LARGE_ANSWER
 from shared.lsq.client import CaptureStatusClient, LookupResult
 from shared.lsq.models import CaptureStatus, QueueMetrics, StatusKind
 
-__all__ = ["ErrorView", "LookupView", "look_up", "lookup_view"]
+__all__ = ["ErrorView", "LookupView", "guarded_view", "look_up", "lookup_view"]
 
 _log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ async def look_up(
     app_base_url: str | None = None,
     redactor: Redactor | None = None,
     fresh: bool = False,
+    caller: Caller = ANONYMOUS,
 ) -> list[LookupView]:
     """Look up every query and explain each; queue metrics are added when any is In-Queue.
 
@@ -107,16 +109,16 @@ async def look_up(
     Raises:
         TooManyRequestIdsError: more queries than the client accepts at once.
     """
-    results = await client.get_statuses(queries, use_cache=not fresh)
+    results = await client.get_statuses(queries, use_cache=not fresh, caller=caller)
     metrics: QueueMetrics | None = None
     if any(r.status is not None and r.status.status is StatusKind.IN_QUEUE for r in results):
         try:
-            metrics = await client.get_metrics()
+            metrics = await client.get_metrics(caller=caller)
         except CaptureStatusError:
             metrics = None
 
     def build() -> list[LookupView | LookupResult]:
-        return [_guarded_view(r, metrics, app_base_url, redactor) for r in results]
+        return [guarded_view(r, metrics, app_base_url, redactor) for r in results]
 
     # Masking and explaining is CPU work: a large batch of large answers runs in a thread,
     # so the event loop keeps acknowledging Slack and answering health checks meanwhile.
@@ -132,7 +134,7 @@ async def look_up(
     return views
 
 
-def _guarded_view(
+def guarded_view(
     result: LookupResult,
     metrics: QueueMetrics | None,
     app_base_url: str | None,

@@ -275,7 +275,7 @@ async def _check(
     """
     try:
         async with asyncio.timeout(allowed_seconds):
-            return await client.get_status(rid, use_cache=use_cache)
+            return await client.get_status(rid, use_cache=use_cache, refresh_floor=False)
     except TimeoutError:
         raise _CutShortError from None
 

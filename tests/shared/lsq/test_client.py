@@ -290,10 +290,27 @@ async def test_a_final_status_is_served_from_the_cache_until_its_ttl_passes(
 
 
 async def test_a_refresh_bypasses_the_cache(make_client: ClientFactory, sim: Simulator) -> None:
-    client = make_client()
+    client = make_client(refresh_floor_seconds=0.0)
     await client.get_status(CREATED)
     await client.get_status(CREATED, use_cache=False)
     assert len(sim.calls) == 2
+
+
+async def test_refreshes_repeated_within_seconds_are_answered_from_the_cache(
+    sim_app: Starlette, sim: Simulator
+) -> None:
+    clock = FakeClock()
+    async with CaptureStatusClient(
+        fast_options(), SecretStr(SIM_KEY), transport=in_process_transport(sim_app), clock=clock
+    ) as client:
+        await client.get_status(CREATED)
+        for _ in range(10):  # someone pressing Refresh again and again
+            await client.get_status(CREATED, use_cache=False)
+        assert len(sim.calls) == 1
+        assert client.stats.refreshes_from_cache == 10
+        clock.advance(client.options.refresh_floor_seconds)
+        await client.get_status(CREATED, use_cache=False)
+        assert len(sim.calls) == 2  # once the floor has passed, a refresh asks LeadSquared
 
 
 async def test_errors_are_not_cached(make_client: ClientFactory, sim: Simulator) -> None:
