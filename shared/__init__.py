@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         InvalidRequestIdError,
         RateLimitedError,
         TooManyRequestIdsError,
+        TooManyWaitsError,
         UnknownAccountError,
     )
     from shared.explain.engine import (
@@ -163,6 +164,7 @@ __all__ = [
     "StartupFailed",
     "StatusKind",
     "TooManyRequestIdsError",
+    "TooManyWaitsError",
     "TriageRow",
     "TriageSummary",
     "UnknownAccountError",
@@ -261,6 +263,7 @@ _WHERE: dict[str, str] = {
     "StatusKind": "shared.lsq.models",
     "TRIAGE_COLUMNS": "shared.service.triage",
     "TooManyRequestIdsError": "shared.errors",
+    "TooManyWaitsError": "shared.errors",
     "TriageRow": "shared.service.triage",
     "TriageSummary": "shared.service.triage",
     "UnknownAccountError": "shared.errors",

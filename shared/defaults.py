@@ -42,6 +42,8 @@ CACHE_ERROR_STATUS_TTL_SECONDS: Final = 60.0
 CACHE_PENDING_TTL_SECONDS: Final = 5.0
 CACHE_MAX_ENTRIES: Final = 10_000
 METRICS_TTL_SECONDS: Final = 5.0
+#: waits (wait_for_capture, CLI watch) one principal may run at once
+MAX_WAITS_PER_PRINCIPAL: Final = 5
 #: a Refresh of an id fetched less than this long ago is answered from the cache
 REFRESH_FLOOR_SECONDS: Final = 5.0
 

@@ -10,6 +10,7 @@ parsing error crosses this boundary (a test proves it).
     ├── ConfigurationError                 a setting is missing or invalid
     ├── TooManyRequestIdsError             more ids than a front door accepts at once
     ├── UnknownAccountError                no such account, or not one this caller may reach
+    ├── TooManyWaitsError                  this caller already has as many waits running as allowed
     └── UpstreamError                      anything LeadSquared (or the way to it) did
         ├── BadRequestError                400: the request was not per spec
         ├── AuthenticationError            401: wrong key, deactivated user or wrong region
@@ -152,6 +153,22 @@ class UnknownAccountError(CaptureStatusError):
         return cls(
             f"This caller may not reach a LeadSquared account called {name.strip()[:40]!r}. "
             f"Use one of: {', '.join(allowed)}."
+        )
+
+
+class TooManyWaitsError(CaptureStatusError):
+    """A caller started more waits at once than one caller may run."""
+
+    code = "too_many_waits"
+    retryable = True
+
+    @classmethod
+    def over_cap(cls, cap: int) -> TooManyWaitsError:
+        """The caller already runs ``cap`` waits, the most one caller may run at once."""
+        return cls(
+            f"{cap} waits are already running for this caller, the most one caller may run at "
+            "once (so that one client cannot hold the account's budget). Wait for one of them "
+            "to end, or look the request up now and wait again later."
         )
 
 

@@ -72,6 +72,7 @@ EXPECTED = (
     "StartupFailed",
     "StatusKind",
     "TooManyRequestIdsError",
+    "TooManyWaitsError",
     "TriageRow",
     "TriageSummary",
     "UnknownAccountError",

@@ -17,11 +17,13 @@ for one principal.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
+import contextlib
+from collections import Counter, OrderedDict, deque
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-__all__ = ["ANONYMOUS", "Caller", "FairQueue", "Lane", "Waiter"]
+__all__ = ["ANONYMOUS", "Caller", "FairQueue", "Lane", "PrincipalSlots", "Waiter"]
 
 
 class Lane(IntEnum):
@@ -153,3 +155,37 @@ class FairQueue:
                     if name != waiter.caller.principal
                 )
         return ahead
+
+
+class PrincipalSlots:
+    """At most ``cap`` of one kind of long-running work (waits) at once per principal.
+
+    Args:
+        cap: how many each principal may run at once.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._running: Counter[str] = Counter()
+
+    def running(self, principal: str) -> int:
+        """How many ``principal`` runs now."""
+        return self._running[principal]
+
+    @contextlib.contextmanager
+    def hold(self, principal: str) -> Generator[bool]:
+        """Hold one of ``principal``'s slots while the block runs.
+
+        Yields:
+            False when every slot of ``principal`` is taken (the block should refuse).
+        """
+        if self._running[principal] >= self.cap:
+            yield False
+            return
+        self._running[principal] += 1
+        try:
+            yield True
+        finally:
+            self._running[principal] -= 1
+            if not self._running[principal]:
+                del self._running[principal]

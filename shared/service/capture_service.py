@@ -15,17 +15,19 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from shared import defaults
 from shared.accounts import DEFAULT_ACCOUNT, Account, Accounts
 from shared.errors import (
     CaptureStatusError,
     InvalidRequestIdError,
     RateLimitedError,
     TooManyRequestIdsError,
+    TooManyWaitsError,
     UnknownAccountError,
 )
 from shared.explain.engine import Explanation, describe_metrics, explain_error
 from shared.explain.redact import Redactor
-from shared.guard.lanes import ANONYMOUS, Caller
+from shared.guard.lanes import ANONYMOUS, Caller, PrincipalSlots
 from shared.lsq.client import CaptureStatusClient, LookupResult
 from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id, find_request_ids
 from shared.lsq.models import QueueMetrics
@@ -116,6 +118,8 @@ class CaptureService:
             breaker, cache and single-flight).
         mask_pii: mask personal data in views (``LSQ_MASK_PII``); shared copies always are.
         poll_schedule: the pauses between the checks of a wait.
+        max_waits_per_principal: waits one principal (an MCP token, a Slack user) may run
+            at once; more are refused with :class:`~shared.errors.TooManyWaitsError`.
     """
 
     def __init__(
@@ -125,6 +129,7 @@ class CaptureService:
         *,
         mask_pii: bool = True,
         poll_schedule: PollSchedule | None = None,
+        max_waits_per_principal: int = defaults.MAX_WAITS_PER_PRINCIPAL,
     ) -> None:
         missing = [name for name in accounts.names if name not in clients]
         if missing:
@@ -133,6 +138,7 @@ class CaptureService:
         self._clients = dict(clients)
         self._mask_pii = mask_pii
         self._poll_schedule = poll_schedule or PollSchedule()
+        self._waits = PrincipalSlots(max_waits_per_principal)
 
     @classmethod
     def for_client(
@@ -365,6 +371,7 @@ class CaptureService:
         account: str | None = None,
         timeout_seconds: float,
         on_progress: OnWaitProgress | None = None,
+        caller: Caller = ANONYMOUS,
     ) -> WaitView:
         """Check ``query`` until final or ``timeout_seconds``, reporting each check.
 
@@ -375,17 +382,22 @@ class CaptureService:
         Raises:
             CaptureStatusError: not a RequestId, or an error retrying cannot fix (not found,
                 refused key, ...).
+            TooManyWaitsError: ``caller`` already runs as many waits as one caller may.
             UnknownAccountError: no such account.
         """
         target = self.accounts.get(account)
         client = self._clients[target.name]
-        outcome = await wait_for_final(
-            client,
-            query,
-            timeout_seconds=timeout_seconds,
-            on_progress=on_progress,
-            schedule=self._poll_schedule,
-        )
+        with self._waits.hold(caller.principal) as allowed:
+            if not allowed:
+                raise TooManyWaitsError.over_cap(self._waits.cap)
+            outcome = await wait_for_final(
+                client,
+                query,
+                timeout_seconds=timeout_seconds,
+                on_progress=on_progress,
+                schedule=self._poll_schedule,
+                caller=caller,
+            )
         redactor = self.redactor()
         last_error = None
         if outcome.last_error is not None:

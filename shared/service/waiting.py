@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from shared.errors import CaptureStatusError, DeadlineExceededError, RateLimitedError
+from shared.guard.lanes import ANONYMOUS, Caller
 from shared.guard.ratelimit import Sleep
 from shared.lsq.client import CaptureStatusClient, ClientOptions
 from shared.lsq.ids import extract_request_id
@@ -149,6 +150,7 @@ async def wait_for_final(
     timeout_seconds: float,
     on_progress: OnProgress | None = None,
     schedule: PollSchedule | None = None,
+    caller: Caller = ANONYMOUS,
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
 ) -> WaitOutcome:
@@ -236,7 +238,9 @@ async def wait_for_final(
         allowed = left if checks else max(left, reserve)
         checks += 1
         try:
-            status = await _check(client, rid, use_cache=checks == 1, allowed_seconds=allowed)
+            status = await _check(
+                client, rid, use_cache=checks == 1, allowed_seconds=allowed, caller=caller
+            )
             error = None
         except CaptureStatusError as failed:
             if not failed.retryable:
@@ -266,7 +270,12 @@ class _CutShortError(Exception):
 
 
 async def _check(
-    client: CaptureStatusClient, rid: str, *, use_cache: bool, allowed_seconds: float
+    client: CaptureStatusClient,
+    rid: str,
+    *,
+    use_cache: bool,
+    allowed_seconds: float,
+    caller: Caller,
 ) -> CaptureStatus:
     """One lookup, given at most ``allowed_seconds`` (the client's own deadline applies too).
 
@@ -275,7 +284,9 @@ async def _check(
     """
     try:
         async with asyncio.timeout(allowed_seconds):
-            return await client.get_status(rid, use_cache=use_cache, refresh_floor=False)
+            return await client.get_status(
+                rid, use_cache=use_cache, refresh_floor=False, caller=caller
+            )
     except TimeoutError:
         raise _CutShortError from None
 
