@@ -36,6 +36,7 @@ from shared.errors import (
     ResponseTooLargeError,
     ServerError,
     TooManyRequestIdsError,
+    TooManyWaitsError,
     UnknownAccountError,
     UnshowableAnswerError,
     UpstreamConnectionError,
@@ -1064,6 +1065,21 @@ def _error_guide(error: CaptureStatusError) -> _ErrorGuide:
             why="More ids were asked for in one go than this tool accepts.",
             next_steps=("Look them up in smaller batches.",),
             final=True,
+        )
+    if isinstance(error, TooManyWaitsError):
+        return _ErrorGuide(
+            symbol="⏳",
+            severity=Severity.WARNING,
+            headline="Too many waits running at once",
+            why=(
+                "This caller already runs as many waits as one caller may, so that one "
+                "client cannot hold the account's budget."
+            ),
+            next_steps=(
+                "Let one of the running waits end, then wait again.",
+                "Or look the request up now and check it again later.",
+            ),
+            final=False,
         )
     if isinstance(error, UnknownAccountError):
         return _ErrorGuide(
