@@ -75,19 +75,28 @@ class SharedWindow:
         claimant: this replica's name in claims (unique per process).
         limit: calls per window.
         expiry: seconds each call is counted (the window plus the jitter guard).
+        wall: the wall clock every replica stamps calls with (injectable for tests).
     """
 
     #: seconds a claim outlives its holder's next try (a crashed replica's claim lapses)
     CLAIM_MARGIN = 0.5
 
     def __init__(
-        self, client: redis.Redis, *, key: str, claimant: str, limit: int, expiry: float
+        self,
+        client: redis.Redis,
+        *,
+        key: str,
+        claimant: str,
+        limit: int,
+        expiry: float,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._keys = [f"{key}:window", f"{key}:claims", f"{key}:pace"]
         self._claimant = claimant
         self._limit = limit
         self._expiry = expiry
+        self._wall = wall
         self._take: Callable[..., Awaitable[Any]] = cast(
             "Callable[..., Awaitable[Any]]", client.register_script(_TAKE)
         )
@@ -101,7 +110,7 @@ class SharedWindow:
         answer = await self._take(
             keys=self._keys,
             args=[
-                repr(time.time()),
+                repr(self._wall()),
                 self._limit,
                 repr(self._expiry),
                 int(lane),  # an IntEnum's repr is not its number
