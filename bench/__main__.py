@@ -20,6 +20,8 @@ BENCHMARKS = (
     "sustained_budget",
     "burst",
     "account_independence",
+    "triage",
+    "triage_replicas",
     "slack_ack",
     "mcp_cold_start",
     "memory",
@@ -43,6 +45,18 @@ HOW_MEASURED = """How each is measured (`make bench` prints every figure and wri
   fresh one-id lookups on B, one every 0.3 s, alone and then while A bursts 150 distinct
   lookups at once; goal: B's p99 under A's burst <= 250 ms, B's budget never waits, zero
   429s and at most 23 calls in any 5-s window per account, all of A's burst answered.
+- **triage** (`bench/triage.py`): against the simulator at the real limit, every id distinct
+  and final. (1) the real `capture-status triage` process over 1,000 ids, JSONL to a file;
+  goal: wall time <= 1.05x the budget floor (1,000 / 23 per 5 s = 217.4 s), zero 429s, at
+  most 23 calls in any 5-s window, peak RSS <= 150 MB. (2) a 300-id batch on the bulk lane
+  while a Slack user and an assistant each look a fresh id up every 2 s (interactive lane);
+  goals: their p99 (whole lookup) <= 5 s, the batch uses >= 80 % of the budget they leave.
+  (3) two users' 100-id batches started together and a third user's lookup 10 s later;
+  goals: the two finish within 10 % of each other, the third waits <= 5 s.
+- **triage_replicas** (`bench/triage_replicas.py`): the same three with three processes
+  sharing one account through a private `redis-server`: three CLI processes with a third of
+  the 1,000 ids each; the batch, the Slack user and the assistant each in a process; each
+  of the three users in a process (`python -m bench.lanes` runs one role per process).
 - **slack_ack** (`bench/slack_ack.py`): a real `python -m bot` in HTTP mode, 200 signed slash
   commands at 50 per second, open loop, every lookup held 5 s upstream.
 - **mcp cold start** (`bench/mcp_cold_start.py`): spawn → `tools/list` answered over stdio,

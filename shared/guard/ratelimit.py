@@ -24,6 +24,7 @@ from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage as SyncMemoryStorage
 from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLimiter
 
+from shared import defaults
 from shared.errors import RateLimitedError
 from shared.guard.lanes import ANONYMOUS, Caller, FairQueue, Lane, Waiter
 from shared.guard.redis_link import RedisLink, ceil_ms
@@ -134,7 +135,7 @@ class RateBudget:
         seconds: int,
         *,
         key: str,
-        guard_seconds: float = 0.25,
+        guard_seconds: float = defaults.RATE_WINDOW_GUARD_SECONDS,
         link: RedisLink | None = None,
         fallback_calls: int | None = None,
         claimant: str | None = None,

@@ -5,7 +5,8 @@ Imported only when ``REDIS_URL`` is set. One script takes a call atomically:
 1. a caller of a lower lane waits while any replica has a caller of a higher lane waiting
    (a *claim*: ``lane:replica`` with an expiry a little past that caller's next try);
 2. a paced lane (watch, bulk) takes at most one call per ``spacing`` seconds, across every
-   replica, so the calls it holds free up one at a time;
+   replica, so the calls it holds free up one at a time; replicas waiting in the same paced
+   lane take turns (the one served longest ago goes first);
 3. the moving window (the newest ``limit`` send times, newest first, each counted for
    ``expiry`` seconds: LeadSquared's window plus the jitter guard) must have room.
 
@@ -33,11 +34,20 @@ local margin = tonumber(ARGV[7])
 local wait = 0
 redis.call('zremrangebyscore', KEYS[2], '-inf', now)
 if lane > 0 then
+    local mine = tonumber(redis.call('hget', KEYS[4], claimant) or '0')
     for _, member in ipairs(redis.call('zrange', KEYS[2], 0, -1)) do
-        local claimed = tonumber(string.match(member, '^(%d+):'))
+        local claimed, other = string.match(member, '^(%d+):(.*)$')
+        claimed = tonumber(claimed)
         if claimed and claimed < lane then
             wait = math.max(spacing, margin)
             break
+        end
+        -- turns inside a paced lane: the replica served longest ago goes first
+        if claimed == lane and other ~= claimant then
+            local theirs = tonumber(redis.call('hget', KEYS[4], other) or '0')
+            if theirs < mine then
+                wait = math.max(wait, spacing)
+            end
         end
     end
 end
@@ -61,6 +71,8 @@ redis.call('ltrim', KEYS[1], 0, limit - 1)
 redis.call('expire', KEYS[1], math.ceil(expiry))
 if spacing > 0 then
     redis.call('set', KEYS[3], ARGV[1], 'EX', math.ceil(expiry))
+    redis.call('hset', KEYS[4], claimant, ARGV[1])
+    redis.call('expire', KEYS[4], math.ceil(expiry))
 end
 return '0'
 """
@@ -92,7 +104,7 @@ class SharedWindow:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
-        self._keys = [f"{key}:window", f"{key}:claims", f"{key}:pace"]
+        self._keys = [f"{key}:window", f"{key}:claims", f"{key}:pace", f"{key}:turns"]
         self._claimant = claimant
         self._limit = limit
         self._expiry = expiry

@@ -238,3 +238,23 @@ async def test_the_pace_of_the_lower_lanes_holds_across_replicas() -> None:
             assert await second.take(Lane.BULK, 0.5) is None
         finally:
             await link.aclose()
+
+
+async def test_replicas_waiting_in_one_paced_lane_take_turns() -> None:
+    wall = FakeClock(1_000_000.0)
+    async with running_redis() as redis_server:
+        link = RedisLink(redis_server.url)
+        first, second = (
+            SharedWindow(link.client, key="k", claimant=name, limit=100, expiry=5.0, wall=wall)
+            for name in ("replica-a", "replica-b")
+        )
+        try:
+            turns: list[str] = []
+            for _ in range(6):
+                wall.advance(1.0)  # one paced call is due
+                for name, window in (("a", first), ("b", second)):  # a always asks first
+                    if await window.take(Lane.BULK, 1.0) is None:
+                        turns.append(name)
+            assert turns == ["a", "b", "a", "b", "a", "b"]
+        finally:
+            await link.aclose()
