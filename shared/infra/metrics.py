@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp
 
 from shared.guard.breaker import BreakerState
+from shared.guard.lanes import Lane
 from shared.lsq.client import CaptureStatusClient
 
 __all__ = ["ClientCollector", "metrics_app", "metrics_registry"]
@@ -88,6 +89,24 @@ class ClientCollector(Collector):
             f"{_PREFIX}_limiter_wait_seconds", "Seconds spent waiting for the rate budget.",
             value=client.budget.waited_seconds_total,
         )  # fmt: skip
+        granted = CounterMetricFamily(
+            f"{_PREFIX}_budget_granted", "Calls the budget scheduler handed out, by lane.",
+            labels=["lane"],
+        )  # fmt: skip
+        for lane in Lane:
+            granted.add_metric(
+                [lane.name.lower()], client.budget.granted_by_lane[lane.name.lower()]
+            )
+        yield granted
+        yield GaugeMetricFamily(
+            f"{_PREFIX}_budget_queued", "Callers waiting for the rate budget now.",
+            value=client.budget.queued,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            f"{_PREFIX}_refreshes_from_cache",
+            "Refreshes answered from the cache because the id was fetched seconds before.",
+            value=stats.refreshes_from_cache,
+        )
         breaker = GaugeMetricFamily(
             f"{_PREFIX}_breaker_state", "1 for the circuit breaker's current state.",
             labels=["state"],

@@ -45,6 +45,11 @@ async def test_lookups_upstream_calls_retries_cache_and_breaker_are_exposed(
     assert _value(text, 'capture_status_cache_total{account="default",result="hit"}') == 1
     assert _value(text, 'capture_status_breaker_state{account="default",state="closed"}') == 1
     assert _value(text, 'capture_status_shared_budget{account="default"}') == 0
+    # three calls went out (the 503, its retry, the unknown id), all for an unnamed caller
+    granted = 'capture_status_budget_granted_total{account="default",lane="interactive"}'
+    assert _value(text, granted) == 3
+    assert _value(text, 'capture_status_budget_granted_total{account="default",lane="bulk"}') == 0
+    assert _value(text, 'capture_status_budget_queued{account="default"}') == 0
 
 
 def test_each_client_gets_its_own_registry(make_client: ClientFactory) -> None:
