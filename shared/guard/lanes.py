@@ -34,10 +34,18 @@ class Lane(IntEnum):
     BULK = 2
 
     @property
+    def label(self) -> str:
+        """The lane's name in metrics and messages: ``interactive``, ``watch``, ``bulk``."""
+        return _LABELS[self]
+
+    @property
     def paced(self) -> bool:
         """Lower lanes spread their calls evenly over the window, so that the calls they hold
         free up one at a time and a higher lane's caller never waits long for one."""
         return self is not Lane.INTERACTIVE
+
+
+_LABELS = {lane: lane.name.lower() for lane in Lane}
 
 
 @dataclass(frozen=True, slots=True)

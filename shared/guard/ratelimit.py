@@ -253,7 +253,7 @@ class RateBudget:
         if not self._waiting:  # nobody is waiting: try straight away
             wait = await self._try_once(caller.lane)
             if wait is None:
-                self.granted_by_lane[caller.lane.name.lower()] += 1
+                self.granted_by_lane[caller.lane.label] += 1
                 return 0.0
             self._next_free = self._clock() + wait
         waiter = Waiter(caller)
@@ -275,7 +275,7 @@ class RateBudget:
         waited = self._clock() - started
         self.waited_seconds_total += waited
         self.waits += 1
-        self.granted_by_lane[caller.lane.name.lower()] += 1
+        self.granted_by_lane[caller.lane.label] += 1
         return waited
 
     def _start_dispatch(self, lane: Lane) -> None:

@@ -94,9 +94,7 @@ class ClientCollector(Collector):
             labels=["lane"],
         )  # fmt: skip
         for lane in Lane:
-            granted.add_metric(
-                [lane.name.lower()], client.budget.granted_by_lane[lane.name.lower()]
-            )
+            granted.add_metric([lane.label], client.budget.granted_by_lane[lane.label])
         yield granted
         yield GaugeMetricFamily(
             f"{_PREFIX}_budget_queued", "Callers waiting for the rate budget now.",
