@@ -23,7 +23,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-__all__ = ["ANONYMOUS", "Caller", "FairQueue", "Lane", "PrincipalSlots", "Waiter"]
+__all__ = ["ANONYMOUS", "Caller", "FairQueue", "Lane", "PrincipalSlots", "Ticket", "Waiter"]
 
 
 class Lane(IntEnum):
@@ -93,6 +93,19 @@ class Waiter:
         return not self.granted.done()
 
 
+@dataclass(eq=False, slots=True)
+class Ticket:
+    """The caller of one upstream call that several lookups share (single-flight).
+
+    Whoever joins the call may raise its lane: a person looking up an id that a batch is
+    already fetching must not wait at the batch's pace.
+    """
+
+    caller: Caller
+    #: the call's place in the queue, while it waits for the budget
+    waiter: Waiter | None = None
+
+
 class FairQueue:
     """Waiters ordered by lane, then round robin between principals, then arrival."""
 
@@ -142,6 +155,18 @@ class FairQueue:
         else:
             del principals[principal]
         return waiter
+
+    def move(self, waiter: Waiter, caller: Caller) -> None:
+        """Queue ``waiter`` again as ``caller`` (behind ``caller``'s principal's waiters)."""
+        principals = self._lanes[waiter.caller.lane]
+        queue = principals.get(waiter.caller.principal)
+        if queue is not None and waiter in queue:
+            queue.remove(waiter)
+            self._count -= 1
+            if not queue:
+                del principals[waiter.caller.principal]
+        waiter.caller = caller
+        self.push(waiter)
 
     def lanes_waiting(self) -> set[Lane]:
         """The lanes with at least one waiter queued (live or not yet dropped)."""

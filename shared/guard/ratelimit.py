@@ -26,7 +26,7 @@ from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLim
 
 from shared import defaults
 from shared.errors import RateLimitedError
-from shared.guard.lanes import ANONYMOUS, Caller, FairQueue, Lane, Waiter
+from shared.guard.lanes import ANONYMOUS, Caller, FairQueue, Lane, Ticket, Waiter
 from shared.guard.redis_link import RedisLink, ceil_ms
 
 if TYPE_CHECKING:
@@ -234,7 +234,12 @@ class RateBudget:
         return max(stats.reset_time - time.time(), _POLL_FLOOR)
 
     async def acquire(
-        self, *, deadline: float, request_id: str | None = None, caller: Caller = ANONYMOUS
+        self,
+        *,
+        deadline: float,
+        request_id: str | None = None,
+        caller: Caller = ANONYMOUS,
+        ticket: Ticket | None = None,
     ) -> float:
         """Take one call for ``caller``, waiting for one to free up but never past ``deadline``.
 
@@ -242,6 +247,8 @@ class RateBudget:
             deadline: the ``clock()`` value after which waiting is pointless.
             request_id: for error messages.
             caller: the lane and principal the call is for.
+            ticket: the call's ticket when several lookups share it (its caller is used, and
+                :meth:`promote` may raise its lane while it waits).
 
         Returns:
             The seconds spent waiting.
@@ -250,6 +257,8 @@ class RateBudget:
             RateLimitedError: no call frees up for this caller before the deadline
                 (retry_after says when one may).
         """
+        if ticket is not None:
+            caller = ticket.caller
         if not self._waiting:  # nobody is waiting: try straight away
             wait = await self._try_once(caller.lane)
             if wait is None:
@@ -258,6 +267,8 @@ class RateBudget:
             self._next_free = self._clock() + wait
         waiter = Waiter(caller)
         self._waiting.push(waiter)
+        if ticket is not None:
+            ticket.waiter = waiter
         started = self._clock()
         expected = self._estimate(waiter)
         if started + expected > deadline:  # no call would come in time: say so at once
@@ -272,11 +283,24 @@ class RateBudget:
                 pass  # granted at the very moment the deadline passed: the call is ours
             else:
                 raise self._busy(request_id, self._estimate(waiter)) from None
+        finally:
+            if ticket is not None:
+                ticket.waiter = None
         waited = self._clock() - started
         self.waited_seconds_total += waited
         self.waits += 1
-        self.granted_by_lane[caller.lane.label] += 1
+        self.granted_by_lane[waiter.caller.lane.label] += 1
         return waited
+
+    def promote(self, ticket: Ticket, caller: Caller) -> None:
+        """Someone joined the call of ``ticket``: raise it to ``caller``'s lane if higher."""
+        if caller.lane >= ticket.caller.lane:
+            return
+        ticket.caller = caller
+        waiter = ticket.waiter
+        if waiter is not None and waiter.live:
+            self._waiting.move(waiter, caller)
+            self._start_dispatch(caller.lane)
 
     def _start_dispatch(self, lane: Lane) -> None:
         if self._dispatcher is None or self._dispatcher.done():

@@ -38,7 +38,7 @@ from shared.errors import (
 )
 from shared.guard.breaker import CircuitBreaker
 from shared.guard.cache import CacheTtls, ResultCache, SingleFlight
-from shared.guard.lanes import ANONYMOUS, Caller
+from shared.guard.lanes import ANONYMOUS, Caller, Ticket
 from shared.guard.ratelimit import RateBudget, Sleep, ThrottleCooldown, account_key
 from shared.guard.redis_link import RedisLink
 from shared.lsq.bounds import LARGE_ANSWER
@@ -197,6 +197,8 @@ class CaptureStatusClient:
         self._metrics_cached: tuple[float, QueueMetrics] | None = None
         self._status_path = options.status_path
         self._status_path_settled = False
+        #: the calls on their way, by id, so that a lookup joining one can raise its lane
+        self._tickets: dict[str, Ticket] = {}
         #: when each id was last fetched from LeadSquared (to cap repeated refreshes)
         self._fetched_at: TTLCache[str, float] = TTLCache(
             maxsize=options.cache_max_entries,
@@ -259,6 +261,9 @@ class CaptureStatusClient:
                     if not use_cache:
                         self.stats.refreshes_from_cache += 1
                     return cached
+            shared_call = self._tickets.get(rid)
+            if shared_call is not None:  # joining a call on its way: it may not go slower
+                self.budget.promote(shared_call, caller)
             status = await self._flights.do(rid, lambda: self._fetch_status(rid, caller))
         except CaptureStatusError as error:
             self.stats.lookups_by_outcome[error.code] += 1
@@ -310,8 +315,10 @@ class CaptureStatusClient:
         return await self._metrics_flight.do(_METRICS_KEY, lambda: self._fetch_metrics(caller))
 
     async def _fetch_metrics(self, caller: Caller) -> QueueMetrics:
+        ticket = Ticket(caller)
+
         async def attempt(deadline: float) -> QueueMetrics:
-            payload = await self._call(self.options.metrics_path, {}, None, deadline, caller)
+            payload = await self._call(self.options.metrics_path, {}, None, deadline, ticket)
             return parse_metrics(payload)
 
         metrics = await self._with_deadline(None, attempt)
@@ -319,15 +326,21 @@ class CaptureStatusClient:
         return metrics
 
     async def _fetch_status(self, rid: str, caller: Caller) -> CaptureStatus:
+        ticket = self._tickets[rid] = Ticket(caller)
+
         async def attempt(deadline: float) -> CaptureStatus:
-            payload = await self._get_status_payload(rid, deadline, caller)
+            payload = await self._get_status_payload(rid, deadline, ticket)
             if text_size(payload) > LARGE_ANSWER:
                 # Decoding and bounding a large answer takes milliseconds of CPU: keep it off
                 # the event loop, so acks and health checks are not held up meanwhile.
                 return await asyncio.to_thread(parse_status, payload, request_id=rid)
             return parse_status(payload, request_id=rid)
 
-        status = await self._with_deadline(rid, attempt)
+        try:
+            status = await self._with_deadline(rid, attempt)
+        finally:
+            if self._tickets.get(rid) is ticket:
+                del self._tickets[rid]
         self._fetched_at[rid] = self._clock()
         await self.cache.put(status)
         return status
@@ -384,11 +397,11 @@ class CaptureStatusClient:
     def _cooldown_seconds(self) -> float:
         return self.options.throttle_cooldown_seconds or float(self.options.budget_seconds)
 
-    async def _get_status_payload(self, rid: str, deadline: float, caller: Caller) -> object:
+    async def _get_status_payload(self, rid: str, deadline: float, ticket: Ticket) -> object:
         params = {"RequestID": rid}
         path = self._status_path
         try:
-            payload = await self._call(path, params, rid, deadline, caller)
+            payload = await self._call(path, params, rid, deadline, ticket)
         except EndpointNotFoundError:
             fallback = self.options.fallback_status_path
             if self._status_path_settled or not fallback or fallback == path:
@@ -397,7 +410,7 @@ class CaptureStatusClient:
             self._status_path_settled = True
             log.warning("status path %s is not served here; trying %s", path, fallback)
             try:
-                payload = await self._call(fallback, params, rid, deadline, caller)
+                payload = await self._call(fallback, params, rid, deadline, ticket)
             except EndpointNotFoundError as exc:
                 raise EndpointNotFoundError(
                     f"The LeadSquared gateway serves neither {path} nor {fallback} on this "
@@ -418,14 +431,14 @@ class CaptureStatusClient:
         params: dict[str, str],
         rid: str | None,
         deadline: float,
-        caller: Caller,
+        ticket: Ticket,
     ) -> object:
         probe = self.breaker.before_call(rid)
         outcome: UpstreamError | None = None
         finished = False
         try:
             await self.cooldown.wait(deadline=deadline, request_id=rid)
-            await self.budget.acquire(deadline=deadline, request_id=rid, caller=caller)
+            await self.budget.acquire(deadline=deadline, request_id=rid, ticket=ticket)
             granted_at = self._clock()
             refused: list[RateLimitedError] = []
 
@@ -438,7 +451,7 @@ class CaptureStatusClient:
                     return
                 self.budget.late_sends += 1
                 try:
-                    await self.budget.acquire(deadline=deadline, request_id=rid, caller=caller)
+                    await self.budget.acquire(deadline=deadline, request_id=rid, ticket=ticket)
                 except RateLimitedError as exc:
                     refused.append(exc)
                     raise

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from shared.errors import RateLimitedError
-from shared.guard.lanes import Caller, FairQueue, Lane, PrincipalSlots, Waiter
+from shared.guard.lanes import Caller, FairQueue, Lane, PrincipalSlots, Ticket, Waiter
 from shared.guard.ratelimit import RateBudget
 from shared.guard.redis_link import RedisLink
 from shared.guard.redis_window import SharedWindow
@@ -258,3 +258,25 @@ async def test_replicas_waiting_in_one_paced_lane_take_turns() -> None:
             assert turns == ["a", "b", "a", "b", "a", "b"]
         finally:
             await link.aclose()
+
+
+async def test_a_person_joining_a_batchs_call_raises_it_to_their_lane() -> None:
+    budget = RateBudget(2, 1, key="promote", guard_seconds=0.0)
+    for _ in range(2):
+        await budget.acquire(deadline=_deadline())
+    granted: list[str] = []
+
+    async def take(name: str, *, ticket: Ticket | None = None) -> None:
+        await budget.acquire(deadline=_deadline(), caller=Caller.bulk("batch"), ticket=ticket)
+        granted.append(name)
+
+    ahead = [asyncio.create_task(take(f"bulk{i}")) for i in range(2)]
+    await _queued(budget, 2)
+    shared_call = Ticket(Caller.bulk("batch"))
+    joined = asyncio.create_task(take("shared", ticket=shared_call))
+    await _queued(budget, 3)
+    budget.promote(shared_call, Caller.interactive("bob"))  # bob looks the same id up
+    await asyncio.wait_for(asyncio.gather(joined, *ahead), BOUND)
+    assert granted[0] == "shared"
+    assert budget.granted_by_lane["interactive"] == 3  # the two before, and the shared call
+    await budget.aclose()
