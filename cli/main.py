@@ -78,14 +78,22 @@ def _parser() -> argparse.ArgumentParser:
     triage = commands.add_parser(
         "triage",
         help="look up every RequestId of a file or standard input and summarise them",
-        description="Find every RequestId in FILE (or standard input), look each up at the "
-        "bulk lane's pace, and print a summary (counts by outcome and status, failures "
-        "grouped by exception type and reason, the ids to resubmit and to look at again), "
-        "then one row per id in input order. Ctrl-C stops cleanly; with --output, running "
-        "the same command again resumes.",
-        epilog="Examples: capture-status triage ids.log; grep RequestId app.log | "
-        "capture-status triage --format csv > rows.csv; capture-status triage ids.log "
-        "--output rows.csv (re-run it to resume).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Find every RequestId in FILE (or standard input), look each up at the bulk\n"
+            "lane's pace (people's lookups go first), and print a summary: counts by outcome\n"
+            "and status, failures grouped by exception type and reason, the ids to resubmit\n"
+            "and to look at again; then one row per id, in input order. Ctrl-C stops\n"
+            "cleanly; with --output, running the same command again resumes."
+        ),
+        epilog=(
+            "examples:\n"
+            "  capture-status triage ids.log\n"
+            "  grep -h RequestId *.log | capture-status triage --format csv > rows.csv\n"
+            "  capture-status triage ids.log --output rows.csv   # run again to resume\n\n"
+            "exit status: 0 every id answered, 1 any lookup failed, 2 usage or\n"
+            "configuration, 130 stopped by Ctrl-C"
+        ),
     )
     triage.add_argument(
         "source",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from cli.progress import progress_display
 from cli.queries import STDIN
@@ -163,23 +163,34 @@ async def run_triage(
     ordered = in_order()
     summary = summarize(ordered)
     shown = summary_view(summary, looked_up=looked_up, resumed=len(ordered) - looked_up)
-    if plan.output is not None:
-        out.print(shown)
-        err.print(
-            f"{len(ordered):,} rows ({plan.kind}) are in {_shown(str(plan.output))}.",
-            markup=False,
-        )
-    elif plan.kind == "table":
-        out.print(shown)
-        out.print(rows_table(ordered))
-    else:
-        err.print(shown)
-        out.file.write(row_text(ordered, plan.kind))
-        out.file.flush()
+    _print(plan, shown, ordered, out=out, err=err)
     if interrupted:
         err.print(_stopped(plan, looked_up, len(todo)), markup=False)
         return EXIT_INTERRUPTED
     return EXIT_FAILED if summary.by_outcome.get("lookup_failed") else EXIT_OK
+
+
+def _print(
+    plan: TriagePlan,
+    summary: RenderableType,
+    rows: list[TriageRow],
+    *,
+    out: Console,
+    err: Console,
+) -> None:
+    """The summary, then the rows: where each goes depends on the format and ``--output``."""
+    if plan.output is not None:  # the rows are in the file
+        out.print(summary)
+        err.print(
+            f"{len(rows):,} rows ({plan.kind}) are in {_shown(str(plan.output))}.", markup=False
+        )
+    elif plan.kind == "table":
+        out.print(summary)
+        out.print(rows_table(rows))
+    else:  # standard output stays readable by programs: rows only
+        err.print(summary)
+        out.file.write(row_text(rows, plan.kind))
+        out.file.flush()
 
 
 def read_source(source: str, read_stdin: Callable[[], bytes]) -> bytes | str:
