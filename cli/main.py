@@ -1,7 +1,8 @@
 """The ``capture-status`` command: look requests up from a terminal, or run the product.
 
 Exit status: 0 when every lookup found its request, 1 when any lookup failed (the card says
-why and what to do), 2 for a usage or configuration problem. Never a traceback.
+why and what to do), 2 for a usage or configuration problem, 130 when stopped by Ctrl-C.
+Never a traceback.
 """
 
 from __future__ import annotations
@@ -10,19 +11,26 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
 
+from cli.get_many import INTERACTIVE_MAX, look_up_many_ids
+from cli.queries import STDIN, gather_queries
 from cli.terminal import metrics_card, status_card
+from cli.triage import FORMATS, TriagePlan, plan_triage, read_source, run_triage
 from shared import EXIT_FAILED as EXIT_LOOKUP_FAILED
 from shared import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    Caller,
+    CaptureService,
     CaptureStatusError,
+    LookupView,
     Settings,
     StartupFailed,
     check_accounts,
@@ -42,15 +50,73 @@ def _parser() -> argparse.ArgumentParser:
         prog="capture-status",
         description="Explain LeadSquared async Capture Opportunities requests.",
         epilog="Without LSQ_API_KEY or LSQ_ACCOUNTS_FILE every command runs on the built-in "
-        "simulator (a demo, with two accounts: default and us).",
+        "simulator (a demo, with two accounts: default and us). Exit status: 0 all answered, "
+        "1 any lookup failed, 2 usage or configuration, 130 stopped by Ctrl-C.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     get = commands.add_parser(
-        "get", help="look up RequestIds (bare, or inside URLs / log text)", aliases=["status"]
+        "get",
+        help="look up RequestIds (bare, or inside URLs / log text; - reads standard input)",
+        aliases=["status"],
+        description="Look up RequestIds and explain each in a card. Any number of ids; "
+        f"more than {INTERACTIVE_MAX} are looked up at the bulk lane's pace (people's "
+        "lookups go first), with progress on standard error when it is a terminal.",
     )
-    get.add_argument("ids", nargs="+", metavar="ID", help="a RequestId, or text containing one")
-    get.add_argument("--json", action="store_true", help="print every decoded field as JSON")
+    get.add_argument(
+        "ids",
+        nargs="+",
+        metavar="ID_OR_TEXT",
+        help="a RequestId, or text containing one; - reads standard input and looks up every "
+        "RequestId in it (each once, in order)",
+    )
+    get.add_argument(
+        "--json",
+        action="store_true",
+        help="print every decoded field as JSON (one list, in the order given, at the end)",
+    )
     get.add_argument("--fresh", action="store_true", help="skip the cache")
+    triage = commands.add_parser(
+        "triage",
+        help="look up every RequestId of a file or standard input and summarise them",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Find every RequestId in FILE (or standard input), look each up at the bulk\n"
+            "lane's pace (people's lookups go first), and print a summary: counts by outcome\n"
+            "and status, failures grouped by exception type and reason, the ids to resubmit\n"
+            "and to look at again; then one row per id, in input order. Ctrl-C stops\n"
+            "cleanly; with --output, running the same command again resumes."
+        ),
+        epilog=(
+            "examples:\n"
+            "  capture-status triage ids.log\n"
+            "  grep -h RequestId *.log | capture-status triage --format csv > rows.csv\n"
+            "  capture-status triage ids.log --output rows.csv   # run again to resume\n\n"
+            "exit status: 0 every id answered, 1 any lookup failed, 2 usage or\n"
+            "configuration, 130 stopped by Ctrl-C"
+        ),
+    )
+    triage.add_argument(
+        "source",
+        nargs="?",
+        default=STDIN,
+        metavar="FILE",
+        help="a file holding RequestIds (log lines, URLs, CSV...), or - for standard input "
+        "(the default)",
+    )
+    triage.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="table (for people, the default), or csv / jsonl rows for programs (the "
+        "summary then goes to standard error); with --output, taken from the file name "
+        "when not given",
+    )
+    triage.add_argument(
+        "--output",
+        metavar="PATH",
+        help="write the rows to PATH (.csv or .jsonl) as they come, and print the summary "
+        "here; running again with the same PATH keeps its settled rows and looks up only "
+        "the others",
+    )
     metrics = commands.add_parser("metrics", help="show the Capture Opportunities queue")
     metrics.add_argument("--json", action="store_true", help="print the figures as JSON")
     demo = commands.add_parser("demo", help="look up every sample request of the simulator")
@@ -61,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
             metavar="NAME",
             help="the LeadSquared account to ask (default: the default account)",
         )
+    triage.add_argument(
+        "--account",
+        metavar="NAME",
+        help="ask only this account (default: the default account, then every other "
+        "configured account for the ids it does not know)",
+    )
     commands.add_parser(
         "run", help="run the product (the simulator demo when no credentials are set)"
     )
@@ -77,12 +149,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except StartupFailed as failed:
         return failed.exit_code
+    err = Console(stderr=True, highlight=False)
     try:
         if args.command == "run":
             from cli.launcher import run_product
 
             return asyncio.run(run_product(settings))
-        return asyncio.run(_dispatch(args, settings))
+        plan: TriagePlan | None = None
+        if args.command == "triage":
+            planned = plan_triage(args.source, args.format, args.output, args.account)
+            if isinstance(planned, str):
+                err.print(planned, markup=False)
+                return EXIT_USAGE
+            plan = planned
+        # Input is read before the event loop starts, so that Ctrl-C stops a read at once.
+        data = _read_input(args, err)
+        if isinstance(data, str):
+            err.print(data, markup=False)
+            return EXIT_USAGE
+        return asyncio.run(_dispatch(args, settings, err=err, data=data, plan=plan))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as error:  # the last line of defence: a message, never a traceback
@@ -94,9 +179,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+def _read_input(args: argparse.Namespace, err: Console) -> bytes | str:
+    """What ``triage`` reads, or standard input for ``get -``; why not, when it cannot be."""
+
+    def read_stdin() -> bytes:
+        if sys.stdin.isatty():
+            err.print("Reading RequestIds from standard input; end with Ctrl-D.", markup=False)
+        return sys.stdin.buffer.read()
+
+    if args.command == "triage":
+        return read_source(args.source, read_stdin)
+    if args.command in ("get", "status") and STDIN in args.ids:
+        return read_stdin()
+    return b""
+
+
+async def _dispatch(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    err: Console,
+    data: bytes,
+    plan: TriagePlan | None,
+) -> int:
     out = Console(highlight=False, soft_wrap=False)
-    err = Console(stderr=True, highlight=False)
     if args.command == "demo":
         # The samples exist only in the simulator: never spend a real account's quota on them.
         settings = settings.model_copy(
@@ -119,19 +225,69 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 else:
                     out.print(metrics_card(health.metrics, health.reading, account=account))
                 return EXIT_OK
+            if plan is not None:
+                return await run_triage(service, plan, out=out, err=err, data=data)
             if args.command == "demo":
-                queries = demo_request_ids(account)
+                views = await service.look_up(
+                    demo_request_ids(account), account=account, caller=_interactive()
+                )
             else:
-                queries = [str(query) for query in args.ids]
-            views = await service.look_up(
-                queries, account=account, fresh=getattr(args, "fresh", False)
-            )
+                return await _get(service, args, account=account, stdin=data, out=out, err=err)
         except CaptureStatusError as error:
             err.print(inert(error.message), markup=False)
             return EXIT_USAGE
+    return _report(views, args, out=out, err=err)
+
+
+def _interactive() -> Caller:
+    """This process, as a person waiting for the answers now."""
+    return Caller.interactive(f"cli:{os.getpid()}")
+
+
+async def _get(
+    service: CaptureService,
+    args: argparse.Namespace,
+    *,
+    account: str,
+    stdin: bytes,
+    out: Console,
+    err: Console,
+) -> int:
+    """``get``: a few queries as one interactive lookup, more through the bulk lane."""
+    queries = [str(query) for query in args.ids]
+    if STDIN not in queries and len(queries) <= INTERACTIVE_MAX:  # as ever: each query a card
+        views = await service.look_up(
+            queries, account=account, fresh=args.fresh, caller=_interactive()
+        )
+        return _report(views, args, out=out, err=err)
+    gathered = gather_queries(queries, lambda: stdin)
+    if gathered.stdin is not None:
+        err.print(gathered.stdin.describe(), markup=False)
+    if not gathered.items:
+        return EXIT_USAGE
+    if len(gathered.items) <= INTERACTIVE_MAX:
+        views = await service.look_up(
+            gathered.items, account=account, fresh=args.fresh, caller=_interactive()
+        )
+        return _report(views, args, out=out, err=err)
+    views = await look_up_many_ids(
+        service, gathered, account=account, fresh=args.fresh, as_json=args.json, out=out, err=err
+    )
+    return _report(views, args, out=out, err=err, printed=not args.json)
+
+
+def _report(
+    views: list[LookupView],
+    args: argparse.Namespace,
+    *,
+    out: Console,
+    err: Console,
+    printed: bool = False,
+) -> int:
+    """Print the views (unless their cards were printed as they came); the exit status."""
     if getattr(args, "json", False):
         _print_json(out, [v.model_dump(mode="json") for v in views])
-    else:
+    elif not printed:
         for view in views:
             out.print(status_card(view))
     failed = sum(not v.found for v in views)
