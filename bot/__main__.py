@@ -5,8 +5,9 @@ Socket Mode when ``SLACK_APP_TOKEN`` is set; otherwise an HTTP server with
 ``GET /healthz`` (liveness), ``GET /readyz`` (readiness) and ``GET /metrics``; Socket Mode
 serves only those there. Settings are read once, here (:func:`shared.startup.start`). A
 configuration problem prints one message and exits with status 2, without a traceback. The
-first signal turns ``/readyz`` to 503, stops taking new requests and finishes the answers in
-flight; a second one stops at once.
+first signal turns ``/readyz`` to 503, stops taking new requests, finishes the answers in
+flight and stops the triage jobs (each says so in its progress message); a second one stops
+at once.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
         service = await resources.enter_async_context(open_service(settings))
         connection = "Socket Mode" if socket_mode else "HTTP"
         bot = build_slack_bot(settings, service, connection=connection)
+        # triage jobs do not survive a restart: stopped (each says so) before the service closes
+        resources.push_async_callback(bot.jobs.close)
         await resources.enter_async_context(_token_checked(bot.identity))
         # Start-up objects (imports, Bolt, pydantic models) live as long as the process: keep
         # them out of later collections, whose full passes otherwise stall acks by ~50 ms.

@@ -32,6 +32,7 @@ from bot.identity import BotIdentity
 from bot.inflight import InFlight
 from bot.listeners import AnswerOptions, Listeners
 from bot.logs import slack_library_logger
+from bot.triage_jobs import TriageJobs, TriageOptions
 from shared import CaptureService, ConfigurationError, Settings
 
 __all__ = ["DEFAULT_WEB_API_URL", "SlackBot", "build_slack_bot", "web_api_url"]
@@ -43,11 +44,13 @@ BoltAuthorize = Callable[..., Awaitable[AuthorizeResult]]
 
 @dataclass(frozen=True, slots=True)
 class SlackBot:
-    """The Bolt app and what its runners need: the token check, in-flight count and service."""
+    """The Bolt app and what its runners need: the token check, in-flight count, triage jobs
+    (stopped on shutdown with :meth:`TriageJobs.close`) and service."""
 
     app: AsyncApp
     identity: BotIdentity
     in_flight: InFlight
+    jobs: TriageJobs
     web_client: AsyncWebClient
     service: CaptureService
     #: what HTTP mode checks each request's signature with (None in Socket Mode)
@@ -74,6 +77,7 @@ def build_slack_bot(
     *,
     connection: str,
     wall_clock: Callable[[], float] = time.time,
+    triage: TriageOptions | None = None,
 ) -> SlackBot:
     """The Bolt app answering ``/capture-status``, its buttons, shortcut and App Home.
 
@@ -82,6 +86,7 @@ def build_slack_bot(
         service: the process's one service (every LeadSquared account).
         connection: ``Socket Mode`` or ``HTTP``, for the Home tab.
         wall_clock: Unix time (injectable).
+        triage: the caps and progress cadence of triage jobs (default: TriageOptions()).
 
     Raises:
         ConfigurationError: ``SLACK_BOT_TOKEN`` is missing, or Bolt refuses the setup.
@@ -126,8 +131,9 @@ def build_slack_bot(
             settings, service.accounts, connection=connection
         ),
     )
+    jobs = TriageJobs(service, triage, wall_clock=wall_clock)
     listeners = Listeners(
-        service, options, Allowlist.from_settings(settings), in_flight, wall_clock=wall_clock
+        service, options, Allowlist.from_settings(settings), in_flight, jobs, wall_clock=wall_clock
     )
     # Bolt's registration methods are only partly typed (re.Pattern without a parameter).
     app.command(COMMAND_PATTERN)(listeners.on_command)  # pyright: ignore[reportUnknownMemberType]
@@ -142,6 +148,7 @@ def build_slack_bot(
         app=app,
         identity=identity,
         in_flight=in_flight,
+        jobs=jobs,
         web_client=web_client,
         service=service,
         signing_secret=secret,

@@ -429,11 +429,13 @@ def usage_text(command: str, *, max_ids: int) -> str:
         "*How to use it*\n"
         f"• `{command} <RequestId>`: the status of one capture request. Paste the id alone, "
         "or the URL or log line that contains it.\n"
-        f"• `{command} <id> <id> …`: up to {max_ids} requests at once.\n"
+        f"• `{command} <id> <id> …`: up to {max_ids} requests at once, as cards. More start "
+        "a triage job: progress in the conversation, then a summary and a CSV file of every "
+        "row (personal data masked).\n"
         f"• `{command} metrics`: the health of the Capture Opportunities queue.\n"
         f"• `{command} help`: this help.\n"
         "• Message shortcut *Check capture status* (the ⋮ menu of any message): looks up every "
-        "RequestId in that message."
+        f"RequestId in that message (more than {max_ids}: a triage job)."
     )
 
 

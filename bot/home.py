@@ -130,7 +130,7 @@ def home_view(
             fields=[
                 f"*Answers from*\n{escape_cut(_sources(healths) or config.upstream, 300)}",
                 f"*Rate budget*\n{escape_cut(config.budget, 300)}",
-                f"*Ids per command*\nup to {config.max_ids}",
+                f"*Ids per command*\nup to {config.max_ids} as cards; more: a triage job",
                 f"*Personal data*\n{'masked' if config.mask_pii else 'shown (masking is off)'}",
                 f"*Open in LeadSquared links*\n{escape_cut(config.links, 300)}",
                 f"*Who can use it*\n{escape_cut(config.access, 300)}",

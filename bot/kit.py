@@ -38,6 +38,7 @@ __all__ = [
     "demo_note",
     "divider",
     "header",
+    "mention",
     "section",
     "size",
 ]
@@ -172,11 +173,19 @@ def demo_note() -> str:
     return ":test_tube: *Demo*: answers come from the built-in simulator, not from LeadSquared."
 
 
+def mention(user_id: str | None) -> str | None:
+    """``<@U…>`` for a well-formed Slack user id, else ``None`` (nothing else is ever pinged)."""
+    if user_id is None or not _USER_ID.match(user_id):
+        return None
+    return f"<@{user_id}>"
+
+
 def context_line(ctx: RenderContext) -> list[str]:
     """The context elements of an answer: when and where from, who shared it, demo or not."""
     texts = [checked_line(ctx)]
-    if ctx.shared_by is not None and _USER_ID.match(ctx.shared_by):
-        texts.append(f"Shared by <@{ctx.shared_by}>")
+    by = mention(ctx.shared_by)
+    if by is not None:
+        texts.append(f"Shared by {by}")
     if ctx.demo:
         texts.append(demo_note())
     return texts

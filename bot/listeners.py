@@ -6,6 +6,11 @@ refusal or input the service refuses, *is* the acknowledgement), then routes to 
 case, and answers through the request's own ``response_url``. Every listener body is counted in
 :class:`~bot.inflight.InFlight`, entered before ``ack()``, so a shutdown waits for the
 answers Slack was promised.
+
+Every lookup names its caller: the interactive lane, with the Slack user as principal
+(``slack:<team>:<user>``), so the budget serves people fairly. More ids than one answer
+takes (the command, or a message given to the shortcut) start a triage job instead
+(:mod:`bot.triage_jobs`), on the bulk lane as the same principal.
 """
 
 from __future__ import annotations
@@ -37,7 +42,16 @@ from bot.home import Configuration, home_view, refused_home_view
 from bot.identity import slack_error_code
 from bot.inflight import InFlight
 from bot.kit import RenderContext, SlackMessage
-from shared import Account, CaptureService, CaptureStatusError, LookupView, explain_error
+from bot.triage_jobs import TriageJobs, TriageRequest
+from shared import (
+    Account,
+    Caller,
+    CaptureService,
+    CaptureStatusError,
+    LookupView,
+    explain_error,
+    read_batch,
+)
 
 __all__ = ["AnswerOptions", "Listeners"]
 
@@ -69,6 +83,7 @@ class Listeners:
         options: answer options from the settings.
         allowlist: who may use the app, and where.
         in_flight: counts answers in progress, for a graceful shutdown.
+        jobs: the app's triage jobs (more ids than one answer takes).
         wall_clock: Unix time (injectable), for "checked at".
     """
 
@@ -78,6 +93,7 @@ class Listeners:
         options: AnswerOptions,
         allowlist: Allowlist,
         in_flight: InFlight,
+        jobs: TriageJobs,
         *,
         wall_clock: Callable[[], float],
     ) -> None:
@@ -85,14 +101,21 @@ class Listeners:
         self._options = options
         self._allowlist = allowlist
         self._in_flight = in_flight
+        self._jobs = jobs
         self._wall_clock = wall_clock
 
     # --- slash command ------------------------------------------------------------------
 
     async def on_command(
-        self, ack: AsyncAck, command: Payload, respond: AsyncRespond, context: AsyncBoltContext
+        self,
+        ack: AsyncAck,
+        command: Payload,
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
-        """``/capture-status [help | metrics | <id> …]``."""
+        """``/capture-status [help | metrics | <id> …]``; more ids than one answer takes start
+        a triage job."""
         with self._in_flight.track():
             name = str(command.get("command") or COMMAND)
             if not self._allowed(context):
@@ -110,6 +133,11 @@ class Listeners:
                 return
             ids: list[str] = []
             if not isinstance(parsed, Metrics):
+                many = read_batch(parsed.text).ids
+                if len(many) > self._options.max_ids:
+                    answer = self._start_triage(many, context, client)
+                    await ack(response_type="ephemeral", **answer)
+                    return
                 try:
                     ids = self._service.request_ids_in(parsed.text, max_ids=self._options.max_ids)
                 except CaptureStatusError as error:  # no id, or too many: the core's words
@@ -124,7 +152,9 @@ class Listeners:
                 if isinstance(parsed, Metrics):
                     await _send(respond, await self._metrics_message(context))
                 else:
-                    views = await self._service.look_up(ids, account=account.name)
+                    views = await self._service.look_up(
+                        ids, account=account.name, caller=_caller(context)
+                    )
                     ctx = self._render_context(account)
                     await _send_all(respond, lookup_messages(views, ctx))
             except Exception as error:  # after the ack, the person must still get an answer
@@ -142,7 +172,7 @@ class Listeners:
             if target is None:
                 return
             account = self._target_account(target, context)
-            views = await self._refreshed_views(target, account)
+            views = await self._refreshed_views(target, account, _caller(context))
             by = target.by if target.shared else None
             ctx = self._render_context(account, shared_by=by)
             messages = lookup_messages(views, ctx, shared=target.shared)
@@ -161,7 +191,7 @@ class Listeners:
                 return
             account = self._target_account(target, context)
             views = await self._service.look_up(
-                [target.request_id], account=account.name, shared=True
+                [target.request_id], account=account.name, shared=True, caller=_caller(context)
             )
             ctx = self._render_context(account, shared_by=context.user_id)
             messages = lookup_messages(views, ctx, shared=True)
@@ -213,16 +243,21 @@ class Listeners:
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        """The message shortcut: look up every RequestId written in the message."""
+        """The message shortcut: look up every RequestId written in the message; more than
+        one answer takes start a triage job."""
         with self._in_flight.track():
             await ack()
-            answer = _ShortcutAnswer(shortcut, client, context)
+            answer = _PrivateAnswer(client, context)
             try:
                 if not self._allowed(context):
                     await answer.send(refusal_message(COMMAND))
                     return
                 message: object = shortcut.get("message")
                 texts = message_texts(cast("Payload", message)) if isinstance(message, dict) else []
+                many = read_batch("\n".join(texts)).ids
+                if len(many) > self._options.max_ids:
+                    await answer.send(self._start_triage(many, context, client))
+                    return
                 account = self._route(context)
                 found = self._service.first_request_ids(
                     texts, max_ids=self._options.max_ids, account=account.name
@@ -236,7 +271,9 @@ class Listeners:
                         f"That message holds {found.found} RequestIds; the first "
                         f"{len(found.ids)} are shown. Look the others up with {COMMAND}."
                     )
-                views = await self._service.look_up(found.ids, account=account.name)
+                views = await self._service.look_up(
+                    found.ids, account=account.name, caller=_caller(context)
+                )
                 ctx = self._render_context(account)
                 for message in lookup_messages(views, ctx, note=note):
                     await answer.send(message)
@@ -288,6 +325,29 @@ class Listeners:
             channel_id=context.channel_id,
         )
 
+    def _start_triage(
+        self, ids: list[str], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> SlackMessage:
+        """Start a triage job of ``ids`` for this person in this conversation (or refuse it)."""
+        channel, user = context.channel_id, context.user_id
+        if not channel or not user:  # Slack always sends both with commands and shortcuts
+            log.warning("A triage came without a channel or user; not started")
+            return failure_message()
+        request = TriageRequest(
+            ids=ids,
+            team_id=_workspace(context) or "-",
+            user_id=user,
+            channel_id=channel,
+            account=self._route(context),
+        )
+        private = _PrivateAnswer(client, context)
+        return self._jobs.start(
+            request,
+            client=client,
+            tell_user=private.send_quietly,
+            answer_max_ids=self._options.max_ids,
+        )
+
     def _route(self, context: AsyncBoltContext) -> Account:
         """The account that answers here: the channel's, else the workspace's, else default."""
         return self._service.accounts.for_slack(
@@ -316,7 +376,9 @@ class Listeners:
             account=account.name if account is not None else None,
         )
 
-    async def _refreshed_views(self, target: CardTarget, account: Account) -> list[LookupView]:
+    async def _refreshed_views(
+        self, target: CardTarget, account: Account, caller: Caller
+    ) -> list[LookupView]:
         """Every card of the message: the ones Refresh names fresh, the others from the cache.
 
         A single card's Refresh names itself; a batch's names every id that was not final.
@@ -326,10 +388,12 @@ class Listeners:
         look_up = self._service.look_up
         shared = target.shared
         looked_again, rest = await asyncio.gather(
-            look_up(fresh, account=account.name, shared=shared, fresh=True)
+            look_up(fresh, account=account.name, shared=shared, fresh=True, caller=caller)
             if fresh
             else _no_views(),
-            look_up(others, account=account.name, shared=shared) if others else _no_views(),
+            look_up(others, account=account.name, shared=shared, caller=caller)
+            if others
+            else _no_views(),
         )
         by_query = {view.query: view for view in [*looked_again, *rest]}
         return [by_query[rid] for rid in target.message_ids if rid in by_query]
@@ -347,6 +411,11 @@ def _workspace(context: AsyncBoltContext) -> str | None:
     return context.team_id or context.enterprise_id
 
 
+def _caller(context: AsyncBoltContext) -> Caller:
+    """The person waiting for this answer: ``slack:<team>:<user>`` on the interactive lane."""
+    return Caller.interactive(f"slack:{_workspace(context) or '-'}:{context.user_id or '-'}")
+
+
 async def _no_views() -> list[LookupView]:
     return []
 
@@ -357,8 +426,8 @@ async def _send(
     *,
     response_type: str | None = "ephemeral",
     replace_original: bool | None = None,
-) -> None:
-    """Answer through the response_url; a refusal by Slack is logged, never raised."""
+) -> bool:
+    """Answer through the response_url; a refusal by Slack is logged (False), never raised."""
     response = await respond(
         text=message["text"],
         blocks=message["blocks"],
@@ -371,6 +440,8 @@ async def _send(
             response.status_code,
             (response.body or "")[:100],
         )
+        return False
+    return True
 
 
 async def _send_all(
@@ -397,23 +468,23 @@ async def _report_failure(respond: AsyncRespond, error: Exception) -> None:
         log.error("Could not tell the person either: %s", type(second).__name__)
 
 
-class _ShortcutAnswer:
-    """Where a shortcut's answer goes: its response_url, else an ephemeral chat message."""
+class _PrivateAnswer:
+    """An answer only the person sees: through the request's response_url while Slack takes
+    it (it expires after 30 minutes), else an ephemeral chat message (``chat.postEphemeral``).
+    """
 
-    def __init__(self, shortcut: Payload, client: AsyncWebClient, context: AsyncBoltContext):
-        self._shortcut = shortcut
+    def __init__(self, client: AsyncWebClient, context: AsyncBoltContext):
         self._client = client
         self._context = context
 
     async def send(self, message: SlackMessage) -> None:
-        respond = self._context.respond
-        if self._context.response_url and respond is not None:
-            await _send(respond, message)
+        respond = self._context.respond if self._context.response_url else None
+        if respond is not None and await _send(respond, message):
             return
         channel = self._context.channel_id
         user = self._context.user_id
         if not channel or not user:
-            log.warning("A shortcut came without a response_url, channel or user; no answer")
+            log.warning("A request came without a response_url, channel or user; no answer")
             return
         try:
             await self._client.chat_postEphemeral(  # pyright: ignore[reportUnknownMemberType]
@@ -426,7 +497,7 @@ class _ShortcutAnswer:
         try:
             await self.send(message)
         except Exception as error:
-            log.error("Could not send the shortcut's failure notice: %s", type(error).__name__)
+            log.error("Could not send a private answer: %s", type(error).__name__)
 
 
 def _button_target(action: Payload, button: str) -> CardTarget | None:

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import SlackBot, build_slack_bot
+from bot.triage_jobs import TriageOptions
 from shared.accounts import load_accounts
 from shared.lsq.client import CaptureStatusClient
 from shared.lsq.upstream import in_process_transport
@@ -90,8 +91,12 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 async def lookup_client(gate: Gate) -> AsyncIterator[CaptureStatusClient]:
+    # Refresh goes upstream at once here: the refresh floor (a repeat within seconds is
+    # answered from the cache) has its own tests in tests/shared/lsq/test_client.py.
     async with CaptureStatusClient(
-        fast_options(), SecretStr(SIM_KEY), transport=in_process_transport(gate)
+        fast_options(refresh_floor_seconds=0.0),
+        SecretStr(SIM_KEY),
+        transport=in_process_transport(gate),
     ) as client:
         yield client
         gate.open()  # a failed test must not leave a request held while the client closes
@@ -117,10 +122,16 @@ BotFactory = Callable[..., SlackBot]
 async def make_bot(
     fake_slack: FakeSlack, lookup_client: CaptureStatusClient
 ) -> AsyncIterator[BotFactory]:
-    """Build bots on the test client; every answer they started is finished afterwards."""
+    """Build bots on the test client; every answer they started is finished afterwards, and
+    every triage job still running is stopped."""
     made: list[SlackBot] = []
 
-    def factory(*, client: CaptureStatusClient | None = None, **overrides: Any) -> SlackBot:
+    def factory(
+        *,
+        client: CaptureStatusClient | None = None,
+        triage: TriageOptions | None = None,
+        **overrides: Any,
+    ) -> SlackBot:
         settings = bot_settings(fake_slack.url, **overrides)
         # the account the settings describe, answered by the test's client
         accounts = load_accounts(settings, environ={})
@@ -134,6 +145,7 @@ async def make_bot(
             service,
             connection="HTTP",
             wall_clock=lambda: NOW,
+            triage=triage,
         )
         made.append(bot)
         return bot
@@ -141,6 +153,7 @@ async def make_bot(
     yield factory
     for bot in made:
         assert await bot.in_flight.drain(5.0), "an answer was still in flight after the test"
+        await bot.jobs.close()
 
 
 async def dispatch(

@@ -2,8 +2,11 @@
 
 It is not a fake of LeadSquared (the simulator is the only one): it answers the few Web API
 methods the app calls (``auth.test``, ``apps.connections.open``, ``chat.postEphemeral``,
-``views.publish``) and receives what the app posts to ``response_url``s (``/hooks/<name>``),
-recording everything so a test can wait for it with a bounded, event-driven wait.
+``chat.postMessage``, ``chat.update``, ``views.publish``, and the three steps of
+``files_upload_v2``: ``files.getUploadURLExternal``, the upload itself on ``/upload/<file id>``,
+``files.completeUploadExternal``) and receives what the app posts to ``response_url``s
+(``/hooks/<name>``), recording everything so a test can wait for it with a bounded,
+event-driven wait.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ class FakeSlack:
         refuse_tokens: answer ``invalid_auth`` to auth.test and apps.connections.open.
         ws_url: what apps.connections.open hands out.
         hook_status: the HTTP status response_url hooks answer with.
+        refuse: Web API methods answered ``{"ok": false, "error": <code>}``, by method name.
+        upload_status: the HTTP status of the upload step of ``files_upload_v2``.
+        uploads: the bytes uploaded, by file id.
     """
 
     def __init__(self) -> None:
@@ -68,11 +74,16 @@ class FakeSlack:
         self.refuse_tokens = False
         self.ws_url = "ws://127.0.0.1:9/unused"
         self.hook_status = 200
+        self.refuse: dict[str, str] = {}
+        self.upload_status = 200
+        self.uploads: dict[str, bytes] = {}
+        self._messages = 0
         self._changed = asyncio.Event()
         self.app = Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["POST", "GET"]),
                 Route("/hooks/{name}", self._hook, methods=["POST"]),
+                Route("/upload/{file_id}", self._upload, methods=["POST"]),
             ]
         )
 
@@ -96,25 +107,38 @@ class FakeSlack:
         raw = await request.body()
         content_type = request.headers.get("content-type", "")
         body: dict[str, Any]
-        if "json" in content_type:
+        if request.url.path.startswith("/upload/"):
+            body = {"length": len(raw)}
+        elif "json" in content_type:
             loaded: object = json.loads(raw or b"{}")
             body = cast("dict[str, Any]", loaded) if isinstance(loaded, dict) else {}
         else:
             body = dict(urllib.parse.parse_qsl(raw.decode()))
-            for key in ("blocks", "view"):
-                value = body.get(key)
-                if isinstance(value, str) and value[:1] in "[{":
-                    body[key] = json.loads(value)
+        # slack-sdk sends some methods' arguments (files.*) in the query string
+        body = {**dict(request.query_params), **body}
+        for key in ("blocks", "view", "files"):
+            value = body.get(key)
+            if isinstance(value, str) and value[:1] in "[{":
+                body[key] = json.loads(value)
         received = Received(request.url.path, body, dict(request.headers))
         self.received.append(received)
         self._changed.set()
         return received
 
+    def message_ts(self, number: int) -> str:
+        """The ``ts`` of the ``number``-th message posted with chat.postMessage (from 1)."""
+        return f"1700000100.{number:06d}"
+
     async def _api(self, request: Request) -> Response:
-        await self._record(request)
+        received = await self._record(request)
         method = request.path_params["method"]
         if method in ("auth.test", "apps.connections.open") and self.refuse_tokens:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
+        if method in self.refuse:
+            return JSONResponse({"ok": False, "error": self.refuse[method]})
+        dynamic = self._dynamic_answer(method, received.body)
+        if dynamic is not None:
+            return JSONResponse(dynamic)
         answers: dict[str, Mapping[str, Any]] = {
             "auth.test": {
                 "ok": True,
@@ -132,6 +156,34 @@ class FakeSlack:
         }
         answer = answers.get(method, {"ok": False, "error": "unknown_method"})
         return JSONResponse(dict(answer))
+
+    def _dynamic_answer(self, method: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Answers that depend on the request: new messages, updates, file uploads."""
+        channel = body.get("channel") or body.get("channel_id")
+        if method == "chat.postMessage":
+            self._messages += 1
+            return {"ok": True, "channel": channel, "ts": self.message_ts(self._messages)}
+        if method == "chat.update":
+            return {"ok": True, "channel": channel, "ts": body.get("ts"), "text": body.get("text")}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F0{len(self.posts('/api/files.getUploadURLExternal')):04d}"
+            return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = body.get("files")
+            listed = cast("list[dict[str, Any]]", files) if isinstance(files, list) else []
+            return {
+                "ok": True,
+                "files": [{"id": f.get("id"), "title": f.get("title")} for f in listed],
+            }
+        return None
+
+    async def _upload(self, request: Request) -> Response:
+        await self._record(request)
+        if self.upload_status != 200:
+            return PlainTextResponse("upload refused", self.upload_status)
+        data = await request.body()
+        self.uploads[request.path_params["file_id"]] = data
+        return PlainTextResponse(f"OK - {len(data)}")
 
     async def _hook(self, request: Request) -> Response:
         await self._record(request)

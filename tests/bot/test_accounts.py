@@ -83,8 +83,11 @@ async def two(
     settings = bot_settings(fake_slack.url, lsq_accounts_file=str(path))
     keys = {"default": SIM_KEY, "us": US_KEY}
     clients = {
+        # Refresh goes upstream at once (the refresh floor has its own tests)
         name: CaptureStatusClient(
-            fast_options(), SecretStr(key), transport=in_process_transport(app)
+            fast_options(refresh_floor_seconds=0.0),
+            SecretStr(key),
+            transport=in_process_transport(app),
         )
         for name, key in keys.items()
     }
@@ -92,6 +95,7 @@ async def two(
     bot = build_slack_bot(settings, service, connection="HTTP", wall_clock=lambda: NOW)
     yield TwoAccounts(bot, app.state.simulator)
     assert await bot.in_flight.drain(5.0)
+    await bot.jobs.close()
     for client in clients.values():
         await client.aclose()
 

@@ -63,4 +63,14 @@ def test_it_declares_exactly_what_the_handlers_serve() -> None:
 
 def test_it_asks_for_the_minimal_scopes_only() -> None:
     scopes = _manifest()["oauth_config"]["scopes"]
-    assert scopes == {"bot": ["commands", "chat:write"]}
+    # files:write only for the CSV file of a triage job
+    assert scopes == {"bot": ["commands", "chat:write", "files:write"]}
+
+
+def test_every_scope_says_why_it_is_asked_for() -> None:
+    text = MANIFEST.read_text()
+    for scope in _manifest()["oauth_config"]["scopes"]["bot"]:
+        # each scope line comes right after its comment
+        lines = text.splitlines()
+        index = lines.index(f"      - {scope}")
+        assert lines[index - 1].strip().startswith("#"), scope

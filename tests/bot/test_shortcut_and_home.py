@@ -91,17 +91,8 @@ async def test_a_message_without_ids_gets_a_hint_and_no_lookup(
     assert sim.calls == []
 
 
-async def test_a_message_with_more_ids_than_the_cap_shows_the_first_ones_and_says_so(
-    make_bot: BotFactory, fake_slack: FakeSlack
-) -> None:
-    bot = make_bot(slack_max_ids=2)
-    text = " ".join([CREATED, DUPLICATE, IN_QUEUE])
-    await dispatch(bot, shortcut_body({"text": text}, response_url=fake_slack.hook_url("cap")))
-    [answer] = await fake_slack.wait_for("/hooks/cap")
-    assert_valid_message(answer.body)
-    rendered = json.dumps(answer.body["blocks"])
-    assert "That message holds 3 RequestIds; the first 2 are shown." in rendered
-    assert IN_QUEUE not in answer.body["text"]
+# A message with more ids than one answer takes starts a triage job:
+# tests/bot/test_triage_jobs.py
 
 
 # --- App Home ---------------------------------------------------------------------------

@@ -257,19 +257,7 @@ async def test_text_without_an_id_says_what_an_id_looks_like(
     assert sim.calls == []
 
 
-async def test_more_ids_than_the_cap_says_the_cap(
-    make_bot: BotFactory, fake_slack: FakeSlack, sim: Simulator
-) -> None:
-    bot = make_bot(slack_max_ids=3)
-    ids = [sample.request_id for sample in SAMPLES.values()][:4]
-    body = command_body(" ".join(ids), response_url=fake_slack.hook_url("m"))
-    response = await dispatch(bot, body)
-    message = _ack_message(response.body)
-    assert_valid_message(message)
-    rendered = json.dumps(message)
-    assert "Too many RequestIds at once" in rendered
-    assert "4 RequestIds were given; at most 3 are looked up at a time." in rendered
-    assert sim.calls == []
+# More ids than one answer takes start a triage job: tests/bot/test_triage_jobs.py
 
 
 async def test_metrics_answers_the_queue_health(
