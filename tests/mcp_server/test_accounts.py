@@ -22,7 +22,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextResourceContents
 from starlette.applications import Starlette
 
-from mcp_server.auth import http_tokens
+from mcp_server.auth import TokenGrant, http_tokens
 from mcp_server.http_app import build_http_app
 from mcp_server.server import build_server
 from mcp_server.state import ServerState
@@ -83,6 +83,7 @@ TOOLS = (
     "get_capture_statuses",
     "wait_for_capture",
     "get_capture_queue_metrics",
+    "triage_capture_requests",
 )
 
 
@@ -224,6 +225,7 @@ async def test_every_tool_refuses_an_account_the_token_may_not_reach(
         "get_capture_statuses": {"request_ids": [DEFAULT_CREATED]},
         "wait_for_capture": {"request_id": DEFAULT_CREATED, "timeout_seconds": 0},
         "get_capture_queue_metrics": {},
+        "triage_capture_requests": {"request_ids": [DEFAULT_CREATED]},
     }[tool]
     result = await call(base_url, US_ONLY_TOKEN, tool, {**arguments, "account": "default"})
     assert "may not reach a LeadSquared account called 'default'" in refusal(result)
@@ -470,11 +472,11 @@ async def test_list_capture_accounts_shows_only_what_the_token_reaches(
     assert [entry["name"] for entry in content["accounts"] if entry["is_default"]] == [default]
 
 
-def test_the_accounts_file_gives_each_token_its_accounts(settings: Settings) -> None:
+def test_the_accounts_file_gives_each_token_its_name_and_accounts(settings: Settings) -> None:
     assert http_tokens(settings) == {
-        OPS_TOKEN: ("default", "us"),
-        US_ONLY_TOKEN: ("us",),
-        TOKEN: ("default", "us"),
+        OPS_TOKEN: TokenGrant("ops", ("default", "us")),
+        US_ONLY_TOKEN: TokenGrant("us_only", ("us",)),
+        TOKEN: TokenGrant("token-1", ("default", "us")),
     }
 
 

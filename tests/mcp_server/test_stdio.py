@@ -56,7 +56,7 @@ async def test_an_mcp_client_drives_the_stdio_server_in_a_subprocess(tmp_path: P
         async with held_in_a_task(Client(params)) as client:
             tools = (await client.list_tools()).tools
             result = await client.call_tool("get_capture_status", {"request_id": CREATED})
-    assert len(tools) == 5
+    assert len(tools) == 6
     assert tools[0].name == "get_capture_status"
     content = structured(result)
     assert content["status"] == "Success"
