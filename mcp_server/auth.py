@@ -7,10 +7,11 @@ before the MCP transport sees it. Tokens are compared with
 ``hmac.compare_digest`` against every configured token, so the time taken does not reveal
 which token (or how much of one) matched.
 
-Each token reaches some LeadSquared accounts (``[mcp_tokens.*]`` of the accounts file; a
-token of ``MCP_AUTH_TOKENS`` reaches every account): the middleware puts the accounts of
-the token presented in the request's scope, where the tools read them
-(:func:`accounts_of_request`).
+Each token has a name and reaches some LeadSquared accounts (``[mcp_tokens.NAME]`` of the
+accounts file; the tokens of ``MCP_AUTH_TOKENS`` are ``token-1``, ``token-2``, ... and reach
+every account): the middleware puts the grant of the token presented in the request's scope,
+where the tools read who is asking (:func:`requester_of`). The name, never the token, is the
+principal the budget scheduler shares calls between (``mcp:<name>``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,34 +27,71 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared import ConfigurationError, Settings, load_accounts
 
 __all__ = [
+    "LOCAL_REQUESTER",
     "MIN_TOKEN_CHARS",
     "BearerTokenAuth",
-    "accounts_of_request",
+    "Requester",
+    "TokenGrant",
     "check_tokens",
     "http_tokens",
+    "requester_of",
 ]
 
 #: the shortest token accepted (a guessable token is no protection)
 MIN_TOKEN_CHARS = 16
 _REALM = 'Bearer realm="capture-status"'
-#: where the middleware leaves the accounts the request's token may reach
-_SCOPE_KEY = "capture_status.accounts"
+#: where the middleware leaves the grant of the request's token
+_SCOPE_KEY = "capture_status.grant"
 
 
-def accounts_of_request(scope: Mapping[str, Any] | None) -> tuple[str, ...] | None:
-    """The accounts the bearer token of this request may reach.
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What one bearer token stands for.
 
-    ``None`` only without an HTTP request (stdio, or in process): the caller is the local
-    operator and may reach every account. An HTTP request that did not pass through
-    :class:`BearerTokenAuth` reaches none (it fails closed).
+    Attributes:
+        name: its name in the configuration (``[mcp_tokens.NAME]``, or ``token-N`` for the
+            N-th token of ``MCP_AUTH_TOKENS``): not a secret, safe to log.
+        accounts: the LeadSquared accounts it may reach.
+    """
+
+    name: str
+    accounts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who is asking, as the tools see it.
+
+    Attributes:
+        principal: the name the budget scheduler shares calls and waits between:
+            ``mcp:<token name>`` over HTTP, ``mcp:stdio`` over stdio (and in process).
+        allowed: the accounts the caller may reach (``None``: every account).
+    """
+
+    principal: str
+    allowed: tuple[str, ...] | None
+
+
+#: stdio or in process: the local operator, reaching every account
+LOCAL_REQUESTER = Requester(principal="mcp:stdio", allowed=None)
+#: an HTTP request that did not pass through :class:`BearerTokenAuth`: it reaches nothing
+_NOBODY = Requester(principal="mcp:unauthenticated", allowed=())
+
+
+def requester_of(scope: Mapping[str, Any] | None) -> Requester:
+    """Who sent the request of ``scope`` (the ASGI scope of an HTTP request).
+
+    :data:`LOCAL_REQUESTER` only without an HTTP request (stdio, or in process). An HTTP
+    request that did not pass through :class:`BearerTokenAuth` reaches no account (it fails
+    closed).
     """
     if scope is None:
-        return None
-    state = scope.get("state")
-    accounts = cast("dict[str, Any]", state).get(_SCOPE_KEY) if isinstance(state, dict) else None
-    if isinstance(accounts, tuple):
-        return cast("tuple[str, ...]", accounts)
-    return ()
+        return LOCAL_REQUESTER
+    state: object = scope.get("state")
+    grant = cast("dict[str, object]", state).get(_SCOPE_KEY) if isinstance(state, dict) else None
+    if isinstance(grant, TokenGrant):
+        return Requester(principal=f"mcp:{grant.name}", allowed=grant.accounts)
+    return _NOBODY
 
 
 def check_tokens(tokens: Iterable[str]) -> list[str]:
@@ -75,20 +114,26 @@ def check_tokens(tokens: Iterable[str]) -> list[str]:
     return []
 
 
-def http_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
-    """Every bearer token the HTTP transport accepts, with the accounts each may reach.
+def http_tokens(settings: Settings) -> dict[str, TokenGrant]:
+    """Every bearer token the HTTP transport accepts, with its name and the accounts it reaches.
 
     ``MCP_AUTH_TOKENS`` reach every account; ``[mcp_tokens.*]`` of the accounts file reach
-    the accounts they list.
+    the accounts they list. A token configured twice keeps its first name and reaches the
+    accounts of both entries.
 
     Raises:
         ConfigurationError: no token at all, a short token, or a bad accounts file.
     """
     accounts = load_accounts(settings, with_tokens=True)
-    tokens: dict[str, tuple[str, ...]] = {}
+    tokens: dict[str, TokenGrant] = {}
     for entry in accounts.mcp_tokens:
-        reach = tokens.get(entry.token.get_secret_value(), ())
-        tokens[entry.token.get_secret_value()] = tuple(dict.fromkeys([*reach, *entry.accounts]))
+        secret = entry.token.get_secret_value()
+        known = tokens.get(secret)
+        if known is None:
+            tokens[secret] = TokenGrant(entry.name, tuple(dict.fromkeys(entry.accounts)))
+        else:
+            reach = tuple(dict.fromkeys([*known.accounts, *entry.accounts]))
+            tokens[secret] = TokenGrant(known.name, reach)
     problems = check_tokens(tokens)
     if problems:
         raise ConfigurationError(
@@ -102,7 +147,7 @@ class BearerTokenAuth:
 
     Args:
         app: the app to protect.
-        tokens: the accepted tokens (at least one), each with the accounts it may reach.
+        tokens: the accepted tokens (at least one), each with its grant (name, accounts).
         open_paths: paths served without a token (the probes and ``/metrics`` only).
     """
 
@@ -110,11 +155,11 @@ class BearerTokenAuth:
         self,
         app: ASGIApp,
         *,
-        tokens: Mapping[str, tuple[str, ...]],
+        tokens: Mapping[str, TokenGrant],
         open_paths: Collection[str],
     ) -> None:
         self._app = app
-        self._tokens = [(token.encode(), accounts) for token, accounts in tokens.items()]
+        self._tokens = [(token.encode(), grant) for token, grant in tokens.items()]
         if not self._tokens:
             raise ValueError("at least one token is required")
         self._open_paths = frozenset(open_paths)
@@ -126,10 +171,10 @@ class BearerTokenAuth:
             await self._app(scope, receive, send)
             return
         presented = _bearer_token(scope)
-        accounts = self._accounts(presented) if presented is not None else None
-        if accounts is not None:
+        grant = self._grant(presented) if presented is not None else None
+        if grant is not None:
             state = scope.setdefault("state", {})
-            state[_SCOPE_KEY] = accounts
+            state[_SCOPE_KEY] = grant
             await self._app(scope, receive, send)
             return
         if scope["type"] != "http":
@@ -137,13 +182,13 @@ class BearerTokenAuth:
             return
         await _refuse(send, missing=presented is None)
 
-    def _accounts(self, presented: bytes) -> tuple[str, ...] | None:
-        """The accounts of the token presented, or ``None`` when it is not one of ours."""
-        found: tuple[str, ...] | None = None
-        for token, accounts in self._tokens:
+    def _grant(self, presented: bytes) -> TokenGrant | None:
+        """The grant of the token presented, or ``None`` when it is not one of ours."""
+        found: TokenGrant | None = None
+        for token, grant in self._tokens:
             # every token is compared, whatever matched before
             if hmac.compare_digest(presented, token):
-                found = accounts
+                found = grant
         return found
 
 

@@ -4,30 +4,39 @@ This module pulls in the whole core (HTTP client, rate budget, explanations); th
 lifespan imports it in a worker thread and opens it in the background (see
 :mod:`mcp_server.server`), so that a client's handshake and ``tools/list`` are answered
 without waiting for it. Each method resolves the account (within what the caller's token
-reaches), calls one ``CaptureService`` use case, and returns a bounded model,
-or raises ``ToolError`` (resources: ``ResourceError``) with our own wording.
+reaches), calls one ``CaptureService`` use case as the caller's principal (interactive
+lane; a triage takes the bulk lane), and returns a bounded model, or raises ``ToolError``
+(resources: ``ResourceError``) with our own wording.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
+import anyio
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.types import CallToolResult
 
+from mcp_server.auth import Requester
 from mcp_server.errors import error_text, tool_error, tool_error_for
 from mcp_server.rendering import (
     batch_result,
     capture_status_result,
     clean,
+    duration,
     error_result,
     queue_metrics_result,
+    triage_result,
+    triage_tool_result,
 )
 from mcp_server.results import (
     DEMO_NOTICE,
+    TRIAGE_MAX_IDS,
     AccountResult,
     AccountsResult,
     CaptureStatusesResult,
@@ -36,14 +45,21 @@ from mcp_server.results import (
     WaitResult,
 )
 from shared import (
+    BatchProgress,
+    Caller,
     CaptureService,
     CaptureStatusError,
+    LookupView,
     PollSchedule,
     Settings,
+    TriageRow,
     WaitProgress,
     format_duration,
     host_for_logs,
     metrics_registry,
+    read_batch,
+    summarize,
+    triage_row,
 )
 
 if TYPE_CHECKING:
@@ -109,17 +125,22 @@ class CaptureCore:
         except CaptureStatusError as error:
             raise tool_error_for(error) from None
 
-    def accounts(self, *, allowed: Sequence[str] | None = None) -> AccountsResult:
-        """The accounts this caller may ask, the default one marked."""
-        reachable = [
-            account
-            for account in self.service.accounts.by_name.values()
-            if allowed is None or account.name in allowed
-        ]
+    def _reachable(self, allowed: Sequence[str] | None) -> list[str]:
+        """The accounts a caller reaching ``allowed`` may ask, in configuration order."""
+        return [name for name in self.service.accounts.names if allowed is None or name in allowed]
+
+    def _default(self, allowed: Sequence[str] | None) -> str | None:
+        """The account asked when none is named, or ``None`` (several reachable, none default)."""
         try:
-            default: str | None = self.service.account(None, allowed=allowed).name
-        except CaptureStatusError:  # several reachable, none of them the default
-            default = None
+            return self.service.account(None, allowed=allowed).name
+        except CaptureStatusError:
+            return None
+
+    def accounts(self, *, requester: Requester) -> AccountsResult:
+        """The accounts this caller may ask, the default one marked."""
+        allowed = requester.allowed
+        reachable = [self.service.accounts.by_name[name] for name in self._reachable(allowed)]
+        default = self._default(allowed)
         entries = [
             AccountResult(name=a.name, source=a.label, is_default=a.name == default)
             for a in reachable
@@ -131,21 +152,23 @@ class CaptureCore:
         return AccountsResult(summary=summary, accounts=entries, notice=self._notice)
 
     async def status(
-        self, query: str, *, account: str | None = None, allowed: Sequence[str] | None = None
+        self, query: str, *, requester: Requester, account: str | None = None
     ) -> CaptureStatusResult:
         """One request, decoded and explained.
 
         Raises:
             ToolError: the lookup failed (the text explains why and what to do).
         """
-        name = self._account(account, allowed)
-        (view,) = await self.service.look_up([query], account=name)
+        name = self._account(account, requester.allowed)
+        (view,) = await self.service.look_up(
+            [query], account=name, caller=Caller.interactive(requester.principal)
+        )
         if not view.found:
             raise tool_error(view.explanation, account=self._named(name))
         return capture_status_result(view, notice=self._notice)
 
     async def status_json(
-        self, request_id: str, *, account: str | None = None, allowed: Sequence[str] | None = None
+        self, request_id: str, *, requester: Requester, account: str | None = None
     ) -> str:
         """One request as the JSON of :meth:`status`, for the resource template.
 
@@ -154,10 +177,12 @@ class CaptureCore:
             ResourceError: any other failure (the text explains it).
         """
         try:
-            name = self.service.account(account, allowed=allowed).name
+            name = self.service.account(account, allowed=requester.allowed).name
         except CaptureStatusError as error:
             raise ResourceNotFoundError(error.message) from None
-        (view,) = await self.service.look_up([request_id], account=name)
+        (view,) = await self.service.look_up(
+            [request_id], account=name, caller=Caller.interactive(requester.principal)
+        )
         if view.found:
             return capture_status_result(view, notice=self._notice).model_dump_json(indent=2)
         named = self._named(name)
@@ -170,30 +195,38 @@ class CaptureCore:
         self,
         queries: Sequence[str],
         *,
+        requester: Requester,
         account: str | None = None,
-        allowed: Sequence[str] | None = None,
     ) -> CaptureStatusesResult:
         """One entry per query, in order; one failing id never fails the others.
 
         Raises:
             ToolError: no ids, or more than this server takes per call.
         """
-        name = self._account(account, allowed)
+        name = self._account(account, requester.allowed)
         try:
-            views = await self.service.look_up(queries, account=name, max_ids=self._max_ids)
+            views = await self.service.look_up(
+                queries,
+                account=name,
+                max_ids=self._max_ids,
+                caller=Caller.interactive(requester.principal),
+            )
         except CaptureStatusError as error:
             raise tool_error_for(error) from None
         return batch_result(views, notice=self._notice)
 
     async def metrics(
-        self, *, account: str | None = None, allowed: Sequence[str] | None = None
+        self, *, requester: Requester, account: str | None = None
     ) -> QueueMetricsResult:
         """The queue figures with their one-line reading.
 
         Raises:
             ToolError: the metrics could not be fetched.
         """
-        health = await self.service.queue_health(account=self._account(account, allowed))
+        health = await self.service.queue_health(
+            account=self._account(account, requester.allowed),
+            caller=Caller.interactive(requester.principal),
+        )
         if health.metrics is None:
             assert health.error is not None
             raise tool_error(health.error, account=self._named(health.account))
@@ -205,32 +238,34 @@ class CaptureCore:
         *,
         timeout_seconds: float,
         report: ReportProgress,
+        requester: Requester,
         account: str | None = None,
-        allowed: Sequence[str] | None = None,
     ) -> WaitResult:
         """Check ``query`` until final or ``timeout_seconds``, reporting each check as progress.
 
         Raises:
             ToolError: not a RequestId, an error retrying cannot fix (not found, refused
-                key, ...), or no check got any answer before the timeout.
+                key, ...), this caller already runs as many waits as one caller may, or no
+                check got any answer before the timeout.
         """
-        name = self._account(account, allowed)
+        name = self._account(account, requester.allowed)
         try:
             outcome = await self.service.wait(
                 query,
                 account=name,
                 timeout_seconds=timeout_seconds,
                 on_progress=_ProgressReporter(report, timeout_seconds),
+                caller=Caller.interactive(requester.principal),
             )
         except CaptureStatusError as error:
             raise tool_error_for(error, account=self._named(name)) from None
         if not outcome.answered:
             raise ToolError(
-                f"No answer from LeadSquared in {_duration(outcome.elapsed_seconds)} "
+                f"No answer from LeadSquared in {duration(outcome.elapsed_seconds)} "
                 f"({outcome.checks} checks). {error_text(outcome.view.explanation)}"
             )
         capture = capture_status_result(outcome.view, notice=self._notice)
-        waited = _duration(outcome.elapsed_seconds)
+        waited = duration(outcome.elapsed_seconds)
         if outcome.finished:
             summary = f"Finished after {waited} ({outcome.checks} checks): {capture.status}. "
         else:
@@ -249,6 +284,92 @@ class CaptureCore:
             capture=capture,
             last_error=last_error,
         )
+
+    async def triage(
+        self,
+        text: str,
+        *,
+        report: ReportProgress,
+        requester: Requester,
+        account: str | None = None,
+    ) -> CallToolResult:
+        """Look up every RequestId in ``text`` at the bulk lane's pace; summarise them.
+
+        The result's structured content is a :class:`TriageResult`; its text, a short
+        reading of it (:func:`~mcp_server.rendering.triage_text`).
+
+        Each answer is reported as progress (ids done out of the total). Cancelling the
+        call stops the lookups still to come; none is made after it returns.
+
+        Args:
+            text: anything holding RequestIds (ids one per line, log lines, a pasted table).
+            report: ``Context.report_progress`` of the call.
+            requester: who asks (the bulk lane's principal, and the accounts reachable).
+            account: the only account to ask; left out, the default one first, then every
+                other account the caller may reach for the ids it does not know.
+
+        Raises:
+            ToolError: no RequestId in ``text``, more than :data:`TRIAGE_MAX_IDS`, or an
+                account the caller may not reach.
+        """
+        batch = read_batch(text)
+        if not batch.ids:
+            raise ToolError(f"No RequestId to triage. {batch.describe()}")
+        if len(batch.ids) > TRIAGE_MAX_IDS:
+            raise ToolError(
+                f"Found {len(batch.ids)} distinct RequestIds; this tool triages at most "
+                f"{TRIAGE_MAX_IDS} per call. Split them into calls of at most {TRIAGE_MAX_IDS}, "
+                "or run the CLI, which takes any number: capture-status triage FILE (every "
+                "RequestId in FILE; - reads standard input)."
+            )
+        names = self._triage_accounts(account, requester.allowed)
+        progress = _BatchReporter(report)
+        started = time.monotonic()
+        rows: list[TriageRow] = []
+        views = self.service.look_up_many(
+            batch.ids,
+            caller=Caller.bulk(requester.principal),
+            account=names[0],
+            also_try=names[1:],
+            on_progress=progress.record,
+        )
+        try:
+            async for view in views:
+                rows.append(triage_row(view))
+                await progress.send()
+        except CaptureStatusError as error:
+            raise tool_error_for(error) from None
+        finally:
+            await _close(views)
+            log.info(
+                "triage by %s: %d of %d ids looked up in %s%s",
+                requester.principal,
+                len(rows),
+                len(batch.ids),
+                duration(time.monotonic() - started),
+                "" if len(rows) == len(batch.ids) else " (stopped before the end)",
+            )
+        order = {rid: index for index, rid in enumerate(batch.ids)}
+        rows.sort(key=lambda row: order.get(row.request_id.lower(), len(order)))
+        result = triage_result(
+            rows,
+            summarize(rows),
+            found=batch.describe(),
+            accounts=names,
+            elapsed_seconds=time.monotonic() - started,
+            notice=self._notice,
+        )
+        return triage_tool_result(result)
+
+    def _triage_accounts(self, account: str | None, allowed: Sequence[str] | None) -> list[str]:
+        """The accounts a triage asks, in order: the one named, or every reachable one."""
+        if account is not None:
+            return [self._account(account, allowed)]
+        reachable = self._reachable(allowed)
+        if not reachable:
+            self._account(None, allowed)  # raises: this caller reaches no account
+        first = self._default(allowed) or reachable[0]
+        return [first, *(name for name in reachable if name != first)]
 
     def metrics_text(self) -> tuple[bytes, str]:
         """The clients' Prometheus metrics: the body and its content type."""
@@ -270,8 +391,35 @@ def _default_opener(poll_schedule: PollSchedule | None) -> ServiceOpener:
     return opener
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 10 else format_duration(seconds)
+async def _close(views: AsyncIterator[LookupView]) -> None:
+    """Stop a batch's lookups and wait until they have stopped, even while cancelled."""
+    if isinstance(views, AsyncGenerator):
+        with anyio.CancelScope(shield=True):
+            await views.aclose()
+
+
+class _BatchReporter:
+    """Turns a batch's answers into MCP progress notifications: ids done out of the total."""
+
+    def __init__(self, report: ReportProgress) -> None:
+        self._report = report
+        self._latest: BatchProgress | None = None
+
+    def record(self, step: BatchProgress) -> None:
+        """Keep the batch's latest progress (``on_progress`` of the batch: not async)."""
+        self._latest = step
+
+    async def send(self) -> None:
+        """Report the latest progress recorded."""
+        step = self._latest
+        if step is None:
+            return
+        text = f"{step.done} of {step.total} looked up"
+        if step.failed:
+            text += f" ({step.failed} lookup{'s' if step.failed != 1 else ''} failed)"
+        if step.done < step.total and math.isfinite(step.eta_seconds):
+            text += f"; about {format_duration(step.eta_seconds)} left"
+        await self._report(step.done, step.total, text)
 
 
 class _ProgressReporter:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mcp.types import CallToolResult, TextContent
+
 from mcp_server.results import (
     LIST_LIMIT,
     QUERY_LIMIT,
@@ -24,6 +26,10 @@ from mcp_server.results import (
     OutcomeResult,
     QueueMetricsResult,
     RequestSummaryResult,
+    TriageFailureResult,
+    TriageResult,
+    TriageRowResult,
+    TriageSummaryResult,
 )
 from shared import (
     CaptureOutcome,
@@ -32,6 +38,9 @@ from shared import (
     LookupView,
     QueueHealth,
     RequestSummary,
+    TriageRow,
+    TriageSummary,
+    format_duration,
     inert,
     truncate,
 )
@@ -40,14 +49,26 @@ __all__ = [
     "batch_result",
     "capture_status_result",
     "clean",
+    "duration",
     "error_result",
     "queue_metrics_result",
+    "triage_result",
+    "triage_text",
+    "triage_tool_result",
 ]
+
+#: failure groups spelled out in a triage's text (all of them are in its structured content)
+_TEXT_GROUPS = 5
 
 
 def clean(text: str, limit: int = TEXT_LIMIT) -> str:
     """``text`` made inert (:func:`~shared.explain.untrusted.inert`), trimmed, cut to ``limit``."""
     return truncate(inert(text).strip(), limit)
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` for people: tenths under 10 s (``3.2 s``), whole units above."""
+    return f"{seconds:.1f} s" if seconds < 10 else format_duration(seconds)
 
 
 def _clean_opt(text: str | None, limit: int = SHORT_LIMIT) -> str | None:
@@ -225,4 +246,113 @@ def queue_metrics_result(health: QueueHealth, *, notice: str | None = None) -> Q
         processing_rate_per_minute=metrics.processing_rate_per_minute,
         account=health.account,
         notice=notice,
+    )
+
+
+def _triage_row(row: TriageRow) -> TriageRowResult:
+    return TriageRowResult(
+        request_id=clean(row.request_id, SHORT_LIMIT),
+        status=clean(row.status, SHORT_LIMIT),
+        outcome=row.outcome,
+        exception_type=clean(row.exception_type, SHORT_LIMIT),
+        reason=clean(row.reason),
+        opportunity_id=clean(row.opportunity_id, SHORT_LIMIT),
+        lead_id=clean(row.lead_id, SHORT_LIMIT),
+        account=clean(row.account, SHORT_LIMIT),
+        family=clean(row.family, SHORT_LIMIT),
+    )
+
+
+def _triage_summary(summary: TriageSummary) -> TriageSummaryResult:
+    return TriageSummaryResult(
+        total=summary.total,
+        by_status={clean(status, SHORT_LIMIT): n for status, n in summary.by_status.items()},
+        by_outcome=dict(summary.by_outcome),
+        failures=[
+            TriageFailureResult(
+                outcome=group.outcome,
+                exception_type=clean(group.exception_type, SHORT_LIMIT),
+                reason=clean(group.reason),
+                count=group.count,
+                example_ids=_cap(group.example_ids),
+            )
+            for group in summary.failures
+        ],
+        resubmit=list(summary.resubmit),
+        look_again=list(summary.look_again),
+    )
+
+
+def triage_result(
+    rows: Sequence[TriageRow],
+    summary: TriageSummary,
+    *,
+    found: str,
+    accounts: Sequence[str],
+    elapsed_seconds: float,
+    notice: str | None = None,
+) -> TriageResult:
+    """The triage of ``rows`` (input order) with its ``summary``, every string made inert.
+
+    Args:
+        rows: one row per id, in input order.
+        summary: :func:`~shared.service.triage.summarize` of ``rows``.
+        found: what the input held and what was skipped (``BatchInput.describe()``).
+        accounts: the accounts asked, in order.
+        elapsed_seconds: how long the lookups took.
+        notice: the demo notice, if any.
+    """
+    return TriageResult(
+        summary=_triage_summary(summary),
+        rows=[_triage_row(row) for row in rows],
+        input=clean(found),
+        accounts=list(accounts),
+        elapsed_seconds=round(elapsed_seconds, 1),
+        notice=notice,
+    )
+
+
+def triage_text(result: TriageResult) -> str:
+    """A short reading of ``result`` for people and for clients that ignore structured content."""
+    summary = result.summary
+    counts = ", ".join(
+        f"{n} {outcome.replace('_', ' ')}" for outcome, n in summary.by_outcome.items() if n
+    )
+    plural = "s" if summary.total != 1 else ""
+    lines = [
+        f"Triaged {summary.total} RequestId{plural} on {', '.join(result.accounts)} in "
+        f"{duration(result.elapsed_seconds)}: {counts or 'nothing'}."
+    ]
+    if summary.failures:
+        lines.append("Failures, largest group first:")
+        for group in summary.failures[:_TEXT_GROUPS]:
+            kind = f"{group.outcome.replace('_', ' ')}, {group.exception_type or 'no exception'}"
+            reason = f' "{group.reason}"' if group.reason else ""
+            examples = ", ".join(group.example_ids)
+            lines.append(f"- {group.count} x {kind}:{reason} (e.g. {examples})")
+        if len(summary.failures) > _TEXT_GROUPS:
+            more = len(summary.failures) - _TEXT_GROUPS
+            lines.append(f"- and {more} more group(s): see summary.failures.")
+    if summary.resubmit:
+        lines.append(
+            f"Resubmit after fixing the request: {len(summary.resubmit)} id(s), listed in "
+            "summary.resubmit."
+        )
+    if summary.look_again:
+        lines.append(
+            f"Look again later: {len(summary.look_again)} id(s) may still change, listed in "
+            "summary.look_again."
+        )
+    lines.append(f"Input: {result.input}")
+    lines.append("One row per id is in the structured content (rows).")
+    if result.notice:
+        lines.append(result.notice)
+    return "\n".join(lines)
+
+
+def triage_tool_result(result: TriageResult) -> CallToolResult:
+    """``result`` as structured content, with :func:`triage_text` (not its JSON) as the text."""
+    return CallToolResult(
+        content=[TextContent(type="text", text=triage_text(result))],
+        structured_content=result.model_dump(mode="json"),
     )

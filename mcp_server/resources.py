@@ -8,7 +8,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
-from mcp_server.auth import accounts_of_request
+from mcp_server.auth import requester_of
 from mcp_server.state import ServerState
 from shared import REQUEST_ID_EXAMPLE, InvalidRequestIdError, extract_request_id
 
@@ -32,8 +32,8 @@ async def read_capture_request(request_id: str, ctx: Context[ServerState, Any]) 
     except ToolError as error:
         raise ResourceError(str(error)) from None
     request = ctx.request_context.request
-    allowed = accounts_of_request(getattr(request, "scope", None))
-    return await core.status_json(request_id, allowed=allowed)
+    requester = requester_of(getattr(request, "scope", None))
+    return await core.status_json(request_id, requester=requester)
 
 
 def read_reference() -> str:

@@ -65,6 +65,8 @@ capture-status looks up and explains LeadSquared async Capture Opportunities req
 (a GUID).
 - get_capture_status: one request, decoded and explained (start here).
 - get_capture_statuses: several requests at once.
+- triage_capture_requests: many requests (up to hundreds, e.g. from logs): counts, failures \
+grouped by reason, the ids to resubmit, one row per id.
 - wait_for_capture: follow an In-Queue request until it is final.
 - get_capture_queue_metrics: how busy the queue is.
 - list_capture_accounts: the LeadSquared accounts you may ask (each tool takes account).

@@ -335,15 +335,21 @@ class CaptureService:
         budget = self.client(account).budget
         return count * budget.spacing
 
-    async def queue_health(self, *, account: str | None = None) -> QueueHealth:
+    async def queue_health(
+        self, *, account: str | None = None, caller: Caller = ANONYMOUS
+    ) -> QueueHealth:
         """The queue metrics of ``account`` with their reading, or the explained failure.
+
+        Args:
+            account: the account to ask (default: the default account).
+            caller: the budget lane and principal (who is waiting for these figures).
 
         Raises:
             UnknownAccountError: no such account.
         """
         target = self.accounts.get(account)
         try:
-            metrics = await self._clients[target.name].get_metrics()
+            metrics = await self._clients[target.name].get_metrics(caller=caller)
         except CaptureStatusError as error:
             return QueueHealth(
                 account=target.name,

@@ -233,6 +233,26 @@ async def mcp_client(server: MCPServer[ServerState], era: str) -> AsyncIterator[
         yield client
 
 
+class Progress:
+    """Collects a call's progress notifications; ``reached(n)`` is set after the n-th."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[float, float | None, str | None]] = []
+        self._reached: dict[int, asyncio.Event] = {}
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        self.notes.append((progress, total, message))
+        for count, event in self._reached.items():
+            if len(self.notes) >= count:
+                event.set()
+
+    def reached(self, count: int) -> asyncio.Event:
+        event = self._reached.setdefault(count, asyncio.Event())
+        if len(self.notes) >= count:
+            event.set()
+        return event
+
+
 def text_of(result: CallToolResult) -> str:
     """The text of a tool result's (single) text block."""
     assert len(result.content) == 1
@@ -256,6 +276,7 @@ __all__ = [
     "TOKEN",
     "ClientOpenings",
     "Opener",
+    "Progress",
     "ServerFactory",
     "capture_body",
     "held_in_a_task",

@@ -10,7 +10,9 @@ account is reachable.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -22,7 +24,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextResourceContents
 from starlette.applications import Starlette
 
-from mcp_server.auth import http_tokens
+from mcp_server.auth import TokenGrant, http_tokens
 from mcp_server.http_app import build_http_app
 from mcp_server.server import build_server
 from mcp_server.state import ServerState
@@ -40,6 +42,7 @@ from tests.mcp_server.conftest import (
     PROCESSING_SECONDS,
     TOKEN,
     Opener,
+    Progress,
     held_in_a_task,
     make_settings,
     structured,
@@ -83,6 +86,7 @@ TOOLS = (
     "get_capture_statuses",
     "wait_for_capture",
     "get_capture_queue_metrics",
+    "triage_capture_requests",
 )
 
 
@@ -224,6 +228,7 @@ async def test_every_tool_refuses_an_account_the_token_may_not_reach(
         "get_capture_statuses": {"request_ids": [DEFAULT_CREATED]},
         "wait_for_capture": {"request_id": DEFAULT_CREATED, "timeout_seconds": 0},
         "get_capture_queue_metrics": {},
+        "triage_capture_requests": {"request_ids": [DEFAULT_CREATED]},
     }[tool]
     result = await call(base_url, US_ONLY_TOKEN, tool, {**arguments, "account": "default"})
     assert "may not reach a LeadSquared account called 'default'" in refusal(result)
@@ -322,6 +327,72 @@ async def test_a_limited_token_learns_only_of_the_accounts_it_may_reach(base_url
     assert "may not reach a LeadSquared account called 'mars'" in text
     assert "Use one of: us." in text
     assert "default" not in text
+
+
+# --- triage across accounts ------------------------------------------------------------------
+
+
+def triage_rows(result: CallToolResult) -> list[tuple[str, str, str]]:
+    """(request id, account, outcome) of each row of a successful triage."""
+    assert not result.is_error, text_of(result)
+    content = result.structured_content
+    assert content is not None
+    return [(row["request_id"], row["account"], row["outcome"]) for row in content["rows"]]
+
+
+async def test_a_token_reaching_both_accounts_triages_a_mixed_batch_each_id_on_its_account(
+    base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mcp_server.core")
+    ids = [DEFAULT_CREATED, US_CREATED, UNKNOWN_REQUEST_ID, US_DUPLICATE]
+    progress = Progress()
+    async with mcp_over_http(base_url, era="auto", token=OPS_TOKEN) as client:
+        result = await client.call_tool(
+            "triage_capture_requests", {"request_ids": ids}, progress_callback=progress
+        )
+        async with asyncio.timeout(10):  # over HTTP, notifications may trail the result
+            await progress.reached(1).wait()
+    assert triage_rows(result) == [
+        (DEFAULT_CREATED, "default", "created"),
+        (US_CREATED, "us", "created"),
+        (UNKNOWN_REQUEST_ID, "default", "not_found"),
+        (US_DUPLICATE, "us", "duplicate"),
+    ]
+    assert result.structured_content is not None
+    assert result.structured_content["accounts"] == ["default", "us"]
+    assert all(total == len(ids) for _, total, _ in progress.notes)
+    assert any(
+        r.getMessage().startswith("triage by mcp:ops: 4 of 4 ids looked up") for r in caplog.records
+    )
+    assert OPS_TOKEN not in caplog.text
+
+
+async def test_a_triage_naming_an_account_asks_only_that_account(base_url: str) -> None:
+    result = await call(
+        base_url,
+        OPS_TOKEN,
+        "triage_capture_requests",
+        {"text": f"{DEFAULT_CREATED} {US_CREATED}", "account": "us"},
+    )
+    assert triage_rows(result) == [
+        (DEFAULT_CREATED, "us", "not_found"),
+        (US_CREATED, "us", "created"),
+    ]
+
+
+async def test_a_token_reaching_only_us_triages_on_us_alone(base_url: str) -> None:
+    result = await call(
+        base_url,
+        US_ONLY_TOKEN,
+        "triage_capture_requests",
+        {"request_ids": [DEFAULT_CREATED, US_CREATED]},
+    )
+    assert triage_rows(result) == [
+        (DEFAULT_CREATED, "us", "not_found"),
+        (US_CREATED, "us", "created"),
+    ]
+    assert result.structured_content is not None
+    assert result.structured_content["accounts"] == ["us"]
 
 
 # --- v1's MCP_AUTH_TOKENS next to the file -------------------------------------------------
@@ -470,11 +541,11 @@ async def test_list_capture_accounts_shows_only_what_the_token_reaches(
     assert [entry["name"] for entry in content["accounts"] if entry["is_default"]] == [default]
 
 
-def test_the_accounts_file_gives_each_token_its_accounts(settings: Settings) -> None:
+def test_the_accounts_file_gives_each_token_its_name_and_accounts(settings: Settings) -> None:
     assert http_tokens(settings) == {
-        OPS_TOKEN: ("default", "us"),
-        US_ONLY_TOKEN: ("us",),
-        TOKEN: ("default", "us"),
+        OPS_TOKEN: TokenGrant("ops", ("default", "us")),
+        US_ONLY_TOKEN: TokenGrant("us_only", ("us",)),
+        TOKEN: TokenGrant("token-1", ("default", "us")),
     }
 
 

@@ -452,7 +452,7 @@ async def test_an_mcp_client_with_the_token_lists_and_calls_tools(
     async with mcp_over_http(base_url, era=http_era) as client:
         tools = (await client.list_tools()).tools
         result = await client.call_tool("get_capture_status", {"request_id": CREATED})
-    assert len(tools) == 5
+    assert len(tools) == 6
     content = structured(result)
     assert content["status"] == "Success"
     assert content["outcome"]["kind"] == "created"

@@ -11,7 +11,7 @@ from pathlib import Path
 from mcp import Client, StdioServerParameters
 
 from shared.simulator import SAMPLES
-from tests.mcp_server.conftest import held_in_a_task, structured
+from tests.mcp_server.conftest import Progress, held_in_a_task, structured
 
 CREATED = SAMPLES["created"].request_id
 #: a subprocess start plus the SDK's imports, on a slow CI machine
@@ -56,12 +56,38 @@ async def test_an_mcp_client_drives_the_stdio_server_in_a_subprocess(tmp_path: P
         async with held_in_a_task(Client(params)) as client:
             tools = (await client.list_tools()).tools
             result = await client.call_tool("get_capture_status", {"request_id": CREATED})
-    assert len(tools) == 5
+    assert len(tools) == 6
     assert tools[0].name == "get_capture_status"
     content = structured(result)
     assert content["status"] == "Success"
     # no LSQ_API_KEY: the built-in simulator answers, and every answer says so
     assert content["notice"].startswith("Demo:")
+
+
+async def test_a_triage_over_stdio_reports_progress_and_returns_its_rows(tmp_path: Path) -> None:
+    ids = [CREATED, SAMPLES["failure_invalid_input"].request_id]
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_server"], env=child_env(), cwd=tmp_path
+    )
+    progress = Progress()
+    async with asyncio.timeout(START_SECONDS):
+        async with held_in_a_task(Client(params)) as client:
+            result = await client.call_tool(
+                "triage_capture_requests",
+                {"text": f"{ids[0]}\n{ids[1]}\n{ids[0]}"},
+                progress_callback=progress,
+            )
+            await progress.reached(1).wait()  # notifications may trail the result
+    assert not result.is_error
+    content = result.structured_content
+    assert content is not None
+    assert [(row["request_id"], row["outcome"]) for row in content["rows"]] == [
+        (ids[0], "created"),
+        (ids[1], "failed"),
+    ]
+    assert content["summary"]["resubmit"] == [ids[1]]
+    assert content["notice"].startswith("Demo:")
+    assert [note[1] for note in progress.notes] == [2.0] * len(progress.notes)
 
 
 async def test_stdout_carries_only_protocol_and_logs_go_to_stderr(tmp_path: Path) -> None:

@@ -54,10 +54,11 @@ TOOL_NAMES = [
     "wait_for_capture",
     "get_capture_queue_metrics",
     "list_capture_accounts",
+    "triage_capture_requests",
 ]
 
 
-async def test_five_read_only_tools_are_listed_with_every_annotation_hint_explicit(
+async def test_six_read_only_tools_are_listed_with_every_annotation_hint_explicit(
     mcp_client: Client,
 ) -> None:
     tools = (await mcp_client.list_tools()).tools
