@@ -55,6 +55,7 @@ async def test_the_typescript_sdk_lists_the_tools_and_gets_a_capture_status() ->
         "wait_for_capture",
         "get_capture_queue_metrics",
         "list_capture_accounts",
+        "triage_capture_requests",
     ]
     for tool in seen["tools"]:
         assert tool["hasOutputSchema"]
