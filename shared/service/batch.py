@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ __all__ = ["BatchInput", "BatchProgress", "look_up_batch", "read_batch"]
 
 #: the most characters of input read for ids (about 10 MB: 200,000 log lines)
 MAX_BATCH_INPUT_CHARS = 10_000_000
+#: what is not text: bytes that are not UTF-8 (decoded as lone surrogates) and control
+#: characters other than tab and line breaks (NULs, and the separators str.splitlines
+#: would take for line breaks)
+_NOT_TEXT = re.compile("[\udc80-\udcff\x00-\x08\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +43,8 @@ class BatchInput:
         lines: lines read.
         lines_without_id: lines (not blank) holding no RequestId at all.
         repeats: mentions of an id already found (each id is looked up once).
-        undecodable: bytes that were not text (replaced, never looked at further).
+        undecodable: bytes (or characters) that were not text: not UTF-8, or control
+            characters such as NUL (replaced, never looked at further).
         cut: characters past :data:`MAX_BATCH_INPUT_CHARS` that were not read.
     """
 
@@ -78,15 +84,12 @@ class BatchInput:
 
 def read_batch(data: str | bytes) -> BatchInput:
     """Every RequestId in ``data`` (text or raw bytes), with what was skipped and why."""
-    undecodable = 0
-    if isinstance(data, bytes):
-        text = data.decode("utf-8", errors="replace")
-        undecodable = text.count("\ufffd") - data.count("\ufffd".encode())
-    else:
-        text = data
+    # surrogateescape turns each byte that is not UTF-8 into one character: counted exactly
+    text = data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
     cut = max(len(text) - MAX_BATCH_INPUT_CHARS, 0)
     if cut:
         text = text[:MAX_BATCH_INPUT_CHARS]
+    text, undecodable = _NOT_TEXT.subn("\ufffd", text)
     seen: dict[str, None] = {}
     mentions = lines = lines_without_id = 0
     for line in text.splitlines():
@@ -103,7 +106,7 @@ def read_batch(data: str | bytes) -> BatchInput:
         lines=lines,
         lines_without_id=lines_without_id,
         repeats=mentions - len(seen),
-        undecodable=max(undecodable, 0),
+        undecodable=undecodable,
         cut=cut,
     )
 
