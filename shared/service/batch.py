@@ -3,9 +3,10 @@
 :func:`read_batch` finds every RequestId in what people give (a log file, a pasted message,
 standard input, binary junk) and says what it skipped and why. :func:`look_up_batch` looks
 the ids up through the budget scheduler, yields each view as it completes and never loses
-one: an id the budget could not serve in time is queued again, an id an account does not
-know is tried on the next account, and an id whose lookup failed gets a failed view with
-the reason.
+one: an id the budget could not serve in time is queued again, an id held back by an open
+circuit waits for its probe (once: if LeadSquared still fails, the ids left fail fast), an
+id an account does not know is tried on the next account, and an id whose lookup failed
+gets a failed view with the reason.
 """
 
 from __future__ import annotations
@@ -17,8 +18,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from shared.errors import CaptureStatusError, RateLimitedError, RequestNotFoundError
+from shared.errors import (
+    CaptureStatusError,
+    CircuitOpenError,
+    RateLimitedError,
+    RequestNotFoundError,
+)
 from shared.explain.redact import Redactor
+from shared.guard.breaker import BreakerState
 from shared.guard.lanes import Caller
 from shared.lsq.client import CaptureStatusClient, LookupResult
 from shared.lsq.ids import find_request_ids
@@ -184,6 +191,8 @@ async def look_up_batch(
         queue.put_nowait(rid)
     answers: asyncio.Queue[LookupView | None] = asyncio.Queue()
     started = time.monotonic()
+    # per account: the breaker opening this batch waits out (see ``one``)
+    circuit_waits: dict[str, int] = {}
 
     async def one(rid: str) -> LookupView:
         last: LookupResult | None = None
@@ -197,12 +206,24 @@ async def look_up_batch(
                         continue
                     last = LookupResult(query=rid, request_id=rid, error=error)
                     break
+                except CircuitOpenError as error:
+                    # Nothing was sent. A short spell of failures opened the circuit: wait
+                    # it out rather than fail every id left at once. After a failed probe
+                    # (it opened again) LeadSquared is still failing: the ids left fail fast.
+                    opened = client.breaker.opened_total
+                    if circuit_waits.setdefault(account, opened) == opened:
+                        await asyncio.sleep(min(error.retry_after or 1.0, 5.0))
+                        continue
+                    view = lookup_view(LookupResult(query=rid, request_id=rid, error=error))
+                    return view.model_copy(update={"account": account})
                 except RequestNotFoundError as error:
                     last = LookupResult(query=rid, request_id=rid, error=error)
                     break  # perhaps another account's
                 except CaptureStatusError as error:
                     view = lookup_view(LookupResult(query=rid, request_id=rid, error=error))
                     return view.model_copy(update={"account": account})
+                if client.breaker.state is BreakerState.CLOSED:
+                    circuit_waits.pop(account, None)  # a later spell is waited out again
                 result = LookupResult(query=rid, request_id=status.request_id, status=status)
                 shown = guarded_view(result, None, app_base_url, redactor)
                 if isinstance(shown, LookupResult):  # its answer could not be shown
