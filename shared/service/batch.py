@@ -3,21 +3,29 @@
 :func:`read_batch` finds every RequestId in what people give (a log file, a pasted message,
 standard input, binary junk) and says what it skipped and why. :func:`look_up_batch` looks
 the ids up through the budget scheduler, yields each view as it completes and never loses
-one: an id the budget could not serve in time is queued again, an id an account does not
-know is tried on the next account, and an id whose lookup failed gets a failed view with
-the reason.
+one: an id the budget could not serve in time is queued again, an id held back by an open
+circuit waits for its probe (once: if LeadSquared still fails, the ids left fail fast), an
+id an account does not know is tried on the next account, and an id whose lookup failed
+gets a failed view with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from shared.errors import CaptureStatusError, RateLimitedError, RequestNotFoundError
+from shared.errors import (
+    CaptureStatusError,
+    CircuitOpenError,
+    RateLimitedError,
+    RequestNotFoundError,
+)
 from shared.explain.redact import Redactor
+from shared.guard.breaker import BreakerState
 from shared.guard.lanes import Caller
 from shared.lsq.client import CaptureStatusClient, LookupResult
 from shared.lsq.ids import find_request_ids
@@ -27,6 +35,10 @@ __all__ = ["BatchInput", "BatchProgress", "look_up_batch", "read_batch"]
 
 #: the most characters of input read for ids (about 10 MB: 200,000 log lines)
 MAX_BATCH_INPUT_CHARS = 10_000_000
+#: what is not text: bytes that are not UTF-8 (decoded as lone surrogates) and control
+#: characters other than tab and line breaks (NULs, and the separators str.splitlines
+#: would take for line breaks)
+_NOT_TEXT = re.compile("[\udc80-\udcff\x00-\x08\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +50,8 @@ class BatchInput:
         lines: lines read.
         lines_without_id: lines (not blank) holding no RequestId at all.
         repeats: mentions of an id already found (each id is looked up once).
-        undecodable: bytes that were not text (replaced, never looked at further).
+        undecodable: bytes (or characters) that were not text: not UTF-8, or control
+            characters such as NUL (replaced, never looked at further).
         cut: characters past :data:`MAX_BATCH_INPUT_CHARS` that were not read.
     """
 
@@ -78,15 +91,12 @@ class BatchInput:
 
 def read_batch(data: str | bytes) -> BatchInput:
     """Every RequestId in ``data`` (text or raw bytes), with what was skipped and why."""
-    undecodable = 0
-    if isinstance(data, bytes):
-        text = data.decode("utf-8", errors="replace")
-        undecodable = text.count("\ufffd") - data.count("\ufffd".encode())
-    else:
-        text = data
+    # surrogateescape turns each byte that is not UTF-8 into one character: counted exactly
+    text = data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
     cut = max(len(text) - MAX_BATCH_INPUT_CHARS, 0)
     if cut:
         text = text[:MAX_BATCH_INPUT_CHARS]
+    text, undecodable = _NOT_TEXT.subn("\ufffd", text)
     seen: dict[str, None] = {}
     mentions = lines = lines_without_id = 0
     for line in text.splitlines():
@@ -103,7 +113,7 @@ def read_batch(data: str | bytes) -> BatchInput:
         lines=lines,
         lines_without_id=lines_without_id,
         repeats=mentions - len(seen),
-        undecodable=max(undecodable, 0),
+        undecodable=undecodable,
         cut=cut,
     )
 
@@ -181,6 +191,8 @@ async def look_up_batch(
         queue.put_nowait(rid)
     answers: asyncio.Queue[LookupView | None] = asyncio.Queue()
     started = time.monotonic()
+    # per account: the breaker opening this batch waits out (see ``one``)
+    circuit_waits: dict[str, int] = {}
 
     async def one(rid: str) -> LookupView:
         last: LookupResult | None = None
@@ -194,12 +206,24 @@ async def look_up_batch(
                         continue
                     last = LookupResult(query=rid, request_id=rid, error=error)
                     break
+                except CircuitOpenError as error:
+                    # Nothing was sent. A short spell of failures opened the circuit: wait
+                    # it out rather than fail every id left at once. After a failed probe
+                    # (it opened again) LeadSquared is still failing: the ids left fail fast.
+                    opened = client.breaker.opened_total
+                    if circuit_waits.setdefault(account, opened) == opened:
+                        await asyncio.sleep(min(error.retry_after or 1.0, 5.0))
+                        continue
+                    view = lookup_view(LookupResult(query=rid, request_id=rid, error=error))
+                    return view.model_copy(update={"account": account})
                 except RequestNotFoundError as error:
                     last = LookupResult(query=rid, request_id=rid, error=error)
                     break  # perhaps another account's
                 except CaptureStatusError as error:
                     view = lookup_view(LookupResult(query=rid, request_id=rid, error=error))
                     return view.model_copy(update={"account": account})
+                if client.breaker.state is BreakerState.CLOSED:
+                    circuit_waits.pop(account, None)  # a later spell is waited out again
                 result = LookupResult(query=rid, request_id=status.request_id, status=status)
                 shown = guarded_view(result, None, app_base_url, redactor)
                 if isinstance(shown, LookupResult):  # its answer could not be shown

@@ -66,6 +66,8 @@ TRIAGE_COLUMNS = (
 )
 #: longest reason kept in a row (reasons are one line)
 _REASON_MAX = 300
+#: longest status, exception type or id kept in a row (they are short unless LeadSquared errs)
+_FIELD_MAX = 100
 #: example ids shown per failure group
 _EXAMPLES = 3
 
@@ -129,25 +131,32 @@ def triage_row(view: LookupView) -> TriageRow:
         or (outcome.exception_type if outcome else None)
         or ""
     )
+    opportunity = (
+        (outcome.created_opportunity_id or outcome.conflicted_opportunity_id or "")
+        if outcome
+        else ""
+    )
     return TriageRow(
         request_id=status.request_id,
-        status=task.status_raw,
-        outcome=kind,
-        exception_type=exception,
-        reason=_one_line(reason),
-        opportunity_id=(
-            (outcome.created_opportunity_id or outcome.conflicted_opportunity_id or "")
-            if outcome
-            else ""
+        # one spelling per status, so that summaries count "success" and "Success" together
+        status=(
+            _one_line(task.status_raw, _FIELD_MAX)
+            if status.status is StatusKind.UNKNOWN
+            else status.status.value
         ),
-        lead_id=(outcome.related_prospect_id or "") if outcome else "",
+        outcome=kind,
+        exception_type=_one_line(exception, _FIELD_MAX),
+        reason=_one_line(reason),
+        opportunity_id=_one_line(opportunity, _FIELD_MAX),
+        lead_id=_one_line((outcome.related_prospect_id or "") if outcome else "", _FIELD_MAX),
         account=account,
     )
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: str, limit: int = _REASON_MAX) -> str:
+    """``text`` on one line, at most ``limit`` characters (what LeadSquared sent is untrusted)."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= _REASON_MAX else flat[: _REASON_MAX - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class FailureGroup(BaseModel):
@@ -230,11 +239,15 @@ def triage_csv(rows: Iterable[TriageRow], *, header: bool = True) -> str:
 
 #: first characters that make a spreadsheet app run a cell as a formula
 _FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
+#: the mark put before such a cell (and before a cell starting with the mark itself, so
+#: that reading the file back restores every value exactly)
+_TEXT_MARK = "'"
 
 
 def _cell(value: str) -> str:
     # A cell starting like a formula runs as one in spreadsheet apps: quote it as text.
-    return "'" + value if value[:1] in _FORMULA_STARTS else value
+    marked = value[:1] in _FORMULA_STARTS or value[:1] == _TEXT_MARK
+    return _TEXT_MARK + value if marked else value
 
 
 def triage_jsonl(rows: Iterable[TriageRow]) -> str:
@@ -255,6 +268,8 @@ def rows_from_file(text: str, kind: Literal["csv", "jsonl"]) -> list[TriageRow]:
             except (ValueError, ValidationError):
                 continue
         return rows
+    if not text.endswith("\n"):  # every row written ends with one: the last was cut short
+        text = text[: text.rfind("\n") + 1]
     for record in csv.DictReader(io.StringIO(text)):
         values = {k: _uncell(v or "") for k, v in record.items() if k in TRIAGE_COLUMNS}
         try:
@@ -265,4 +280,5 @@ def rows_from_file(text: str, kind: Literal["csv", "jsonl"]) -> list[TriageRow]:
 
 
 def _uncell(value: str) -> str:
-    return value[1:] if value[:1] == "'" and value[1:2] in _FORMULA_STARTS else value
+    marked = value[:1] == _TEXT_MARK and (value[1:2] in _FORMULA_STARTS or value[1:2] == _TEXT_MARK)
+    return value[1:] if marked else value
