@@ -156,8 +156,8 @@ class FairQueue:
             del principals[principal]
         return waiter
 
-    def move(self, waiter: Waiter, caller: Caller) -> None:
-        """Queue ``waiter`` again as ``caller`` (behind ``caller``'s principal's waiters)."""
+    def discard(self, waiter: Waiter) -> None:
+        """Take ``waiter`` out of the queue, wherever it is (no-op when it is not queued)."""
         principals = self._lanes[waiter.caller.lane]
         queue = principals.get(waiter.caller.principal)
         if queue is not None and waiter in queue:
@@ -165,6 +165,10 @@ class FairQueue:
             self._count -= 1
             if not queue:
                 del principals[waiter.caller.principal]
+
+    def move(self, waiter: Waiter, caller: Caller) -> None:
+        """Queue ``waiter`` again as ``caller`` (behind ``caller``'s principal's waiters)."""
+        self.discard(waiter)
         waiter.caller = caller
         self.push(waiter)
 
@@ -177,17 +181,21 @@ class FairQueue:
         ahead = 0
         for lane, principals in self._lanes.items():
             if lane < waiter.caller.lane:
-                ahead += sum(len(queue) for queue in principals.values())
+                ahead += sum(_live(queue) for queue in principals.values())
             elif lane == waiter.caller.lane:
-                mine = principals.get(waiter.caller.principal, deque[Waiter]())
+                mine = [w for w in principals.get(waiter.caller.principal, ()) if w.live]
                 index = next((i for i, w in enumerate(mine) if w is waiter), len(mine))
                 # round robin: each other principal gets a turn per call of this one
                 ahead += index + sum(
-                    min(len(queue), index + 1)
+                    min(_live(queue), index + 1)
                     for name, queue in principals.items()
                     if name != waiter.caller.principal
                 )
         return ahead
+
+
+def _live(queue: deque[Waiter]) -> int:
+    return sum(1 for waiter in queue if waiter.live)
 
 
 class PrincipalSlots:

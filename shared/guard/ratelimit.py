@@ -273,6 +273,9 @@ class RateBudget:
         expected = self._estimate(waiter)
         if started + expected > deadline:  # no call would come in time: say so at once
             waiter.granted.cancel()
+            self._waiting.discard(waiter)
+            if ticket is not None:
+                ticket.waiter = None
             raise self._busy(request_id, expected)
         self._start_dispatch(caller.lane)
         try:
@@ -286,6 +289,8 @@ class RateBudget:
         finally:
             if ticket is not None:
                 ticket.waiter = None
+            if waiter.granted.cancelled():  # gave up (deadline, cancelled): out of the queue
+                self._waiting.discard(waiter)
         waited = self._clock() - started
         self.waited_seconds_total += waited
         self.waits += 1

@@ -439,6 +439,10 @@ class CaptureStatusClient:
         try:
             await self.cooldown.wait(deadline=deadline, request_id=rid)
             await self.budget.acquire(deadline=deadline, request_id=rid, ticket=ticket)
+            if not probe:
+                # The circuit may have opened while this call waited for the budget (calls
+                # queued behind a failing one): it must not go out then either.
+                probe = self.breaker.before_call(rid)
             granted_at = self._clock()
             refused: list[RateLimitedError] = []
 

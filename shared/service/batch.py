@@ -244,7 +244,7 @@ async def look_up_batch(
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(workers, len(ids))):
-                    group.create_task(worker())
+                    group.create_task(worker(), name="batch-worker")
         finally:
             await answers.put(None)
 
