@@ -23,7 +23,7 @@ from rich.console import Console, RenderableType
 from cli.progress import progress_display
 from cli.queries import STDIN
 from cli.triage_file import RowFile, kind_of_path, row_text
-from cli.triage_render import inert_row, rows_table, summary_view
+from cli.triage_render import rows_table, summary_view
 from shared import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -150,7 +150,7 @@ async def run_triage(
                 also_try=also_try,
                 on_progress=on_progress,
             ):
-                row = inert_row(triage_row(view))
+                row = triage_row(view)
                 rows[view.query] = row
                 looked_up += 1
                 if rows_file is not None:

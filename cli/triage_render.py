@@ -1,8 +1,8 @@
 """A triage for people on a terminal: the summary first, then one row per id.
 
-Every cell comes from a row that :func:`inert_row` made safe (no control, bidi or
-invisible characters) and is inserted as :class:`rich.text.Text`, never as markup, as the
-cards of :mod:`cli.terminal` are.
+Every cell comes from a :class:`~shared.TriageRow`, which holds one line of visible text per
+cell (no control, bidi or invisible characters), and is inserted as :class:`rich.text.Text`,
+never as markup, as the cards of :mod:`cli.terminal` are.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rich.text import Text
 
 from shared import TRIAGE_COLUMNS, TriageRow, TriageSummary, inert
 
-__all__ = ["inert_row", "outcome_label", "rows_table", "summary_view"]
+__all__ = ["outcome_label", "rows_table", "summary_view"]
 
 #: how outcomes read in the summary (the rows keep the names of TRIAGE_COLUMNS' data)
 _OUTCOME_LABELS = {
@@ -34,13 +34,6 @@ _OUTCOME_STYLES = {
     "not_found": "yellow",
     "lookup_failed": "red",
 }
-
-
-def inert_row(row: TriageRow) -> TriageRow:
-    """``row`` with every cell made inert and kept on one line (for any output)."""
-    return row.model_copy(
-        update={column: inert(getattr(row, column), line_breaks=False) for column in TRIAGE_COLUMNS}
-    )
 
 
 def outcome_label(outcome: str) -> str:

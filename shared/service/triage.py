@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from shared.explain.mx_exceptions import find_exception
+from shared.explain.untrusted import inert
 from shared.families import OPPORTUNITY_CAPTURE
 from shared.lsq.models import StatusKind
 from shared.service.views import LookupView
@@ -73,7 +74,12 @@ _EXAMPLES = 3
 
 
 class TriageRow(BaseModel):
-    """One looked-up id, flat and masked (as its view was)."""
+    """One looked-up id, flat and masked (as its view was).
+
+    Every cell is one line of visible text, bounded (the reason to 300 characters, the
+    others to 100), however the row was made: from a view or read back from a file someone
+    may have edited. Renderers still escape cells for their medium.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -86,6 +92,11 @@ class TriageRow(BaseModel):
     lead_id: str = ""
     account: str = ""
     family: str = OPPORTUNITY_CAPTURE
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _one_line_of_visible_text(cls, value: str, info: ValidationInfo) -> str:
+        return _one_line(value, _REASON_MAX if info.field_name == "reason" else _FIELD_MAX)
 
     @property
     def settled(self) -> bool:
@@ -104,7 +115,7 @@ def triage_row(view: LookupView) -> TriageRow:
             request_id=rid,
             outcome="not_found" if code == "not_found" else "lookup_failed",
             exception_type=code,
-            reason=_one_line(message),
+            reason=message,
             account=account,
         )
     status = view.status
@@ -139,23 +150,19 @@ def triage_row(view: LookupView) -> TriageRow:
     return TriageRow(
         request_id=status.request_id,
         # one spelling per status, so that summaries count "success" and "Success" together
-        status=(
-            _one_line(task.status_raw, _FIELD_MAX)
-            if status.status is StatusKind.UNKNOWN
-            else status.status.value
-        ),
+        status=task.status_raw if status.status is StatusKind.UNKNOWN else status.status.value,
         outcome=kind,
-        exception_type=_one_line(exception, _FIELD_MAX),
-        reason=_one_line(reason),
-        opportunity_id=_one_line(opportunity, _FIELD_MAX),
-        lead_id=_one_line((outcome.related_prospect_id or "") if outcome else "", _FIELD_MAX),
+        exception_type=exception,
+        reason=reason,
+        opportunity_id=opportunity,
+        lead_id=(outcome.related_prospect_id or "") if outcome else "",
         account=account,
     )
 
 
 def _one_line(text: str, limit: int = _REASON_MAX) -> str:
-    """``text`` on one line, at most ``limit`` characters (what LeadSquared sent is untrusted)."""
-    flat = " ".join(text.split())
+    """``text`` on one line of visible characters, at most ``limit`` long (untrusted text)."""
+    flat = " ".join(inert(text, line_breaks=False).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
