@@ -42,6 +42,7 @@ from bot.home import Configuration, home_view, refused_home_view
 from bot.identity import slack_error_code
 from bot.inflight import InFlight
 from bot.kit import RenderContext, SlackMessage
+from bot.triage_blocks import too_many_for_a_job_message
 from bot.triage_jobs import TriageJobs, TriageRequest
 from shared import (
     Account,
@@ -133,9 +134,8 @@ class Listeners:
                 return
             ids: list[str] = []
             if not isinstance(parsed, Metrics):
-                many = read_batch(parsed.text).ids
-                if len(many) > self._options.max_ids:
-                    answer = self._start_triage(many, context, client)
+                if len(read_batch(parsed.text).ids) > self._options.max_ids:
+                    answer = self._start_triage(parsed.text, context, client)
                     await ack(response_type="ephemeral", **answer)
                     return
                 try:
@@ -254,9 +254,8 @@ class Listeners:
                     return
                 message: object = shortcut.get("message")
                 texts = message_texts(cast("Payload", message)) if isinstance(message, dict) else []
-                many = read_batch("\n".join(texts)).ids
-                if len(many) > self._options.max_ids:
-                    await answer.send(self._start_triage(many, context, client))
+                if len(read_batch("\n".join(texts)).ids) > self._options.max_ids:
+                    await answer.send(self._start_triage("\n".join(texts), context, client))
                     return
                 account = self._route(context)
                 found = self._service.first_request_ids(
@@ -326,15 +325,19 @@ class Listeners:
         )
 
     def _start_triage(
-        self, ids: list[str], context: AsyncBoltContext, client: AsyncWebClient
+        self, text: str, context: AsyncBoltContext, client: AsyncWebClient
     ) -> SlackMessage:
-        """Start a triage job of ``ids`` for this person in this conversation (or refuse it)."""
+        """Start a triage job of the ids in ``text`` for this person here (or refuse it)."""
         channel, user = context.channel_id, context.user_id
         if not channel or not user:  # Slack always sends both with commands and shortcuts
             log.warning("A triage came without a channel or user; not started")
             return failure_message()
+        try:
+            batch = self._service.batch_in(text, max_ids=self._jobs.options.max_ids)
+        except CaptureStatusError as error:  # over the cap of a job: the core's words
+            return too_many_for_a_job_message(error.message)
         request = TriageRequest(
-            ids=ids,
+            ids=batch.ids,
             team_id=_workspace(context) or "-",
             user_id=user,
             channel_id=channel,

@@ -108,18 +108,11 @@ def started_message(count: int, eta_seconds: float, *, max_ids: int) -> SlackMes
     }
 
 
-def too_many_for_a_job_message(count: int, cap: int) -> SlackMessage:
-    """More ids than one job takes: the cap, and how to triage more (the CLI)."""
-    text = (
-        f":no_entry: *{_ids(count)} is more than one triage job in Slack takes ({cap:,}).*\n"
-        f"Split the list into parts of at most {cap:,} ids, or run `{CLI_TRIAGE} FILE` "
-        "(or `-` for standard input) from a terminal: it takes any number of ids, prints the "
-        "same summary and writes the rows as CSV or JSONL."
-    )
-    return {
-        "text": f"{_ids(count)} is more than one triage job takes ({cap:,}); use {CLI_TRIAGE}.",
-        "blocks": [section("triage-too-many", text)],
-    }
+def too_many_for_a_job_message(refusal: str) -> SlackMessage:
+    """More ids than one job takes: the core's refusal (the cap, and how to do more)."""
+    headline = ":no_entry: *Not started: too many ids for one triage job.*"
+    text = f"{headline}\n{escape_cut(refusal, 2_000)}"
+    return {"text": refusal, "blocks": [section("triage-too-many", text)]}
 
 
 def busy_message(running: int) -> SlackMessage:

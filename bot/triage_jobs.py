@@ -40,7 +40,6 @@ from bot.triage_blocks import (
     started_message,
     stopped_message,
     summary_message,
-    too_many_for_a_job_message,
 )
 from shared import (
     Account,
@@ -150,9 +149,10 @@ class TriageJobs:
     ) -> SlackMessage:
         """Start a job in the background, or refuse it; return the answer for the person.
 
-        Refused, with the reason: more ids than one job takes, or the person already runs
-        as many jobs as one may. Otherwise the answer gives the count and the ETA at the
-        budget's pace, and the job runs on the bulk lane as the person's principal.
+        Refused, with the reason, when the person already runs as many jobs as one may (the
+        ids of one job are capped before: ``CaptureService.batch_in``). Otherwise the answer
+        gives the count and the ETA at the budget's pace, and the job runs on the bulk lane
+        as the person's principal.
 
         Args:
             request: the ids, the person, the conversation and the account.
@@ -161,8 +161,6 @@ class TriageJobs:
             answer_max_ids: the most ids one answer shows as cards (said in the answer).
         """
         count = len(request.ids)
-        if count > self.options.max_ids:
-            return too_many_for_a_job_message(count, self.options.max_ids)
         running = self.running(request.principal)
         if running >= self.options.jobs_per_user:
             return busy_message(running)

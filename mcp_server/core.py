@@ -57,7 +57,6 @@ from shared import (
     format_duration,
     host_for_logs,
     metrics_registry,
-    read_batch,
     summarize,
     triage_row,
 )
@@ -312,16 +311,10 @@ class CaptureCore:
             ToolError: no RequestId in ``text``, more than :data:`TRIAGE_MAX_IDS`, or an
                 account the caller may not reach.
         """
-        batch = read_batch(text)
-        if not batch.ids:
-            raise ToolError(f"No RequestId to triage. {batch.describe()}")
-        if len(batch.ids) > TRIAGE_MAX_IDS:
-            raise ToolError(
-                f"Found {len(batch.ids)} distinct RequestIds; this tool triages at most "
-                f"{TRIAGE_MAX_IDS} per call. Split them into calls of at most {TRIAGE_MAX_IDS}, "
-                "or run the CLI, which takes any number: capture-status triage FILE (every "
-                "RequestId in FILE; - reads standard input)."
-            )
+        try:
+            batch = self.service.batch_in(text, max_ids=TRIAGE_MAX_IDS)
+        except CaptureStatusError as error:  # no id, or over the cap: the core's words
+            raise ToolError(error.message) from None
         names = self._triage_accounts(account, requester.allowed)
         progress = _BatchReporter(report)
         started = time.monotonic()

@@ -123,6 +123,16 @@ class TooManyRequestIdsError(CaptureStatusError):
             f"Split them into batches of {cap} or fewer."
         )
 
+    @classmethod
+    def over_batch_cap(cls, count: int, cap: int) -> TooManyRequestIdsError:
+        """``count`` distinct ids were found where one batch here takes at most ``cap``."""
+        return cls(
+            f"Found {count:,} distinct RequestIds; at most {cap:,} are triaged at a time here. "
+            f"Split them into parts of at most {cap:,}, or run the CLI, which takes any "
+            "number: capture-status triage FILE (every RequestId in FILE; - reads standard "
+            "input)."
+        )
+
 
 class UnknownAccountError(CaptureStatusError):
     """The account named is not configured here, or the caller may not reach it."""

@@ -31,7 +31,7 @@ from shared.guard.lanes import ANONYMOUS, Caller, PrincipalSlots
 from shared.lsq.client import CaptureStatusClient, LookupResult
 from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id, find_request_ids
 from shared.lsq.models import QueueMetrics
-from shared.service.batch import OnBatchProgress, look_up_batch
+from shared.service.batch import BatchInput, OnBatchProgress, look_up_batch, read_batch
 from shared.service.views import LookupView, look_up, lookup_view
 from shared.service.waiting import PollSchedule, WaitProgress, wait_for_final
 
@@ -231,6 +231,24 @@ class CaptureService:
         if max_ids is not None:
             cap = min(cap, max_ids)
         return FoundIds(ids=list(seen)[:cap], found=len(seen))
+
+    def batch_in(self, data: str | bytes, *, max_ids: int | None = None) -> BatchInput:
+        """Every RequestId of a batch's input, with what was skipped (see ``read_batch``).
+
+        Args:
+            data: text or raw bytes (a file, standard input, a pasted message).
+            max_ids: the most distinct ids this front door triages at once (``None``: any).
+
+        Raises:
+            InvalidRequestIdError: no RequestId at all (the message says what was skipped).
+            TooManyRequestIdsError: more than ``max_ids`` (the message says how to do more).
+        """
+        batch = read_batch(data)
+        if not batch.ids:
+            raise InvalidRequestIdError(f"No RequestId to triage. {batch.describe()}")
+        if max_ids is not None and len(batch.ids) > max_ids:
+            raise TooManyRequestIdsError.over_batch_cap(len(batch.ids), max_ids)
+        return batch
 
     def _check_count(self, count: int, max_ids: int | None, client: CaptureStatusClient) -> None:
         if count == 0:

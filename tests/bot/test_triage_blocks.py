@@ -42,7 +42,7 @@ def test_every_message_of_a_job_is_valid_block_kit() -> None:
                              pace_per_second=4.4)  # fmt: skip
     for message in (
         started_message(1_000, 227.0, max_ids=10),
-        too_many_for_a_job_message(1_500, 1_000),
+        too_many_for_a_job_message("Found 1,500 distinct RequestIds; at most 1,000 ..."),
         busy_message(2),
         progress_message(JOB, None, CTX),
         progress_message(JOB, progress, CTX),

@@ -245,7 +245,7 @@ async def test_more_ids_than_one_job_takes_are_refused_with_the_way_to_do_more(
     answer = _ack((await _command(bot, fake_slack, ids)).body)
     assert_valid_message(answer)
     rendered = json.dumps(answer, ensure_ascii=False)
-    assert "16 RequestIds is more than one triage job in Slack takes (15)" in rendered
+    assert "Found 16 distinct RequestIds; at most 15 are triaged at a time here" in rendered
     assert "capture-status triage FILE" in rendered
     assert bot.jobs.running() == 0
     assert fake_slack.posts("/api/chat.postMessage") == []

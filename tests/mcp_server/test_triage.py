@@ -219,7 +219,7 @@ async def test_more_ids_than_the_cap_are_refused_with_the_count_the_cap_and_the_
     text = "\n".join(new_ids(TRIAGE_MAX_IDS + 1))
     message = refusal(await mcp_client.call_tool("triage_capture_requests", {"text": text}))
     assert f"Found {TRIAGE_MAX_IDS + 1} distinct RequestIds" in message
-    assert f"at most {TRIAGE_MAX_IDS} per call" in message
+    assert f"at most {TRIAGE_MAX_IDS} are triaged at a time" in message
     assert "capture-status triage FILE" in message
     assert sim.calls == []
 

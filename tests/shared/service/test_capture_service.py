@@ -103,3 +103,19 @@ def test_an_account_outside_the_callers_reach_is_refused(service: CaptureService
         service.account("default", allowed=["us"])
     with pytest.raises(UnknownAccountError, match="no LeadSquared account called 'eu'"):
         service.account("eu")
+
+
+def test_a_batch_without_any_id_is_refused_with_what_was_skipped(service: CaptureService) -> None:
+    with pytest.raises(InvalidRequestIdError) as refused:
+        service.batch_in(b"no ids here\nnor here\n")
+    assert refused.value.message.startswith("No RequestId to triage. Found 0 distinct")
+    assert "2 lines without a RequestId" in refused.value.message
+
+
+def test_a_batch_over_the_front_doors_cap_says_how_to_do_more(service: CaptureService) -> None:
+    text = "\n".join(list(sample_ids_for("default").values())[:3])
+    assert len(service.batch_in(text, max_ids=3).ids) == 3
+    with pytest.raises(TooManyRequestIdsError) as refused:
+        service.batch_in(text, max_ids=2)
+    assert "Found 3 distinct RequestIds; at most 2 are triaged" in refused.value.message
+    assert "capture-status triage FILE" in refused.value.message
