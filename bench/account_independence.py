@@ -8,7 +8,7 @@ once, or does B end up waiting behind A's budget?
 Method: the simulator serves both accounts on a loopback socket, each with its own
 25-per-5-s window and its own captures (all finished), and referees both. The service
 runs with the default client options (23 calls per 5 s per account). First 40 fresh lookups of
-one id each on B alone, one started every 0.3 s (at most ~18 calls in any 5.25-s window,
+one id each on B alone, one started every 0.3 s (at most ~18 calls in any 5.15-s window,
 well under B's 23, so B never needs to wait for its own budget); then A gets a burst of 150
 distinct fresh lookups at once (three look-ups of 50, the service's cap per call: about
 seven windows of A's budget, ~32 s), and the same 40 B lookups run, at the same pace, while
@@ -24,7 +24,7 @@ Goals:
   against ~10 ms alone on an idle machine (a ratio goal of 1.5 would fail on CPU alone),
   ~100 ms with two busy processes competing for the cores. 250 ms leaves room for a busy
   shared machine and is still far below what sharing a budget would cost: B would queue
-  behind A's waiting lookups (FIFO), at least until A's next window turn (up to 5.25 s)
+  behind A's waiting lookups (FIFO), at least until A's next window turn (up to 5.15 s)
   and behind A's whole burst about 30 s. With 40 lookups, p99 is the slowest one. The ratio
   is printed for the record.
 - B's budget never waited (``RateBudget.waits`` stays 0) and its cooldown never started,

@@ -185,7 +185,7 @@ async def look_up_batch(
     name, first, _ = clients[0]
     budget = first.budget
     workers = concurrency or max(first.options.budget_calls, 1)
-    pace = budget.calls / (budget.seconds + first.options.budget_guard_seconds)
+    pace = 1 / budget.spacing
     queue: asyncio.Queue[str] = asyncio.Queue()
     for rid in ids:
         queue.put_nowait(rid)
