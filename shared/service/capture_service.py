@@ -436,7 +436,7 @@ class CaptureService:
             metrics = None
             if not (outcome.finished or isinstance(outcome.last_error, RateLimitedError)):
                 left = timeout_seconds - outcome.elapsed_seconds
-                metrics = await _metrics_within(client, left)
+                metrics = await _metrics_within(client, left, caller)
             result = LookupResult(query=query, request_id=outcome.request_id, status=outcome.status)
             view = lookup_view(
                 result, metrics=metrics, app_base_url=target.app_base_url, redactor=redactor
@@ -460,12 +460,14 @@ _NO_IDS = (
 )
 
 
-async def _metrics_within(client: CaptureStatusClient, seconds: float) -> QueueMetrics | None:
+async def _metrics_within(
+    client: CaptureStatusClient, seconds: float, caller: Caller
+) -> QueueMetrics | None:
     """The queue figures, if they come within ``seconds``."""
     if seconds <= 0:
         return None
     try:
         async with asyncio.timeout(seconds):
-            return await client.get_metrics()
+            return await client.get_metrics(caller=caller)
     except (CaptureStatusError, TimeoutError):
         return None
