@@ -172,11 +172,14 @@ class RateBudget:
         self._waiting = FairQueue()
         self._dispatcher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._napping_lane: Lane | None = None
+        #: the lane of the waiter the dispatcher is serving now (asking, or napping)
+        self._serving_lane: Lane | None = None
         self._claimed: set[Lane] = set()
         self._next_free = 0.0
         self._local_blocked_until = 0.0
         self._last_used_shared = link is not None
+        #: when this replica last took a call of its local share (Redis down)
+        self._last_local_call = -math.inf
         # The synchronous in-memory limiter: its calls never block, and unlike limits'
         # asyncio MemoryStorage it does not hop to a worker thread on every hit (measured:
         # ~170 us a lookup, half of the client's whole overhead).
@@ -202,7 +205,17 @@ class RateBudget:
 
     async def _try_once(self, lane: Lane) -> float | None:
         """Take a call for ``lane`` if one may go now; else the seconds until one may."""
-        if self._shared is not None and self._link is not None and self._link.should_try():
+        if self._shared is not None and self._link is not None and not self._last_used_shared:
+            # Back from the local share: the shared window cannot see this replica's local
+            # calls, so they must leave the window first. Once Redis is known to answer
+            # again, no more local calls; until then, no probe that would take a shared call.
+            hold = self._last_local_call + self._window_seconds - self._clock()
+            if hold > 0 and self._link.healthy:
+                return hold
+            shared_now = hold <= 0 and self._link.should_try()
+        else:
+            shared_now = self._link is not None and self._link.should_try()
+        if self._shared is not None and self._link is not None and shared_now:
             started = self._link.now()
             try:
                 wait = await self._shared.take(lane, self.spacing if lane.paced else 0.0)
@@ -229,6 +242,7 @@ class RateBudget:
         if self._local.hit(self._local_item, self._key):
             if lane.paced:
                 self._last_paced = now
+            self._last_local_call = now
             return None
         stats = self._local.get_window_stats(self._local_item, self._key)
         return max(stats.reset_time - time.time(), _POLL_FLOOR)
@@ -276,6 +290,8 @@ class RateBudget:
             self._waiting.discard(waiter)
             if ticket is not None:
                 ticket.waiter = None
+            if self._dispatcher is None or self._dispatcher.done():
+                await self._release_idle_claims()  # no claim outlives its last waiter
             raise self._busy(request_id, expected)
         self._start_dispatch(caller.lane)
         try:
@@ -312,13 +328,21 @@ class RateBudget:
             self._dispatcher = asyncio.get_running_loop().create_task(
                 self._dispatch(), name="budget-dispatcher"
             )
-        elif self._napping_lane is not None and lane < self._napping_lane:
-            self._wake.set()  # a higher lane may go where the napping one may not
+        elif self._serving_lane is not None and lane < self._serving_lane:
+            self._wake.set()  # a higher lane may go where the one being served may not
 
     async def _dispatch(self) -> None:
         """Hand out calls to the waiters, best first, until none is left."""
         try:
-            while (head := self._waiting.head()) is not None:
+            while True:
+                head = self._waiting.head()
+                if head is None:
+                    await self._release_idle_claims()
+                    if self._waiting.head() is None:  # nobody came in meanwhile: done
+                        return
+                    continue
+                self._wake.clear()
+                self._serving_lane = head.caller.lane
                 wait = await self._try_once(head.caller.lane)
                 if wait is None:
                     # the best waiter now (a higher one may have come in meanwhile)
@@ -328,20 +352,19 @@ class RateBudget:
                     await self._release_idle_claims()
                     continue
                 self._next_free = self._clock() + wait
-                await self._nap(wait, head.caller.lane)
+                await self._nap(wait)
         finally:
-            await self._release_idle_claims()
+            self._serving_lane = None
 
-    async def _nap(self, seconds: float, lane: Lane) -> None:
-        """Sleep ``seconds``, or less when a waiter of a higher lane than ``lane`` comes in."""
-        self._wake.clear()
-        self._napping_lane = lane
+    async def _nap(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when a waiter of a higher lane comes in (``_wake``)."""
+        if self._wake.is_set():  # one came in while the window was asked
+            return
         sleeper = asyncio.ensure_future(self._sleep(seconds))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._napping_lane = None
             sleeper.cancel()
             waker.cancel()
 

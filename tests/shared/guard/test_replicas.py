@@ -212,6 +212,33 @@ async def test_the_budget_falls_back_while_redis_is_down_and_returns_to_it() -> 
             await link.aclose()
 
 
+async def test_back_on_redis_the_local_calls_leave_the_window_before_any_shared_call() -> None:
+    clock = FakeClock()
+    async with running_redis() as redis_server:
+        link = RedisLink(redis_server.url, retry_seconds=0.5, clock=clock)
+        budget = RateBudget(10, 1, key="back", link=link, fallback_calls=2, clock=clock)
+        try:
+            redis_server.kill()
+            with pytest.raises(RateLimitedError):  # the outage noticed: a window's wait
+                await budget.acquire(deadline=clock() + 0.1)
+            clock.advance(1.25)
+            await budget.acquire(deadline=clock() + 5)  # a call of the local share
+            redis_server.restart()
+            await wait_until_ready(link.client)
+            clock.advance(0.5)  # the next probe is due; the cache or the cooldown makes it
+            assert await link.run(link.client.ping, False)  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+            assert link.healthy
+            with pytest.raises(RateLimitedError):  # hold on: that local call is recent
+                await budget.acquire(deadline=clock())
+            assert await link.client.llen("back:window") == 0  # pyright: ignore[reportUnknownMemberType, reportGeneralTypeIssues]
+            clock.advance(1.25)
+            await budget.acquire(deadline=clock() + 5)
+            assert budget.shared
+            assert await link.client.llen("back:window") == 1  # pyright: ignore[reportUnknownMemberType, reportGeneralTypeIssues]
+        finally:
+            await link.aclose()
+
+
 async def test_a_throttle_seen_by_one_replica_makes_every_replica_stand_back() -> None:
     async with running_redis() as redis_server:
         links = [RedisLink(redis_server.url), RedisLink(redis_server.url)]

@@ -280,3 +280,52 @@ async def test_a_person_joining_a_batchs_call_raises_it_to_their_lane() -> None:
     assert granted[0] == "shared"
     assert budget.granted_by_lane["interactive"] == 3  # the two before, and the shared call
     await budget.aclose()
+
+
+async def test_a_caller_arriving_while_the_dispatcher_winds_down_is_still_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    releasing, release = asyncio.Event(), asyncio.Event()
+    real_release = SharedWindow.release_claim
+
+    async def slow_release(self: SharedWindow, lane: Lane) -> None:
+        releasing.set()
+        await release.wait()  # Redis is slow to answer just now
+        await real_release(self, lane)
+
+    monkeypatch.setattr(SharedWindow, "release_claim", slow_release)
+    async with running_redis() as redis_server:
+        link = RedisLink(redis_server.url)
+        budget = RateBudget(1, 1, key="wind-down", guard_seconds=0.0, link=link)
+        try:
+            await budget.acquire(deadline=_deadline())  # the window is full for a second
+            gone = asyncio.create_task(
+                budget.acquire(deadline=_deadline(), caller=Caller.bulk("a"))
+            )
+            await _queued(budget, 1)
+            gone.cancel()  # the dispatcher finds nobody left and releases the bulk claim
+            await asyncio.wait_for(releasing.wait(), BOUND)
+            bob = asyncio.create_task(
+                budget.acquire(deadline=time.monotonic() + 3, caller=Caller.interactive("bob"))
+            )
+            await _queued(budget, 1)  # bob was refused at once and queued meanwhile
+            release.set()
+            await asyncio.wait_for(bob, BOUND)  # served when the call frees up, not refused
+        finally:
+            await budget.aclose()
+            await link.aclose()
+
+
+async def test_a_caller_refused_at_once_leaves_no_claim_behind() -> None:
+    async with running_redis() as redis_server:
+        link = RedisLink(redis_server.url)
+        budget = RateBudget(1, 5, key="no-leak", guard_seconds=0.0, link=link)
+        try:
+            await budget.acquire(deadline=_deadline())
+            with pytest.raises(RateLimitedError):  # the next call is 5 s away
+                await budget.acquire(deadline=time.monotonic() + 0.1, caller=Caller.watch("w"))
+            claims = await link.client.zrange("no-leak:claims", 0, -1)  # pyright: ignore[reportUnknownMemberType]
+            assert claims == []  # other replicas' batches do not stand back for nobody
+        finally:
+            await budget.aclose()
+            await link.aclose()
