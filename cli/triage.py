@@ -22,7 +22,7 @@ from rich.console import Console, RenderableType
 
 from cli.progress import progress_display
 from cli.queries import STDIN
-from cli.triage_file import RowFile, kind_of_path, row_text
+from cli.triage_file import NotARowsFileError, RowFile, kind_of_path, row_text
 from cli.triage_render import rows_table, summary_view
 from shared import (
     EXIT_FAILED,
@@ -82,6 +82,11 @@ def plan_triage(
         kind = inferred
     else:
         kind = "table"
+    if path is not None and source != STDIN and _same_file(Path(source), path):
+        return (
+            "--output names the input file itself: the rows would replace the ids. Write "
+            "the rows to another file."
+        )
     if kind == "table" and path is not None:
         return (
             "--output writes rows a re-run can resume from, as CSV or JSON Lines: pass "
@@ -117,6 +122,9 @@ async def run_triage(
         rows_file = RowFile(plan.output, plan.kind)
         try:
             rows = _resumed(rows_file, batch.ids, err)
+        except NotARowsFileError as error:
+            err.print(_shown(str(error)), markup=False)
+            return EXIT_USAGE
         except OSError as error:
             err.print(f"Cannot read {_shown(str(plan.output))}: {error}.", markup=False)
             return EXIT_USAGE
@@ -157,6 +165,9 @@ async def run_triage(
                     rows_file.append(row)
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True  # Ctrl-C: report what was done, keep the file resumable
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            task.uncancel()  # handled here: later timeouts in this task must work as usual
     finally:
         if rows_file is not None:
             rows_file.finish(in_order())
@@ -248,6 +259,13 @@ def _stopped(plan: TriagePlan, looked_up: int, todo: int) -> str:
         f"{said} Nothing was saved to resume from: add --output FILE.csv (or .jsonl) to keep "
         "the rows as they come and resume after a stop."
     )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return first.resolve() == second.resolve()
+    except OSError:
+        return False
 
 
 def _shown(text: str) -> str:

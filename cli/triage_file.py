@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
-from shared import TriageRow, rows_from_file, triage_csv, triage_jsonl
+from shared import TRIAGE_COLUMNS, TriageRow, rows_from_file, triage_csv, triage_jsonl
 
-__all__ = ["RowFile", "RowKind", "kind_of_path", "row_text"]
+__all__ = ["NotARowsFileError", "RowFile", "RowKind", "kind_of_path", "row_text"]
 
 RowKind = Literal["csv", "jsonl"]
 
@@ -35,6 +35,16 @@ def row_text(rows: Iterable[TriageRow], kind: RowKind, *, header: bool = True) -
     if kind == "csv":
         return triage_csv(rows, header=header)
     return triage_jsonl(rows)
+
+
+class NotARowsFileError(Exception):
+    """The output file exists and holds something else than rows of this format."""
+
+    def __init__(self, path: Path, kind: RowKind) -> None:
+        super().__init__(
+            f"{path} exists and holds no triage rows ({kind}): it is not overwritten. Choose "
+            "another --output file, or remove this one first."
+        )
 
 
 class RowFile:
@@ -59,7 +69,10 @@ class RowFile:
         if not self.path.exists():
             return []
         text = self.path.read_text(encoding="utf-8", errors="replace")
-        return rows_from_file(text, self.kind)
+        rows = rows_from_file(text, self.kind)
+        if not rows and text.strip() and not text.startswith(TRIAGE_COLUMNS[0]):
+            raise NotARowsFileError(self.path, self.kind)
+        return rows
 
     def start(self, rows: Sequence[TriageRow]) -> None:
         """Replace the file by ``rows`` in one step, then append further rows to it.

@@ -64,7 +64,7 @@ def summary_view(summary: TriageSummary, *, looked_up: int, resumed: int) -> Ren
         )
     )
     parts.append(
-        _id_list("Look at again later (still in queue, or the lookup failed)", summary.look_again)
+        _id_list("Look at again later (in queue, ERROR, or the lookup failed)", summary.look_again)
     )
     return Group(*parts)
 

@@ -52,7 +52,7 @@ OUTCOMES: tuple[Outcome, ...] = (
     "lookup_failed",
 )
 #: outcomes a re-run looks up again (they may still change)
-UNSETTLED: frozenset[str] = frozenset({"in_queue", "lookup_failed"})
+UNSETTLED: frozenset[str] = frozenset({"in_queue", "error", "lookup_failed"})
 #: the columns of every row format, in order
 TRIAGE_COLUMNS = (
     "request_id",
@@ -189,7 +189,8 @@ class TriageSummary(BaseModel):
             outcome, exception type and reason, largest group first.
         resubmit: the ids to resubmit after fixing the request (FAILURE is final:
             LeadSquared will not retry them; ERROR ones it retries itself).
-        look_again: the ids whose answer may still change (in queue, lookup failed).
+        look_again: the ids whose answer may still change: in queue, ERROR (LeadSquared
+            retries those itself) and failed lookups.
     """
 
     model_config = ConfigDict(frozen=True)

@@ -148,7 +148,7 @@ async def test_the_summary_counts_outcomes_groups_failures_and_lists_the_ids_to_
     [resubmit] = [b for b in blocks if b["block_id"].endswith("-ts-resubmit")]
     assert "*To resubmit* (9)" in resubmit["text"]["text"]
     assert all(rid in resubmit["text"]["text"] for rid in failed)
-    assert "*Look again later* (2)" in rendered
+    assert "*Look again later* (3)" in rendered  # two in queue, one ERROR
     assert "Looked up in" in rendered
     assert "started by <@U0ALICE>" in rendered
 

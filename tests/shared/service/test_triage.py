@@ -175,9 +175,9 @@ async def test_the_summary_counts_groups_and_picks_what_to_do(
         s.request_id for s in SAMPLES.values() if s.expected_status == "FAILURE"
     }
     assert summary.look_again == [
-        r.request_id for r in rows if r.outcome in {"in_queue", "lookup_failed"}
+        r.request_id for r in rows if r.outcome in {"in_queue", "error", "lookup_failed"}
     ]
-    assert len(summary.look_again) == 2 + 5
+    assert len(summary.look_again) == 2 + 1 + 5  # in queue, ERROR (retried upstream), failed
 
 
 def test_failures_sharing_an_exception_and_reason_are_one_group() -> None:
