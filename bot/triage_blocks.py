@@ -191,7 +191,8 @@ def summary_message(
             section(
                 f"{n}-ts-again",
                 f"*Look again later* ({len(summary.look_again):,}): still in the queue, in "
-                "ERROR (LeadSquared retries those), or the lookup failed.\n" + _id_list(summary.look_again, _LOOK_AGAIN_SHOWN),
+                "ERROR (LeadSquared retries those), or the lookup failed.\n"
+                + _id_list(summary.look_again, _LOOK_AGAIN_SHOWN),
             )
         )
     blocks.append(context(f"{n}-ts-ctx", [checked_line(ctx)] + ([demo_note()] if ctx.demo else [])))
