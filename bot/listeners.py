@@ -300,7 +300,7 @@ class Listeners:
                 view = refused_home_view(secrets.token_hex(4))
             else:
                 reachable = self._service.accounts.reachable_from_slack(_workspace(context))
-                healths = await self._service.queue_healths(reachable)
+                healths = await self._service.queue_healths(reachable, caller=_caller(context))
                 ctx = self._render_context(reachable[0] if len(reachable) == 1 else None)
                 view = home_view(self._options.configuration, ctx, healths=healths)
             try:
@@ -404,7 +404,7 @@ class Listeners:
     async def _metrics_message(self, context: AsyncBoltContext) -> SlackMessage:
         """The queue of every account this workspace reaches."""
         reachable = self._service.accounts.reachable_from_slack(_workspace(context))
-        healths = await self._service.queue_healths(reachable)
+        healths = await self._service.queue_healths(reachable, caller=_caller(context))
         only = reachable[0] if len(reachable) == 1 else None
         return metrics_message(healths, self._render_context(only))
 

@@ -48,6 +48,7 @@ from shared import (
     CaptureService,
     LookupView,
     TriageRow,
+    in_input_order,
     summarize,
     triage_csv,
     triage_row,
@@ -316,8 +317,7 @@ class _Job:
                 progress = self._progress
                 if progress is not None and cadence.due(progress.done, clock()):
                     await self._replace(progress_message(self._info, progress, self._ctx()))
-        order = {rid: index for index, rid in enumerate(self._request.ids)}
-        rows.sort(key=lambda row: order.get(row.request_id, len(order)))
+        rows = in_input_order(rows, self._request.ids)
         summary = summarize(rows)
         message = summary_message(self._info, summary, clock() - started, self._ctx())
         if not await self._replace(message):

@@ -113,8 +113,7 @@ async def run_triage(
     err.print(batch.describe(), markup=False)
     if not batch.ids:
         return EXIT_USAGE
-    account = service.account(plan.account).name
-    also_try = () if plan.account else tuple(n for n in service.accounts.names if n != account)
+    account, *also_try = service.accounts_to_try(plan.account)
     rows: dict[str, TriageRow] = {}
     rows_file = None
     if plan.output is not None:

@@ -56,6 +56,7 @@ from shared import (
     WaitProgress,
     format_duration,
     host_for_logs,
+    in_input_order,
     metrics_registry,
     summarize,
     triage_row,
@@ -315,7 +316,10 @@ class CaptureCore:
             batch = self.service.batch_in(text, max_ids=TRIAGE_MAX_IDS)
         except CaptureStatusError as error:  # no id, or over the cap: the core's words
             raise ToolError(error.message) from None
-        names = self._triage_accounts(account, requester.allowed)
+        try:
+            names = self.service.accounts_to_try(account, allowed=requester.allowed)
+        except CaptureStatusError as error:  # no such account, or not one it may reach
+            raise tool_error_for(error) from None
         progress = _BatchReporter(report)
         started = time.monotonic()
         rows: list[TriageRow] = []
@@ -342,8 +346,7 @@ class CaptureCore:
                 duration(time.monotonic() - started),
                 "" if len(rows) == len(batch.ids) else " (stopped before the end)",
             )
-        order = {rid: index for index, rid in enumerate(batch.ids)}
-        rows.sort(key=lambda row: order.get(row.request_id.lower(), len(order)))
+        rows = in_input_order(rows, batch.ids)
         result = triage_result(
             rows,
             summarize(rows),
@@ -353,16 +356,6 @@ class CaptureCore:
             notice=self._notice,
         )
         return triage_tool_result(result)
-
-    def _triage_accounts(self, account: str | None, allowed: Sequence[str] | None) -> list[str]:
-        """The accounts a triage asks, in order: the one named, or every reachable one."""
-        if account is not None:
-            return [self._account(account, allowed)]
-        reachable = self._reachable(allowed)
-        if not reachable:
-            self._account(None, allowed)  # raises: this caller reaches no account
-        first = self._default(allowed) or reachable[0]
-        return [first, *(name for name in reachable if name != first)]
 
     def metrics_text(self) -> tuple[bytes, str]:
         """The clients' Prometheus metrics: the body and its content type."""

@@ -92,6 +92,7 @@ EXPECTED = (
     "format_duration",
     "hardened_config",
     "host_for_logs",
+    "in_input_order",
     "inert",
     "inert_json",
     "is_loopback",

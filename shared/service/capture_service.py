@@ -187,6 +187,23 @@ class CaptureService:
             return self.accounts.get(name)
         raise UnknownAccountError.unreachable(name, allowed)
 
+    def accounts_to_try(
+        self, account: str | None = None, *, allowed: Sequence[str] | None = None
+    ) -> list[str]:
+        """The accounts a batch asks, in order: the one named; else the default account (or
+        the first this caller reaches), then every other account the caller may reach.
+
+        Raises:
+            UnknownAccountError: no such account, or none this caller may reach.
+        """
+        if account is not None:
+            return [self.account(account, allowed=allowed).name]
+        reachable = [name for name in self.accounts.names if allowed is None or name in allowed]
+        if not reachable:
+            raise UnknownAccountError.unreachable(None, list(allowed or ()))
+        first = self.accounts.default if self.accounts.default in reachable else reachable[0]
+        return [first, *(name for name in reachable if name != first)]
+
     def client(self, account: str | None = None) -> CaptureStatusClient:
         """The open client of ``account`` (the default one when ``None``)."""
         return self._clients[self.accounts.get(account).name]
@@ -382,10 +399,14 @@ class CaptureService:
             reading=describe_metrics(metrics),
         )
 
-    async def queue_healths(self, accounts: Sequence[Account]) -> list[QueueHealth]:
-        """:meth:`queue_health` of several accounts at once, in order."""
+    async def queue_healths(
+        self, accounts: Sequence[Account], *, caller: Caller = ANONYMOUS
+    ) -> list[QueueHealth]:
+        """:meth:`queue_health` of several accounts at once, in order, for ``caller``."""
         return list(
-            await asyncio.gather(*(self.queue_health(account=item.name) for item in accounts))
+            await asyncio.gather(
+                *(self.queue_health(account=item.name, caller=caller) for item in accounts)
+            )
         )
 
     async def wait(

@@ -30,6 +30,7 @@ __all__ = [
     "FailureGroup",
     "TriageRow",
     "TriageSummary",
+    "in_input_order",
     "rows_from_file",
     "summarize",
     "triage_csv",
@@ -201,6 +202,12 @@ class TriageSummary(BaseModel):
     failures: list[FailureGroup]
     resubmit: list[str]
     look_again: list[str]
+
+
+def in_input_order(rows: Iterable[TriageRow], ids: Sequence[str]) -> list[TriageRow]:
+    """``rows`` in the order of ``ids`` (as given), rows of other ids last."""
+    order = {rid.lower(): index for index, rid in enumerate(ids)}
+    return sorted(rows, key=lambda row: order.get(row.request_id.lower(), len(order)))
 
 
 def summarize(rows: Sequence[TriageRow]) -> TriageSummary:

@@ -119,3 +119,15 @@ def test_a_batch_over_the_front_doors_cap_says_how_to_do_more(service: CaptureSe
         service.batch_in(text, max_ids=2)
     assert "Found 3 distinct RequestIds; at most 2 are triaged" in refused.value.message
     assert "capture-status triage FILE" in refused.value.message
+
+
+def test_a_batch_asks_the_named_account_or_the_default_first_then_the_others(
+    service: CaptureService,
+) -> None:
+    assert service.accounts_to_try("us") == ["us"]
+    assert service.accounts_to_try() == ["default", "us"]
+    assert service.accounts_to_try(allowed=["us"]) == ["us"]  # the default is out of reach
+    with pytest.raises(UnknownAccountError):
+        service.accounts_to_try("us", allowed=["default"])
+    with pytest.raises(UnknownAccountError):
+        service.accounts_to_try(allowed=[])

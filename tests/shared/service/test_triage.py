@@ -15,6 +15,7 @@ from shared.service.triage import (
     OUTCOMES,
     TRIAGE_COLUMNS,
     TriageRow,
+    in_input_order,
     rows_from_file,
     summarize,
     triage_csv,
@@ -270,3 +271,12 @@ def test_unreadable_lines_in_a_file_are_skipped() -> None:
     assert rows_from_file(jsonl, "jsonl") == rows
     assert rows_from_file("", "csv") == []
     assert rows_from_file("", "jsonl") == []
+
+
+def test_rows_come_back_in_the_order_their_ids_were_given() -> None:
+    ids = ["B" * 8, "a" * 8, "c" * 8]
+    rows = [
+        TriageRow(request_id=rid, outcome="created") for rid in ("c" * 8, "b" * 8, "x", "a" * 8)
+    ]
+    ordered = in_input_order(rows, ids)
+    assert [row.request_id for row in ordered] == ["b" * 8, "a" * 8, "c" * 8, "x"]
