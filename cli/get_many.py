@@ -8,10 +8,9 @@ in the order given, in the same shape as a few ids get.
 
 from __future__ import annotations
 
-import os
-
 from rich.console import Console
 
+from cli.principal import PRINCIPAL
 from cli.progress import progress_display
 from cli.queries import Queries
 from cli.terminal import status_card
@@ -38,7 +37,7 @@ async def look_up_many_ids(
     Returns:
         Every view, in the order of ``queries.items``.
     """
-    principal = f"cli:{os.getpid()}"
+    principal = PRINCIPAL
     views: dict[str, LookupView] = {}
 
     def show(view: LookupView, key: str) -> None:

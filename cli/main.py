@@ -11,13 +11,13 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
 
 from cli.get_many import INTERACTIVE_MAX, look_up_many_ids
+from cli.principal import PRINCIPAL
 from cli.queries import STDIN, gather_queries
 from cli.terminal import metrics_card, status_card
 from cli.triage import FORMATS, TriagePlan, plan_triage, read_source, run_triage
@@ -241,7 +241,7 @@ async def _dispatch(
 
 def _interactive() -> Caller:
     """This process, as a person waiting for the answers now."""
-    return Caller.interactive(f"cli:{os.getpid()}")
+    return Caller.interactive(PRINCIPAL)
 
 
 async def _get(

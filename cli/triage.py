@@ -12,7 +12,6 @@ file keeps its settled rows and looks up only the others. Ctrl-C stops cleanly.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Literal
 
 from rich.console import Console, RenderableType
 
+from cli.principal import PRINCIPAL
 from cli.progress import progress_display
 from cli.queries import STDIN
 from cli.triage_file import NotARowsFileError, RowFile, kind_of_path, row_text
@@ -152,7 +152,7 @@ async def run_triage(
         with progress_display(err, total=len(todo), first_eta_seconds=least) as on_progress:
             async for view in service.look_up_many(
                 todo,
-                caller=Caller.bulk(f"cli:{os.getpid()}"),
+                caller=Caller.bulk(PRINCIPAL),
                 account=account,
                 also_try=also_try,
                 on_progress=on_progress,
