@@ -45,7 +45,9 @@ if TYPE_CHECKING:
         RateLimitedError,
         TooManyRequestIdsError,
         TooManyWaitsError,
+        TooManyWatchesError,
         UnknownAccountError,
+        WatchUnavailableError,
     )
     from shared.explain.engine import (
         Explanation,
@@ -81,7 +83,7 @@ if TYPE_CHECKING:
     from shared.infra.sockets import LOOPBACK_NAMES, bind_socket, is_loopback
     from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id, find_request_ids
     from shared.lsq.models import CaptureOutcome, CaptureStatus, QueueMetrics, StatusKind
-    from shared.runtime import demo_banner, open_service
+    from shared.runtime import demo_banner, migrate_store, open_service, open_store
     from shared.service.batch import BatchInput, BatchProgress, read_batch
     from shared.service.capture_service import CaptureService, FoundIds, QueueHealth, WaitView
     from shared.service.triage import (
@@ -99,6 +101,16 @@ if TYPE_CHECKING:
     )
     from shared.service.views import ErrorView, LookupView
     from shared.service.waiting import PollSchedule, WaitProgress
+    from shared.service.watch_schedule import WatchPolicy
+    from shared.service.watch_views import (
+        DeliveryResult,
+        Notifier,
+        WatchEntry,
+        WatchNotice,
+        WatchView,
+        describe_duration,
+    )
+    from shared.service.watcher import WatchCheck, Watcher, running_watcher
     from shared.settings import Settings, load_settings
     from shared.startup import (
         EXIT_FAILED,
@@ -112,6 +124,7 @@ if TYPE_CHECKING:
         report,
         start,
     )
+    from shared.store import NewSubscriber
 
 __all__ = [
     "DEFAULT_ACCOUNT",
@@ -140,6 +153,7 @@ __all__ = [
     "CaptureStatus",
     "CaptureStatusError",
     "ConfigurationError",
+    "DeliveryResult",
     "DemoUpstream",
     "ErrorView",
     "Explanation",
@@ -152,6 +166,8 @@ __all__ = [
     "Link",
     "LookupView",
     "McpToken",
+    "NewSubscriber",
+    "Notifier",
     "PollSchedule",
     "QueueHealth",
     "QueueMetrics",
@@ -166,11 +182,19 @@ __all__ = [
     "StatusKind",
     "TooManyRequestIdsError",
     "TooManyWaitsError",
+    "TooManyWatchesError",
     "TriageRow",
     "TriageSummary",
     "UnknownAccountError",
     "WaitProgress",
     "WaitView",
+    "WatchCheck",
+    "WatchEntry",
+    "WatchNotice",
+    "WatchPolicy",
+    "WatchUnavailableError",
+    "WatchView",
+    "Watcher",
     "all_secret_values",
     "bind_socket",
     "catalogue_markdown",
@@ -178,6 +202,7 @@ __all__ = [
     "configure_logging",
     "demo_banner",
     "demo_request_ids",
+    "describe_duration",
     "describe_metrics",
     "explain_error",
     "extract_request_id",
@@ -194,13 +219,16 @@ __all__ = [
     "load_settings",
     "metrics_app",
     "metrics_registry",
+    "migrate_store",
     "open_service",
+    "open_store",
     "probe_routes",
     "read_batch",
     "read_body",
     "readiness_endpoint",
     "report",
     "rows_from_file",
+    "running_watcher",
     "scrub",
     "serve_demo_upstream",
     "start",
@@ -229,6 +257,7 @@ _WHERE: dict[str, str] = {
     "DEFAULT_ACCOUNT": "shared.accounts",
     "DEMO_ACCOUNTS": "shared.accounts",
     "DEMO_SAMPLES": "shared.demo",
+    "DeliveryResult": "shared.service.watch_views",
     "DemoUpstream": "shared.demo",
     "EXIT_FAILED": "shared.startup",
     "EXIT_INTERNAL": "shared.startup",
@@ -248,6 +277,8 @@ _WHERE: dict[str, str] = {
     "Link": "shared.explain.facts",
     "LookupView": "shared.service.views",
     "McpToken": "shared.accounts",
+    "NewSubscriber": "shared.store",
+    "Notifier": "shared.service.watch_views",
     "OUTCOMES": "shared.service.triage",
     "PollSchedule": "shared.service.waiting",
     "QueueHealth": "shared.service.capture_service",
@@ -266,11 +297,19 @@ _WHERE: dict[str, str] = {
     "TRIAGE_COLUMNS": "shared.service.triage",
     "TooManyRequestIdsError": "shared.errors",
     "TooManyWaitsError": "shared.errors",
+    "TooManyWatchesError": "shared.errors",
     "TriageRow": "shared.service.triage",
     "TriageSummary": "shared.service.triage",
     "UnknownAccountError": "shared.errors",
     "WaitProgress": "shared.service.waiting",
     "WaitView": "shared.service.capture_service",
+    "WatchCheck": "shared.service.watcher",
+    "WatchEntry": "shared.service.watch_views",
+    "WatchNotice": "shared.service.watch_views",
+    "WatchPolicy": "shared.service.watch_schedule",
+    "WatchUnavailableError": "shared.errors",
+    "WatchView": "shared.service.watch_views",
+    "Watcher": "shared.service.watcher",
     "all_secret_values": "shared.startup",
     "bind_socket": "shared.infra.sockets",
     "catalogue_markdown": "shared.explain.mx_exceptions",
@@ -278,6 +317,7 @@ _WHERE: dict[str, str] = {
     "configure_logging": "shared.infra.logs",
     "demo_banner": "shared.runtime",
     "demo_request_ids": "shared.demo",
+    "describe_duration": "shared.service.watch_views",
     "describe_metrics": "shared.explain.engine",
     "explain_error": "shared.explain.engine",
     "extract_request_id": "shared.lsq.ids",
@@ -294,13 +334,16 @@ _WHERE: dict[str, str] = {
     "load_settings": "shared.settings",
     "metrics_app": "shared.infra.metrics",
     "metrics_registry": "shared.infra.metrics",
+    "migrate_store": "shared.runtime",
     "open_service": "shared.runtime",
+    "open_store": "shared.runtime",
     "probe_routes": "shared.infra.probes",
     "read_batch": "shared.service.batch",
     "read_body": "shared.infra.serving",
     "readiness_endpoint": "shared.infra.probes",
     "report": "shared.startup",
     "rows_from_file": "shared.service.triage",
+    "running_watcher": "shared.service.watcher",
     "scrub": "shared.infra.logs",
     "serve_demo_upstream": "shared.demo",
     "start": "shared.startup",

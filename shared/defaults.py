@@ -53,3 +53,14 @@ REFRESH_FLOOR_SECONDS: Final = 5.0
 def budget_calls(limit_calls: int = RATE_LIMIT_CALLS, headroom: int = RATE_HEADROOM_CALLS) -> int:
     """Calls per window this deployment allows itself: the limit minus the headroom."""
     return limit_calls - headroom
+
+
+# --- watches (docs/architecture.md, "Watches") --------------------------------------------
+#: the store of watches: a SQLite file under the working directory (one process / machine)
+DATABASE_URL: Final = "sqlite:///capture-status.db"
+#: a watch gives up after this, saying "still not final" (LeadSquared retries for ~9 h)
+WATCH_EXPIRY_HOURS: Final = 12.0
+#: running watches one person (a Slack user, an MCP token) may hold
+WATCHES_PER_USER: Final = 50
+#: running watches one workspace (a Slack team, all MCP tokens together) may hold
+WATCHES_PER_WORKSPACE: Final = 2000

@@ -11,6 +11,8 @@ parsing error crosses this boundary (a test proves it).
     ├── TooManyRequestIdsError             more ids than a front door accepts at once
     ├── UnknownAccountError                no such account, or not one this caller may reach
     ├── TooManyWaitsError                  this caller already has as many waits running as allowed
+    ├── TooManyWatchesError                a person or workspace follows as many requests as allowed
+    ├── WatchUnavailableError              the store of watches is down (lookups still work)
     └── UpstreamError                      anything LeadSquared (or the way to it) did
         ├── BadRequestError                400: the request was not per spec
         ├── AuthenticationError            401: wrong key, deactivated user or wrong region
@@ -48,11 +50,13 @@ __all__ = [
     "ResponseTooLargeError",
     "ServerError",
     "TooManyRequestIdsError",
+    "TooManyWatchesError",
     "UnknownAccountError",
     "UnshowableAnswerError",
     "UpstreamConnectionError",
     "UpstreamError",
     "UpstreamTimeoutError",
+    "WatchUnavailableError",
 ]
 
 
@@ -179,6 +183,59 @@ class TooManyWaitsError(CaptureStatusError):
             f"{cap} waits are already running for this caller, the most one caller may run at "
             "once (so that one client cannot hold the account's budget). Wait for one of them "
             "to end, or look the request up now and wait again later."
+        )
+
+
+class TooManyWatchesError(CaptureStatusError):
+    """A person, or a whole workspace, already follows as many requests as allowed."""
+
+    code = "too_many_watches"
+
+    @classmethod
+    def for_person(cls, cap: int) -> TooManyWatchesError:
+        """The person already follows ``cap`` requests."""
+        return cls(
+            f"You already follow {cap} capture requests, the most one person may follow at "
+            "once. Stop one you no longer need (`watches` lists them, each with a Stop "
+            "button), or wait for one to finish."
+        )
+
+    @classmethod
+    def for_scope(cls, cap: int) -> TooManyWatchesError:
+        """The workspace (or token) already follows ``cap`` requests."""
+        return cls(
+            f"This workspace already follows {cap} capture requests, the most it may follow "
+            "at once. Ask whoever runs capture-status to raise WATCHES_PER_WORKSPACE, or wait "
+            "for some to finish."
+        )
+
+
+class WatchUnavailableError(CaptureStatusError):
+    """The store that keeps watches cannot be reached or is not set up; lookups still work."""
+
+    code = "watch_unavailable"
+    retryable = True
+
+    @classmethod
+    def store_down(cls) -> WatchUnavailableError:
+        """The database did not answer."""
+        return cls(
+            "capture-status cannot watch right now: its database of watches is not answering. "
+            "Look the request up again with Refresh meanwhile, and try watching again in a few "
+            "minutes; whoever runs capture-status can check DATABASE_URL and /readyz."
+        )
+
+    @classmethod
+    def schema_behind(cls, how: str) -> WatchUnavailableError:
+        """The database answers but its schema is not this version's."""
+        return cls(f"capture-status cannot watch right now: {how}. Lookups keep working meanwhile.")
+
+    @classmethod
+    def not_configured(cls) -> WatchUnavailableError:
+        """This process runs without a store."""
+        return cls(
+            "capture-status cannot watch here: this process runs without its database of "
+            "watches. Look the request up again with Refresh, or set DATABASE_URL."
         )
 
 

@@ -11,19 +11,32 @@ process, and :func:`demo_banner` says so loudly.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from shared.accounts import DEMO_BASE_URL, Accounts, load_accounts
 from shared.demo import demo_simulator_app
+from shared.errors import WatchUnavailableError
 from shared.guard.cache import CacheTtls
 from shared.guard.redis_link import RedisLink
 from shared.lsq.client import CaptureStatusClient, ClientOptions
 from shared.lsq.upstream import UpstreamTimeouts, in_process_transport
 from shared.service.capture_service import CaptureService
 from shared.service.waiting import PollSchedule
+from shared.service.watch_schedule import WatchPolicy
+from shared.service.watching import WatchSettings
 from shared.settings import Settings
+from shared.store import (
+    WatchLimits,
+    WatchStore,
+    async_database_url,
+    create_store_engine,
+    describe_database,
+    schema_state,
+    upgrade,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -31,7 +44,10 @@ if TYPE_CHECKING:
 __all__ = [
     "client_options",
     "demo_banner",
+    "migrate_store",
     "open_service",
+    "open_store",
+    "watch_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,12 +93,82 @@ def demo_banner() -> str:
     )
 
 
+def watch_settings(settings: Settings) -> WatchSettings:
+    """The watch schedule and limits that ``settings`` describe."""
+    return WatchSettings(
+        policy=WatchPolicy(expiry_seconds=settings.watch_expiry_hours * 3600.0),
+        limits=WatchLimits(
+            per_principal=settings.watches_per_user, per_scope=settings.watches_per_workspace
+        ),
+    )
+
+
+async def migrate_store(settings: Settings) -> str:
+    """Bring the database ``DATABASE_URL`` names to this version's schema; say where it stands.
+
+    The one-shot step of a deployment (``capture-status migrate``: the compose ``migrate``
+    service, the Kubernetes Job), run before replicas start. Running it again changes nothing.
+
+    Raises:
+        WatchUnavailableError: the database did not answer (the message says what to check).
+    """
+    url = async_database_url(settings.database_url.get_secret_value())
+    engine = create_store_engine(url)
+    try:
+        state = await upgrade(engine)
+    except Exception as error:
+        raise WatchUnavailableError(
+            f"Could not migrate the {describe_database(url)} ({type(error).__name__}): check "
+            "DATABASE_URL, that the database exists and answers, and that the user may "
+            "create tables."
+        ) from error
+    finally:
+        await engine.dispose()
+    return f"The {describe_database(url)} is up to date: {state.describe()}."
+
+
+@asynccontextmanager
+async def open_store(
+    settings: Settings, *, clock: Callable[[], float] = time.time
+) -> AsyncGenerator[WatchStore]:
+    """Open the store of watches that ``DATABASE_URL`` names; close it after.
+
+    A SQLite file belongs to this machine: its schema is brought up to date here. A shared
+    PostgreSQL database is migrated by the one-shot ``capture-status migrate`` step, never by
+    a replica: a replica whose database is behind or down says so once, in the log and on
+    ``/readyz``, and keeps answering lookups ("cannot watch right now" for watches).
+    """
+    url = async_database_url(settings.database_url.get_secret_value())
+    store = WatchStore(create_store_engine(url), clock=clock)
+    where = describe_database(url)
+    try:
+        if url.get_backend_name() == "sqlite":
+            state = await upgrade(store.engine)
+        else:
+            state = await schema_state(store.engine)
+        if state.up_to_date:
+            log.info("watches are kept in the %s", where)
+        else:
+            log.warning("watches are unavailable: in the %s, %s", where, state.describe())
+    except Exception as error:  # unreachable, refused, not a database: say it once, go on
+        log.warning(
+            "watches are unavailable until the %s answers (%s); lookups work meanwhile",
+            where,
+            type(error).__name__,
+        )
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
 @asynccontextmanager
 async def open_service(
     settings: Settings,
     accounts: Accounts | None = None,
     *,
     poll_schedule: PollSchedule | None = None,
+    store: WatchStore | None = None,
 ) -> AsyncGenerator[CaptureService]:
     """Open one client per account of ``settings`` and the service over them; close them after.
 
@@ -90,6 +176,7 @@ async def open_service(
         settings: the process settings.
         accounts: the accounts, when the caller already loaded them (else they are loaded).
         poll_schedule: the pauses of waits (tests shorten them).
+        store: the store of watches (see :func:`open_store`); ``None``: no watches here.
 
     Raises:
         ConfigurationError: the accounts file names an unknown account, an unset key, ...
@@ -117,5 +204,11 @@ async def open_service(
             )
             clients[name] = await stack.enter_async_context(client)
         yield CaptureService(
-            accounts, clients, mask_pii=settings.lsq_mask_pii, poll_schedule=poll_schedule
+            accounts,
+            clients,
+            mask_pii=settings.lsq_mask_pii,
+            poll_schedule=poll_schedule,
+            store=store,
+            watch_settings=watch_settings(settings),
+            clock=store.clock if store is not None else time.time,
         )

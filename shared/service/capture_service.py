@@ -10,6 +10,7 @@ policy, and building views from lookups (docs/architecture.md, "Use cases").
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -24,16 +25,21 @@ from shared.errors import (
     TooManyRequestIdsError,
     TooManyWaitsError,
     UnknownAccountError,
+    WatchUnavailableError,
 )
 from shared.explain.engine import Explanation, describe_metrics, explain_error
 from shared.explain.redact import Redactor
 from shared.guard.lanes import ANONYMOUS, Caller, PrincipalSlots
 from shared.lsq.client import CaptureStatusClient, LookupResult
 from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id, find_request_ids
-from shared.lsq.models import QueueMetrics
+from shared.lsq.models import CaptureStatus, QueueMetrics, StatusKind
 from shared.service.batch import BatchInput, OnBatchProgress, look_up_batch, read_batch
 from shared.service.views import LookupView, look_up, lookup_view
 from shared.service.waiting import PollSchedule, WaitProgress, wait_for_final
+from shared.service.watch_schedule import WatchPolicy
+from shared.service.watch_views import WatchEntry, WatchView
+from shared.service.watching import DEFAULT_FAMILY, WatchSettings, entry_of, watching_message
+from shared.store import NewSubscriber, WatchKey, WatchStore
 
 __all__ = ["CaptureService", "FoundIds", "QueueHealth", "WaitView"]
 
@@ -120,6 +126,9 @@ class CaptureService:
         poll_schedule: the pauses between the checks of a wait.
         max_waits_per_principal: waits one principal (an MCP token, a Slack user) may run
             at once; more are refused with :class:`~shared.errors.TooManyWaitsError`.
+        store: the durable store of watches (``None``: this process cannot watch).
+        watch_settings: the watch schedule and limits.
+        clock: wall-clock seconds for watches (the store's clock; tests move it).
     """
 
     def __init__(
@@ -130,6 +139,9 @@ class CaptureService:
         mask_pii: bool = True,
         poll_schedule: PollSchedule | None = None,
         max_waits_per_principal: int = defaults.MAX_WAITS_PER_PRINCIPAL,
+        store: WatchStore | None = None,
+        watch_settings: WatchSettings | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         missing = [name for name in accounts.names if name not in clients]
         if missing:
@@ -139,6 +151,9 @@ class CaptureService:
         self._mask_pii = mask_pii
         self._poll_schedule = poll_schedule or PollSchedule()
         self._waits = PrincipalSlots(max_waits_per_principal)
+        self.store = store
+        self._watch = watch_settings or WatchSettings()
+        self._clock = clock
 
     @classmethod
     def for_client(
@@ -474,6 +489,162 @@ class CaptureService:
             view=view,
             last_error=last_error,
         )
+
+    # --- watches ----------------------------------------------------------------------------
+
+    @property
+    def watch_policy(self) -> WatchPolicy:
+        """How watches are scheduled, leased and expired."""
+        return self._watch.policy
+
+    def _require_store(self) -> WatchStore:
+        if self.store is None:
+            raise WatchUnavailableError.not_configured()
+        return self.store
+
+    async def watch_readiness(self) -> str | None:
+        """``None`` while watches can be kept, else why not (for ``/readyz``)."""
+        if self.store is None:
+            return None
+        return await self.store.ready()
+
+    def watch_view_json(
+        self,
+        account: str,
+        request_id: str,
+        *,
+        status: CaptureStatus | None = None,
+        error: CaptureStatusError | None = None,
+    ) -> str:
+        """The masked view a watch keeps of its latest answer (the store holds no PII)."""
+        target = self.accounts.get(account)
+        result = LookupResult(query=request_id, request_id=request_id, status=status, error=error)
+        view = lookup_view(
+            result, app_base_url=target.app_base_url, redactor=self.redactor(shared=True)
+        )
+        return view.model_copy(update={"account": target.name}).model_dump_json()
+
+    async def watch(
+        self,
+        query: str,
+        *,
+        subscriber: NewSubscriber,
+        caller: Caller,
+        account: str | None = None,
+        expires_in: float | None = None,
+    ) -> WatchView:
+        """Tell ``subscriber`` when ``query``'s request is final: answer now, watch if needed.
+
+        The request is looked up at once for ``caller`` (interactive: the person waits for
+        this answer). A final status, an unknown id or an id of another account is answered
+        with no watch; anything else joins (or starts) the one watch of that request.
+
+        Args:
+            query: a RequestId, or text holding one.
+            subscriber: who to tell and where.
+            caller: who is asking now (their lane and principal).
+            account: the account to ask (default: the default account).
+            expires_in: how long to watch at most (default: the policy's expiry, 12 h).
+
+        Raises:
+            InvalidRequestIdError: no RequestId in ``query`` (nothing looked up).
+            TooManyWatchesError: the person or the workspace follows its limit already.
+            WatchUnavailableError: the store is down or not set up (lookups still work).
+            UnknownAccountError: no such account.
+        """
+        rid = extract_request_id(query)
+        store = self._require_store()
+        target = self.accounts.get(account)
+        [view] = await self.look_up([rid], account=target.name, caller=caller)
+        status = view.status
+        if status is None:
+            assert view.error is not None
+            if not view.error.retryable:  # unknown here, refused key, ...: nothing to watch
+                return WatchView(
+                    request_id=rid,
+                    account=target.name,
+                    watching=False,
+                    view=view,
+                    message="Not watched: " + view.explanation.headline,
+                )
+        elif status.is_final:
+            return WatchView(
+                request_id=rid,
+                account=target.name,
+                watching=False,
+                view=view,
+                message="It is final already, so there is nothing to watch.",
+            )
+        now = self._clock()
+        policy = self._watch.policy
+        expires_at = now + (expires_in if expires_in is not None else policy.expiry_seconds)
+        kind = status.task.status if status is not None else None
+        next_at = (
+            policy.next_check_at(
+                kind,
+                now=now,
+                created_at=now,
+                expires_at=expires_at,
+                error_since=now if kind is StatusKind.ERROR else None,
+            )
+            if kind is not None
+            else policy.after_failure(1, now=now, expires_at=expires_at)
+        )
+        added = await store.add(
+            WatchKey(target.name, DEFAULT_FAMILY, rid),
+            subscriber,
+            status=kind.value if kind is not None else None,
+            next_check_at=next_at,
+            expires_at=expires_at,
+            limits=self._watch.limits,
+            view_json=self.watch_view_json(target.name, rid, status=status)
+            if status is not None
+            else None,
+        )
+        return WatchView(
+            request_id=rid,
+            account=target.name,
+            watching=True,
+            new_watch=added.new_watch,
+            already=not added.new_subscriber,
+            expires_at=added.watch.expires_at,
+            view=view,
+            message=watching_message(
+                new_watch=added.new_watch,
+                already=not added.new_subscriber,
+                expires_in=added.watch.expires_at - now,
+            ),
+        )
+
+    async def unwatch(
+        self,
+        query: str | None,
+        *,
+        principal: str,
+        subscriber_id: int | None = None,
+        kind: str | None = None,
+        target_key: str | None = None,
+    ) -> int:
+        """Stop ``principal``'s watches of ``query``'s request (or the subscription
+        ``subscriber_id``); return how many were stopped (0: none matched).
+
+        Raises:
+            InvalidRequestIdError: ``query`` holds no RequestId.
+            WatchUnavailableError: the store is down or not set up.
+        """
+        rid = extract_request_id(query) if query is not None else None
+        return await self._require_store().remove(
+            principal, request_id=rid, subscriber_id=subscriber_id, kind=kind, target_key=target_key
+        )
+
+    async def watches(self, principal: str) -> list[WatchEntry]:
+        """``principal``'s running watches, newest first.
+
+        Raises:
+            WatchUnavailableError: the store is down or not set up.
+        """
+        subscribers = await self._require_store().subscriptions(principal)
+        return [entry_of(subscriber) for subscriber in subscribers]
 
 
 _NO_IDS = (

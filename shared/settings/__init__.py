@@ -16,6 +16,8 @@ from shared.settings.leadsquared import LeadSquaredSettings
 from shared.settings.mcp import McpSettings
 from shared.settings.serving import HttpServerSettings, RedisSettings
 from shared.settings.slack import SlackSettings
+from shared.settings.store import StoreSettings
+from shared.store.engine import async_database_url
 
 __all__ = [
     "HttpServerSettings",
@@ -24,11 +26,19 @@ __all__ = [
     "RedisSettings",
     "Settings",
     "SlackSettings",
+    "StoreSettings",
     "load_settings",
 ]
 
 
-class Settings(RedisSettings, HttpServerSettings, McpSettings, SlackSettings, LeadSquaredSettings):
+class Settings(
+    StoreSettings,
+    RedisSettings,
+    HttpServerSettings,
+    McpSettings,
+    SlackSettings,
+    LeadSquaredSettings,
+):
     """Every setting of capture-status. Environment names are the field names in upper case."""
 
     model_config = SETTINGS_CONFIG
@@ -41,9 +51,14 @@ class Settings(RedisSettings, HttpServerSettings, McpSettings, SlackSettings, Le
             self.slack_signing_secret,
             self.slack_app_token,
             self.redis_url,
+            self.database_url,
             *self.mcp_auth_tokens,
         ]
-        return [value.get_secret_value() for value in values if value is not None]
+        secrets = [value.get_secret_value() for value in values if value is not None]
+        password = async_database_url(self.database_url.get_secret_value()).password
+        if password:  # a driver's error may quote it alone
+            secrets.append(str(password))
+        return secrets
 
 
 def load_settings(**overrides: object) -> Settings:
