@@ -87,3 +87,20 @@ async def make_client(sim_app: Starlette) -> AsyncIterator[ClientFactory]:
 
 
 __all__ = ["SIM_KEY", "CacheTtls", "ClientFactory", "FakeClock", "fast_options"]
+
+
+# --- databases (the store's tests run on SQLite and on a real PostgreSQL) -------------------
+
+from tests.databases import BACKENDS, postgres_admin_url, test_database_url  # noqa: E402
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
+    """A fresh database URL: once on SQLite, once on PostgreSQL (each test runs on both)."""
+    backend: str = request.param
+    admin = request.getfixturevalue("postgres_admin_url") if backend == "postgresql" else None
+    async with test_database_url(backend, admin, tmp_path) as url:
+        yield url
+
+
+__all__ += ["postgres_admin_url"]
