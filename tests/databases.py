@@ -10,6 +10,7 @@ PostgreSQL fails the tests instead of skipping them.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import glob
 import os
@@ -53,6 +54,12 @@ async def _answers(url: str) -> bool:
     finally:
         await engine.dispose()
     return True
+
+
+def _in_a_thread(url: str) -> bool:
+    """``_answers`` from sync code that may run inside an event loop (a fixture of one)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(_answers(url))).result()
 
 
 def _tool(name: str) -> str | None:
@@ -115,7 +122,7 @@ def postgres_admin_url() -> Generator[str]:
     explicit = os.environ.get("TEST_POSTGRES_ADMIN_URL")
     candidates = [explicit] if explicit else [_DEFAULT_ADMIN]
     for url in candidates:
-        if asyncio.run(_answers(url)):
+        if _in_a_thread(url):
             yield url
             return
     with _private_server() as private:
