@@ -83,6 +83,7 @@ class WatcherStats:
     notices_failed: int = 0
     notices_retried: int = 0
     store_failures: int = 0
+    step_failures: int = 0
 
 
 OnCheck = Callable[[WatchCheck], Awaitable[None]]
@@ -144,7 +145,12 @@ class Watcher:
         try:
             while True:
                 self._wake.clear()
-                done = await self.step()
+                try:
+                    done = await self.step()
+                except Exception:  # a bug must not stop every watch of this process: log, go on
+                    log.exception("the watcher's step failed; trying again shortly")
+                    self.stats.step_failures += 1
+                    done = 0
                 if not done:
                     await self._idle()
         finally:

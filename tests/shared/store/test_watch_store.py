@@ -298,3 +298,19 @@ async def _claim_at(
 ) -> list[Claim]:
     clock.now = max(clock.now, when)
     return await store.claim_due(owner, limit=10, lease_seconds=60)
+
+
+async def test_replicas_adding_the_same_request_at_once_make_one_watch(
+    database_url: str, clock: FakeClock
+) -> None:
+    async with (
+        open_test_store(database_url, clock=clock) as first,
+        open_test_store(database_url, clock=clock) as second,
+    ):
+        stores = [first, second] * 4
+        added = await asyncio.gather(
+            *(add(store, who=person(f"U{n}")) for n, store in enumerate(stores))
+        )
+        assert len({result.watch.id for result in added}) == 1
+        assert sum(result.new_watch for result in added) == 1
+        assert len({result.subscriber_id for result in added}) == len(stores)
