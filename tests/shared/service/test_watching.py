@@ -6,6 +6,7 @@ passes in a line and a request becomes final when the test says so.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from shared.lsq.upstream import in_process_transport
 from shared.service.capture_service import CaptureService
 from shared.service.watch_schedule import WatchPolicy
 from shared.service.watch_views import DeliveryResult, WatchNotice
-from shared.service.watcher import Watcher
+from shared.service.watcher import Watcher, running_watcher
 from shared.service.watching import WatchSettings
 from shared.simulator import SAMPLES, UNKNOWN_REQUEST_ID, Simulator, SimulatorConfig, create_app
 from shared.store import (
@@ -392,3 +393,24 @@ async def _run_until_quiet(worker: Watcher, clock: FakeClock) -> None:
         if not await worker.step():
             return
     raise AssertionError("the watcher never went quiet")
+
+
+async def test_the_watcher_runs_in_the_background_wakes_when_poked_and_stops_cleanly(
+    service: CaptureService, simulator: Simulator, clock: FakeClock
+) -> None:
+    rid = simulator.submit(capture_body())
+    await service.watch(rid, subscriber=subscriber(), caller=PERSON)
+    told = asyncio.Event()
+
+    class Signalling(RecordingNotifier):
+        async def deliver(self, notice: WatchNotice) -> DeliveryResult:
+            told.set()
+            return await super().deliver(notice)
+
+    notifier = Signalling()
+    async with running_watcher(service, notifiers={"test": notifier}) as worker:
+        assert worker is not None
+        clock.advance(PROCESSING + 1)
+        worker.poke()
+        await asyncio.wait_for(told.wait(), timeout=10)
+    assert [n.request_id for n in notifier.notices] == [rid]
