@@ -129,6 +129,8 @@ class CaptureService:
         store: the durable store of watches (``None``: this process cannot watch).
         watch_settings: the watch schedule and limits.
         clock: wall-clock seconds for watches (the store's clock; tests move it).
+        speed: seconds of ``clock`` per real second (benchmarks accelerate the clock; the
+            budget keeps real time).
     """
 
     def __init__(
@@ -142,6 +144,7 @@ class CaptureService:
         store: WatchStore | None = None,
         watch_settings: WatchSettings | None = None,
         clock: Callable[[], float] = time.time,
+        speed: float = 1.0,
     ) -> None:
         missing = [name for name in accounts.names if name not in clients]
         if missing:
@@ -154,6 +157,7 @@ class CaptureService:
         self.store = store
         self._watch = watch_settings or WatchSettings()
         self._clock = clock
+        self._speed = speed
 
     @classmethod
     def for_client(
@@ -497,6 +501,18 @@ class CaptureService:
         """How watches are scheduled, leased and expired."""
         return self._watch.policy
 
+    async def routine_floor(self, account: str) -> float:
+        """The shortest pause of a routine check of ``account``'s watches now: its queued
+        watches spread over its budget (``WatchPolicy.routine_floor``).
+
+        Raises:
+            WatchUnavailableError: the store is down or not set up.
+        """
+        queued = await self._require_store().queued_count(account)
+        # the budget's pace, in seconds of the watches' clock per call
+        spacing = self.client(account).budget.spacing * self._speed
+        return self._watch.policy.routine_floor(queued, 1.0 / spacing if spacing > 0 else 0.0)
+
     def _require_store(self) -> WatchStore:
         if self.store is None:
             raise WatchUnavailableError.not_configured()
@@ -579,6 +595,7 @@ class CaptureService:
         policy = self._watch.policy
         expires_at = now + (expires_in if expires_in is not None else policy.expiry_seconds)
         kind = status.task.status if status is not None else None
+        floor = await self.routine_floor(target.name) if kind is StatusKind.IN_QUEUE else 0.0
         next_at = (
             policy.next_check_at(
                 kind,
@@ -586,6 +603,7 @@ class CaptureService:
                 created_at=now,
                 expires_at=expires_at,
                 error_since=now if kind is StatusKind.ERROR else None,
+                routine_floor=floor,
             )
             if kind is not None
             else policy.after_failure(1, now=now, expires_at=expires_at)

@@ -8,7 +8,8 @@ Each bot and MCP process (and the CLI's ``watch``) runs one :class:`Watcher`. It
 2. **check** each through the budget's *watch* lane (people asking now go first; batches
    come after), and write the result fenced by the lease token;
 3. **schedule** the next check from what is known (``WatchPolicy``): the watch's age, the
-   queue's worst-case delay, the queue's order, LeadSquared's retry schedule for ERROR;
+   queue's worst-case delay, the queue's order, LeadSquared's retry schedule for ERROR,
+   and how many watches share the account's budget (routine checks stay within a share);
 4. when the status is final (or the watch expired, or the id turned out not to exist),
    **end** the watch and **deliver** the notices this process can deliver (its front door's
    :class:`~shared.service.watch_views.Notifier` for each subscriber kind), each under its
@@ -133,6 +134,7 @@ class Watcher:
         self._caller = Caller.watch(WATCHER_PRINCIPAL)
         self._wake = asyncio.Event()
         self._metrics: dict[str, tuple[float, QueueMetrics | None]] = {}
+        self._floors: dict[str, tuple[float, float]] = {}
         self._store_down = False
         self._last_purge = float("-inf")
 
@@ -211,7 +213,10 @@ class Watcher:
         now = self._clock()
         try:
             client = self.service.client(key.account)
-            status = await client.get_status(key.request_id, use_cache=False, caller=self._caller)
+            # the watcher paces its own checks: each one it decides to make asks LeadSquared
+            status = await client.get_status(
+                key.request_id, use_cache=False, caller=self._caller, refresh_floor=False
+            )
         except CaptureStatusError as error:
             await self._failed_check(claim, error, now)
             return
@@ -241,6 +246,7 @@ class Watcher:
         else:
             error_since = None
         queued = kind is StatusKind.IN_QUEUE
+        head = queued and await self.store.is_head(watch)
         next_at = self.policy.next_check_at(
             kind,
             now=self._clock(),
@@ -248,7 +254,8 @@ class Watcher:
             expires_at=watch.expires_at,
             error_since=error_since,
             metrics=await self._queue_metrics(key.account) if queued else None,
-            head=queued and await self.store.is_head(watch),
+            head=head,
+            routine_floor=await self._routine_floor(key.account) if queued and not head else 0.0,
         )
         if await self.store.reschedule(
             claim,
@@ -306,6 +313,16 @@ class Watcher:
             metrics = await self.service.client(account).get_metrics(caller=self._caller)
         self._metrics[account] = (now, metrics)
         return metrics
+
+    async def _routine_floor(self, account: str) -> float:
+        """The account's routine-check floor, counted at most every ``metrics_seconds``."""
+        now = self._clock()
+        cached = self._floors.get(account)
+        if cached is not None and now - cached[0] < self.policy.metrics_seconds:
+            return cached[1]
+        floor = await self.service.routine_floor(account)
+        self._floors[account] = (now, floor)
+        return floor
 
     async def _deliver(self, delivery: Delivery) -> None:
         notice = WatchNotice.of(delivery.subscriber)

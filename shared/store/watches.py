@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 #: tries of a transaction that lost a race on a unique index (two replicas adding one watch)
 _ADD_TRIES = 3
+#: the stored status of a request that LeadSquared retries (``StatusKind.ERROR``)
+_ERROR = "ERROR"
 
 
 class WatchStore:
@@ -371,6 +373,21 @@ class WatchStore:
             )
             rows = sorted(result, key=lambda row: row.next_check_at)
             return [Claim(_watch_record(row), owner, row.lease_token) for row in rows]
+
+    async def queued_count(self, account: str) -> int:
+        """How many active watches of ``account`` are not in ERROR (In-Queue, or not seen
+        yet): the ones whose routine checks share the account's budget."""
+        async with self._transaction() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(WatchRow)
+                .where(
+                    WatchRow.state == "active",
+                    WatchRow.account == account,
+                    or_(WatchRow.last_status.is_(None), WatchRow.last_status != _ERROR),
+                )
+            )
+            return count or 0
 
     async def next_due_at(self) -> float | None:
         """When the next active watch is due (``None``: no active watch)."""
