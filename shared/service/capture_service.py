@@ -502,16 +502,19 @@ class CaptureService:
         return self._watch.policy
 
     async def routine_floor(self, account: str) -> float:
-        """The shortest pause of a routine check of ``account``'s watches now: its queued
-        watches spread over its budget (``WatchPolicy.routine_floor``).
+        """The shortest pause of a routine check of ``account``'s watches now: its routinely
+        checked watches spread over its budget (``WatchPolicy.routine_floor``).
 
         Raises:
             WatchUnavailableError: the store is down or not set up.
         """
-        queued = await self._require_store().queued_count(account)
+        policy = self._watch.policy
+        routine = await self._require_store().routine_count(
+            account, error_since_before=self._clock() - policy.retries_seconds
+        )
         # the budget's pace, in seconds of the watches' clock per call
         spacing = self.client(account).budget.spacing * self._speed
-        return self._watch.policy.routine_floor(queued, 1.0 / spacing if spacing > 0 else 0.0)
+        return policy.routine_floor(routine, 1.0 / spacing if spacing > 0 else 0.0)
 
     def _require_store(self) -> WatchStore:
         if self.store is None:

@@ -17,10 +17,12 @@
   most ``routine_share`` of the account's budget: with ``N`` such watches and a budget of
   ``R`` calls per second, none is checked more often than every ``N / (routine_share x R)``
   seconds (:meth:`WatchPolicy.routine_floor`). A hundred watches cost what a few did; ten
-  thousand never crowd out the head's checks, people's lookups or batches.
+  thousand never crowd out the head's checks, people's lookups or batches. Requests still
+  in ERROR after LeadSquared's last retry count among them.
 - **ERROR.** LeadSquared retries by itself after 30 s, 2, 7, 15, 30, 45 and 60 min, 1.5, 2
   and 3 h (about nine hours in all): the watch checks shortly after each retry, counted from
-  when it first saw ERROR, instead of polling in between.
+  when it first saw ERROR, instead of polling in between. Past the last retry nothing more
+  is expected: its checks are routine checks (below), at least ``max_seconds`` apart.
 - **A check that failed** (throttled, LeadSquared down): backs off, doubling from
   ``failure_seconds`` up to ``max_seconds``, and never before the error's ``retry_after``.
 - **Expiry.** Nothing is scheduled past the watch's end: the last check is at its expiry.
@@ -135,10 +137,13 @@ class WatchPolicy:
         """When to check a request that is not final yet (never past ``expires_at``).
 
         ``routine_floor`` (see :meth:`routine_floor`) lengthens the pause of a request that
-        is In-Queue and not the ``head`` of its queue.
+        is In-Queue and not the ``head`` of its queue, or in ERROR past LeadSquared's last
+        retry.
         """
         if status is StatusKind.ERROR and error_since is not None:
             pause = self._after_next_retry(now - error_since)
+            if pause is None:  # LeadSquared has given up retrying: a routine check
+                pause = max(self.max_seconds, routine_floor)
         else:
             pause = self._in_queue_pause(now - created_at, metrics, head, routine_floor)
         return min(now + pause, expires_at)
@@ -163,10 +168,16 @@ class WatchPolicy:
             pause = min(pause, max(worst + self.queue_margin_seconds, self.min_seconds))
         return pause
 
-    def _after_next_retry(self, in_error: float) -> float:
-        """The pause until just after LeadSquared's next retry of a request in ERROR."""
+    @property
+    def retries_seconds(self) -> float:
+        """How long after a request first shows ERROR its last retry is checked."""
+        return sum(self.retry_pauses) + self.retry_margin_seconds
+
+    def _after_next_retry(self, in_error: float) -> float | None:
+        """The pause until just after LeadSquared's next retry of a request in ERROR
+        (``None`` past the last one)."""
         for retry_at in itertools.accumulate(self.retry_pauses):
             check_at = retry_at + self.retry_margin_seconds
             if check_at > in_error + self.min_seconds:
                 return check_at - in_error
-        return self.max_seconds  # past the schedule: LeadSquared has given up retrying
+        return None

@@ -255,7 +255,7 @@ class Watcher:
             error_since=error_since,
             metrics=await self._queue_metrics(key.account) if queued else None,
             head=head,
-            routine_floor=await self._routine_floor(key.account) if queued and not head else 0.0,
+            routine_floor=0.0 if head else await self._routine_floor(key.account),
         )
         if await self.store.reschedule(
             claim,

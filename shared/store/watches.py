@@ -374,9 +374,9 @@ class WatchStore:
             rows = sorted(result, key=lambda row: row.next_check_at)
             return [Claim(_watch_record(row), owner, row.lease_token) for row in rows]
 
-    async def queued_count(self, account: str) -> int:
-        """How many active watches of ``account`` are not in ERROR (In-Queue, or not seen
-        yet): the ones whose routine checks share the account's budget."""
+    async def routine_count(self, account: str, *, error_since_before: float) -> int:
+        """How many active watches of ``account`` are routinely checked: all but those in
+        ERROR since ``error_since_before`` or later (LeadSquared still retries those)."""
         async with self._transaction() as session:
             count = await session.scalar(
                 select(func.count())
@@ -384,7 +384,12 @@ class WatchStore:
                 .where(
                     WatchRow.state == "active",
                     WatchRow.account == account,
-                    or_(WatchRow.last_status.is_(None), WatchRow.last_status != _ERROR),
+                    or_(
+                        WatchRow.last_status.is_(None),
+                        WatchRow.last_status != _ERROR,
+                        WatchRow.error_since.is_(None),
+                        WatchRow.error_since < error_since_before,
+                    ),
                 )
             )
             return count or 0

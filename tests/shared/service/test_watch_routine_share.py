@@ -54,6 +54,16 @@ def test_the_floor_lengthens_routine_checks_only() -> None:
     assert _pause(status=StatusKind.ERROR, error_since=NOW, routine_floor=9_999.0) < 60
 
 
+def test_an_error_past_leadsquared_s_last_retry_is_checked_like_a_routine_one() -> None:
+    past = NOW - POLICY.retries_seconds - 10
+    assert _pause(status=StatusKind.ERROR, error_since=past) == POLICY.max_seconds
+    assert _pause(status=StatusKind.ERROR, error_since=past, routine_floor=5_000.0) == 5_000.0
+    # halfway to the last retry, the retry schedule decides: the check comes just after it
+    halfway = POLICY.retry_pauses[-1] / 2
+    before_last = NOW - POLICY.retries_seconds + halfway
+    assert _pause(status=StatusKind.ERROR, error_since=before_last, routine_floor=1e6) == halfway
+
+
 def test_a_queue_that_drains_soon_still_brings_a_routine_check_forward() -> None:
     drains = QueueMetrics(pending_messages=3, max_delay_seconds=12)
     assert _pause(metrics=drains, routine_floor=500.0) == 12 + POLICY.queue_margin_seconds
@@ -187,3 +197,34 @@ async def test_a_check_right_after_someone_looked_the_request_up_still_asks_lead
     ended = await store.get(watch.id)
     assert ended is not None
     assert (ended.state, ended.last_status) == ("final", "Success")
+
+
+async def test_the_routine_count_leaves_out_errors_leadsquared_still_retries(
+    store: WatchStore, clock: FakeClock
+) -> None:
+    start = clock()
+    for n, status in enumerate(["In-Queue", "ERROR", "ERROR"]):
+        await store.add(
+            WatchKey("default", "opportunity_capture", f"00000000-0000-4000-8000-00000000000{n}"),
+            _subscriber(n),
+            status=status,
+            next_check_at=start,
+            expires_at=start + 86_400,
+        )
+    claims = sorted(
+        await store.claim_due("w1", limit=10, lease_seconds=60), key=lambda c: c.watch.id
+    )
+    for claim, error_since in zip(claims, [None, start, start - 40_000], strict=True):
+        assert await store.reschedule(
+            claim,
+            status=claim.watch.last_status,
+            next_check_at=start + 60,
+            error_since=error_since,
+            failures=0,
+            checked=True,
+        )
+
+    # the one In-Queue, and the ERROR seen 40,000 s ago (past the ~33,000 s of retries)
+    assert await store.routine_count("default", error_since_before=start - 33_000) == 2
+    assert await store.routine_count("default", error_since_before=start - 50_000) == 1
+    assert await store.routine_count("other", error_since_before=start) == 0
