@@ -47,7 +47,6 @@ import bisect
 import contextlib
 import heapq
 import math
-import os
 import random
 import sqlite3
 import sys
@@ -55,17 +54,15 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.accelerated import scaled_client_options
-from bench.fixtures import BENCH_KEY, capture_body
+from bench.fixtures import BENCH_KEY, capture_body, postgres_database
 from bench.report import Figure, percentile
 from shared import defaults
 from shared.accounts import Account, Accounts
@@ -622,29 +619,6 @@ def real_figures(run: RealRun, result: Replay) -> list[Figure]:
         ),
         Figure(NAME, f"{label}: run time", f"{run.real_seconds:.0f} s real"),
     ]
-
-
-@contextlib.asynccontextmanager
-async def postgres_database() -> AsyncGenerator[str | None]:
-    """A PostgreSQL database of this run's own (dropped after), or None without a server."""
-    admin_url = os.environ.get(
-        "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    admin = create_async_engine(async_database_url(admin_url), isolation_level="AUTOCOMMIT")
-    name = f"capture_status_bench_{uuid.uuid4().hex[:12]}"
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception:  # no server here
-        await admin.dispose()
-        yield None
-        return
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def run() -> list[Figure]:
