@@ -135,6 +135,7 @@ class Watcher:
         self._wake = asyncio.Event()
         self._metrics: dict[str, tuple[float, QueueMetrics | None]] = {}
         self._floors: dict[str, tuple[float, float]] = {}
+        self._delivering: set[asyncio.Future[None]] = set()
         self._store_down = False
         self._last_purge = float("-inf")
 
@@ -156,6 +157,11 @@ class Watcher:
                 if not done:
                     await self._idle()
         finally:
+            if self._delivering:  # a notice on its way is finished and recorded first
+                with contextlib.suppress(Exception):
+                    await asyncio.wait(
+                        self._delivering, timeout=self.policy.lease_seconds / self._speed
+                    )
             with contextlib.suppress(WatchUnavailableError, Exception):
                 await asyncio.shield(self.store.release(self.owner))
 
@@ -325,6 +331,16 @@ class Watcher:
         return floor
 
     async def _deliver(self, delivery: Delivery) -> None:
+        # A delivery is never cut off half-way (this replica stopping, a cancelled step):
+        # the person may have been told already, and a delivery given up before its outcome
+        # is recorded would be sent again by another replica. It runs to its end, shielded,
+        # and ``run`` waits for it before giving this replica's leases up.
+        task = asyncio.ensure_future(self._deliver_and_record(delivery))
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
+        await asyncio.shield(task)
+
+    async def _deliver_and_record(self, delivery: Delivery) -> None:
         notice = WatchNotice.of(delivery.subscriber)
         notifier = self.notifiers[delivery.subscriber.kind]
         try:
