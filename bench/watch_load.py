@@ -142,8 +142,9 @@ class Replay:
     #: the watches (active, and ended) when the real run starts
     snapshot: list[ReplayWatch] = field(default_factory=list[ReplayWatch])
     snapshot_at: float = 0.0
-    #: the watch lane's calls in the last ``SLICE_SECONDS`` (what the real run redoes)
+    #: the watch lane's calls in the last ``slice_seconds`` (what the real run redoes)
     slice_calls: int = 0
+    slice_seconds: float = SLICE_SECONDS
     seconds: float = 0.0
 
 
@@ -277,7 +278,7 @@ def replay(*, hours: float = HOURS, slice_seconds: float = SLICE_SECONDS) -> Rep
     replayer = _Replayer(policy)
     for watch in steady_state(policy, random.Random(SEED), START):
         replayer.add(watch)
-    result = Replay()
+    result = Replay(slice_seconds=slice_seconds)
     end = START + hours * 3600
     result.snapshot_at = end - slice_seconds
     gap = policy.expiry_seconds / ACTIVE
@@ -466,7 +467,7 @@ def _sqlite_size(path: Path) -> int:
 
 
 async def real_run(database_url: str, backend: str, result: Replay) -> RealRun:
-    """Run the real watcher over the replay's last ``SLICE_SECONDS`` on ``database_url``."""
+    """Run the real watcher over the replay's last minutes on ``database_url``."""
     run = RealRun(backend)
     policy = WatchPolicy()
     clock = VirtualClock(result.snapshot_at)
@@ -510,7 +511,7 @@ async def real_run(database_url: str, backend: str, result: Replay) -> RealRun:
     try:
         await upgrade(store.engine)
         await _fill(store, sim, result.snapshot)
-        end = clock() + SLICE_SECONDS
+        end = clock() + result.slice_seconds
         gap = policy.expiry_seconds / ACTIVE
         n = max(w.n for w in result.snapshot) + 1
         next_arrival = START + gap * (n - ACTIVE + 1)
@@ -555,7 +556,7 @@ async def real_run(database_url: str, backend: str, result: Replay) -> RealRun:
 
 def replay_figures(result: Replay) -> list[Figure]:
     """The 12 hours' calls against the share."""
-    label = f"{ACTIVE:,} watches x {HOURS} h"
+    label = f"{ACTIVE:,} watches x {len(result.watch_calls)} h"
     shares = [BUDGET_PER_HOUR - i for i in result.interactive_calls]
     calls = result.watch_calls
     worst = max(range(len(calls)), key=lambda h: calls[h] / shares[h])
@@ -586,7 +587,7 @@ def replay_figures(result: Replay) -> list[Figure]:
 
 def real_figures(run: RealRun, result: Replay) -> list[Figure]:
     """The real run's figures beside the replay's."""
-    label = f"last {SLICE_SECONDS / 60:.0f} min run for real, {run.backend}"
+    label = f"last {result.slice_seconds / 60:.0f} min run for real, {run.backend}"
     rows = sum(run.rows.values())
     gap = abs(run.watch_calls - result.slice_calls) / max(result.slice_calls, 1)
     return [

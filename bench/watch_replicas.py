@@ -86,6 +86,8 @@ class ReplicaSlot:
 class ReplicasRun:
     """What the run saw (times in simulated seconds)."""
 
+    #: how many watches the run was to make
+    expected: int = WATCHES
     watched: dict[str, float] = field(default_factory=dict[str, float])
     final_at: dict[str, float] = field(default_factory=dict[str, float])
     deliveries: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
@@ -224,13 +226,17 @@ async def _watch_arrivals(
     await asyncio.gather(*tasks)
 
 
-async def _kill_every_minute(
-    replicas: Replicas, clock: AcceleratedClock, run: ReplicasRun, stop: asyncio.Event
+async def _kill_every(
+    seconds: float,
+    replicas: Replicas,
+    clock: AcceleratedClock,
+    run: ReplicasRun,
+    stop: asyncio.Event,
 ) -> None:
     turn = 0
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=clock.real_seconds(KILL_EVERY))
+            await asyncio.wait_for(stop.wait(), timeout=clock.real_seconds(seconds))
         if stop.is_set():
             return
         slot = replicas.slots[turn % 2]
@@ -259,10 +265,14 @@ async def _store_states(url: str, run: ReplicasRun) -> None:
 
 
 async def measure(
-    url: str, *, watches: int = WATCHES, arrival_seconds: float = ARRIVAL_SECONDS
+    url: str,
+    *,
+    watches: int = WATCHES,
+    arrival_seconds: float = ARRIVAL_SECONDS,
+    kill_every: float = KILL_EVERY,
 ) -> ReplicasRun:
     """Run the scenario on the PostgreSQL database at ``url`` (already created, empty)."""
-    run = ReplicasRun()
+    run = ReplicasRun(expected=watches)
     started = time.perf_counter()
     clock = AcceleratedClock.starting_now(SPEED)
     queue = QueueModel(rate_per_minute=QUEUE_RATE_PER_MINUTE, error_share=ERROR_SHARE, seed=SEED)
@@ -302,7 +312,7 @@ async def measure(
                     await replicas.start(slot)
                 start = clock() + 1.0
                 arrivals = sorted(start + rng.uniform(0, arrival_seconds) for _ in range(watches))
-                killer = asyncio.create_task(_kill_every_minute(replicas, clock, run, stop))
+                killer = asyncio.create_task(_kill_every(kill_every, replicas, clock, run, stop))
                 await _watch_arrivals(service, sim, clock, arrivals, run)
                 finish = sim.finish_times()
                 run.final_at = {rid: finish[rid] for rid in run.watched}
@@ -326,7 +336,7 @@ def figures(run: ReplicasRun) -> list[Figure]:
     """The figures of one run."""
     told = run.told
     delays = [min(times) - run.final_at[rid] for rid, times in told.items() if rid in run.final_at]
-    label = f"{WATCHES} watches, 2 replicas, one SIGKILLed every minute"
+    label = f"{run.expected} watches, 2 replicas, one SIGKILLed every minute"
     return [
         Figure(
             NAME,
@@ -334,7 +344,7 @@ def figures(run: ReplicasRun) -> list[Figure]:
             f"{len(run.lost)} of {len(run.watched)} watched"
             + (f" (and {dict(run.watch_errors)}: answered at once)" if run.watch_errors else ""),
             "0",
-            not run.lost and len(run.watched) == WATCHES,
+            not run.lost and len(run.watched) == run.expected,
         ),
         Figure(
             NAME,
