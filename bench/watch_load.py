@@ -159,6 +159,8 @@ class _Replayer:
         self.gone = 0  # how many of by_age have ended (they end oldest first)
         self.errors: list[float] = []  # created times of ERROR watches, oldest first
         self.errors_gone = 0
+        self.queued: list[int] = []  # In-Queue ids, oldest first: the first active one is head
+        self.queued_gone = 0
         self.floor = (-math.inf, 0.0)
         self.metrics_at = -math.inf
         self.lookup_metrics_at = -math.inf
@@ -185,6 +187,8 @@ class _Replayer:
         self.by_age.append(watch.n)
         if watch.error:
             self.errors.append(watch.created)
+        else:
+            self.queued.append(watch.n)
         heapq.heappush(self.due, (watch.next_at, watch.n))
 
     def arrive(self, n: int, now: float) -> None:
@@ -215,12 +219,17 @@ class _Replayer:
                 self.gone += 1
                 if ended.error:
                     self.errors_gone += 1
+            while (
+                self.queued_gone < len(self.queued)
+                and self.watches[self.queued[self.queued_gone]].ended_at
+            ):
+                self.queued_gone += 1
             return
         if watch.error:
             status, error_since, head = StatusKind.ERROR, watch.created, False
         else:
             status, error_since = StatusKind.IN_QUEUE, None
-            head = self.by_age[self.gone] == watch.n
+            head = self.queued[self.queued_gone] == watch.n
             if now - self.metrics_at >= self.policy.metrics_seconds:
                 self.metrics_at = now
                 self.watch_calls += 1
@@ -261,7 +270,7 @@ def steady_state(policy: WatchPolicy, rng: random.Random, now: float) -> list[Re
                 error_since=created,
                 routine_floor=floor,
             )
-        elif not head_set and n == 0:
+        elif not head_set:  # the oldest In-Queue watch: the head
             next_at, head_set = now, True
         else:
             next_at = created + max(1, math.ceil(age / floor)) * floor

@@ -9,7 +9,9 @@
   so requests leave it in about the order they entered: the earliest-watched request of an
   account is its *head* and is checked every ``head_seconds``; when a check finds a request
   final, the watches created before it are checked at once and the next one soon
-  (``next_after_final_seconds``). If the queue is not in order, the age-based pauses
+  (``next_after_final_seconds``). A request found in ERROR has left the queue too (it was
+  processed; LeadSquared retries it on its own schedule): the same happens, and it no
+  longer counts as anyone's head. If the queue is not in order, the age-based pauses
   still bound how late a notification comes.
 - **Routine checks stay within a share of the budget.** The checks of In-Queue requests
   that are not the head of their queue (*routine* checks: in a queue that serves in order

@@ -272,6 +272,14 @@ class Watcher:
             checked=True,
             view_json=view_json,
         ):
+            if kind is StatusKind.ERROR and watch.last_status != StatusKind.ERROR.value:
+                # processed (LeadSquared retries it on its own schedule): it left the queue,
+                # so the watches behind it move up as after a final
+                later = self._clock()
+                await self.store.pull_forward(
+                    watch, now=later, next_at=later + self.policy.next_after_final_seconds
+                )
+                self.poke()
             await self._report(claim, status, None, None, next_at)
         else:
             self.stats.lost_leases += 1

@@ -469,18 +469,20 @@ class WatchStore:
             return True
 
     async def is_head(self, watch: WatchRecord) -> bool:
-        """Whether ``watch`` is the earliest-created active watch of its account and family."""
+        """Whether ``watch`` is the earliest-created active watch of its account and family
+        still in the queue (one last seen in ERROR has left it: LeadSquared retries it)."""
         async with self._transaction() as session:
             earlier = await session.scalar(
                 select(func.count())
                 .select_from(WatchRow)
-                .where(_same_queue(watch), _created_before(watch))
+                .where(_same_queue(watch), _in_the_queue(), _created_before(watch))
             )
             return not earlier
 
     async def pull_forward(self, watch: WatchRecord, *, now: float, next_at: float) -> int:
-        """A request was found final: check the watches of its queue created before it now,
-        and the next one created after it by ``next_at`` (a queue serves in order).
+        """A request left the queue (found final, or in ERROR): check the watches of its
+        queue created before it now, and the next one created after it by ``next_at`` (a
+        queue serves in order). Watches last seen in ERROR are left to their retry schedule.
 
         Returns:
             How many watches were moved earlier.
@@ -488,13 +490,19 @@ class WatchStore:
         async with self._transaction() as session:
             earlier = await session.execute(
                 update(WatchRow)
-                .where(_same_queue(watch), _created_before(watch), WatchRow.next_check_at > now)
+                .where(
+                    _same_queue(watch),
+                    _in_the_queue(),
+                    _created_before(watch),
+                    WatchRow.next_check_at > now,
+                )
                 .values(next_check_at=now)
             )
             following = await session.scalar(
                 select(WatchRow.id)
                 .where(
                     _same_queue(watch),
+                    _in_the_queue(),
                     or_(
                         WatchRow.created_at > watch.created_at,
                         and_(WatchRow.created_at == watch.created_at, WatchRow.id > watch.id),
@@ -711,6 +719,11 @@ def _same_queue(watch: WatchRecord) -> Any:
         WatchRow.family == watch.key.family,
         WatchRow.id != watch.id,
     )
+
+
+def _in_the_queue() -> Any:
+    """Watches whose request was last seen waiting (not in ERROR: that one left the queue)."""
+    return or_(WatchRow.last_status.is_(None), WatchRow.last_status != _ERROR)
 
 
 def _created_before(watch: WatchRecord) -> Any:

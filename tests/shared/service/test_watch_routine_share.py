@@ -228,3 +228,66 @@ async def test_the_routine_count_leaves_out_errors_leadsquared_still_retries(
     assert await store.routine_count("default", error_since_before=start - 33_000) == 2
     assert await store.routine_count("default", error_since_before=start - 50_000) == 1
     assert await store.routine_count("other", error_since_before=start) == 0
+
+
+# --- a request in ERROR has left the queue ---------------------------------------------------
+
+
+async def test_a_watch_in_error_is_nobody_s_head_and_is_not_pulled_forward(
+    store: WatchStore, clock: FakeClock
+) -> None:
+    start = clock()
+    watches: list[WatchRecord] = []
+    for n, status in enumerate(["ERROR", "In-Queue", "In-Queue", "ERROR", "In-Queue"]):
+        rid = f"00000000-0000-4000-8000-00000000001{n}"
+        added = await store.add(
+            WatchKey("default", "opportunity_capture", rid),
+            _subscriber(n),
+            status=status,
+            next_check_at=start + 300,
+            expires_at=start + 86_400,
+        )
+        watches.append(added.watch)
+        clock.advance(1)
+    error, first, second, later_error, third = watches
+
+    # the earlier ERROR does not keep the first In-Queue watch from being the head
+    assert await store.is_head(first)
+    assert not await store.is_head(second)
+    # the second is found final: the first (earlier) now, the third (next in the queue) soon;
+    # the ERROR watches keep their retry schedule
+    assert await store.pull_forward(second, now=clock(), next_at=clock() + 1) == 2
+    assert [await _next_in(store, w) for w in (first, third)] == [0, 1]
+    assert [await _next_in(store, w) for w in (error, later_error)] == [start + 300 - clock()] * 2
+
+
+async def _next_in(store: WatchStore, watch: WatchRecord) -> float:
+    now = await store.get(watch.id)
+    assert now is not None
+    return now.next_check_at - store.clock()
+
+
+async def test_a_request_first_seen_in_error_moves_the_queue_behind_it_up(
+    service: CaptureService, simulator: Simulator, store: WatchStore, clock: FakeClock
+) -> None:
+    ids = await _watch_many(service, simulator, 3)
+    simulator.put_answer(
+        ids[0],
+        {
+            "Status": "ERROR",
+            "StatusReason": "Unable to Connect to DB",
+            "TaskType": "OpportunityCapture",
+        },
+    )
+    head = await _active(store, ids[0])
+    clock.advance(head.next_check_at - clock())  # only the head is due
+    worker = Watcher(service, store, notifiers={"test": _Notifier()}, clock=clock)
+
+    await worker.step()
+
+    errored, following = [await _active(store, rid) for rid in ids[:2]]
+    assert errored.last_status == "ERROR"
+    assert following.next_check_at == pytest.approx(
+        clock() + service.watch_policy.next_after_final_seconds
+    )
+    assert await store.is_head(following)
