@@ -370,7 +370,7 @@ async def test_with_the_store_down_watching_says_so_while_lookups_keep_working(
     assert_valid_message(answer)
     assert "capture-status cannot watch right now" in _text(answer)
     # said once for all, not once per id
-    assert [b["block_id"] for b in answer["blocks"]][0] == "notice-what"
+    assert answer["blocks"][0]["block_id"] == "notice-what"
     assert ERROR not in _text(answer)
     assert [c.request_id for c in sim.calls if c.request_id] == [IN_QUEUE]  # no more asked
 
