@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.actions import COMMAND, STOP_WATCH, StopTarget
-from bot.blocks import lookup_messages, notice_message, status_word
+from bot.blocks import MESSAGE_CHAR_BUDGET, lookup_messages, notice_message, status_word
 from bot.kit import (
     FALLBACK_TEXT,
     MAX_BLOCKS,
+    SECTION_TEXT,
     Block,
     RenderContext,
     SlackMessage,
@@ -27,6 +28,7 @@ from bot.kit import (
     header,
     mention,
     section,
+    size,
     slack_date,
 )
 from bot.mrkdwn import cut_escaped, escape, escape_cut
@@ -43,8 +45,10 @@ __all__ = [
     "watches_message",
 ]
 
-#: watches "my watches" lists (one block each, within Slack's 50 per message)
+#: watches "my watches" lists at most (one block each, within Slack's 50 per message)
 MAX_LISTED_WATCHES = 40
+#: characters of blocks "my watches" takes at most (Slack refuses messages near 13k)
+_LIST_CHAR_BUDGET = MESSAGE_CHAR_BUDGET - 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +70,16 @@ def _code(request_id: str) -> str:
     return f"`{escape_cut(request_id, 80)}`"
 
 
-def _answer_text(answer: WatchAnswer) -> tuple[str, str]:
-    """The mrkdwn of one answer, and its fallback line."""
+def _answer_text(answer: WatchAnswer, budget: int) -> tuple[str, str]:
+    """The mrkdwn of one answer (about ``budget`` characters at most), and its fallback line."""
     rid = _code(answer.request_id)
+    short, long = max(60, budget * 3 // 10), max(100, budget // 2)
     watch = answer.view
     if watch is not None:
         e = watch.view.explanation
         status = escape_cut(status_word(watch.view), 50)
-        message = escape_cut(watch.message, 600)
-        headline = escape_cut(e.headline, 300)
+        message = escape_cut(watch.message, long)
+        headline = escape_cut(e.headline, short)
         if watch.watching:
             text = f"🔔 *Watching* {rid} · {e.symbol} {status}: {headline}\n{message}"
             return text, f"Watching {answer.request_id}: {watch.message}"
@@ -83,8 +88,8 @@ def _answer_text(answer: WatchAnswer) -> tuple[str, str]:
     error = answer.error
     assert error is not None
     text = (
-        f"{error.symbol} *{escape_cut(error.headline, 300)}* · {rid}\n"
-        f"{escape_cut(error.what_happened, 1200)}"
+        f"{error.symbol} *{escape_cut(error.headline, short)}* · {rid}\n"
+        f"{escape_cut(error.what_happened, long)}"
     )
     return text, f"{answer.request_id}: {error.headline}"
 
@@ -106,8 +111,10 @@ def watch_answer_message(
     cmd = escape_cut(command, 40)
     blocks: list[Block] = []
     lines: list[str] = []
+    # every answer gets its share of what one message may hold (ten answers fit)
+    budget = min(SECTION_TEXT - 200, MESSAGE_CHAR_BUDGET // max(1, len(answers)) - 250)
     for index, answer in enumerate(answers):
-        text, line = _answer_text(answer)
+        text, line = _answer_text(answer, budget)
         blocks.append(section(f"{ctx.nonce}-w-{index}", text))
         lines.append(line)
     footer = [f"`{cmd} watches` lists the requests you watch, each with a Stop button."]
@@ -130,6 +137,21 @@ def _channel(channel: str) -> str:
     return "a channel"
 
 
+def _watch_block(entry: WatchEntry, block_id: str, *, show_account: bool) -> Block:
+    """One of "my watches": the id, the last status, where and until when; a Stop button."""
+    status = escape_cut(entry.last_status or "not checked yet", 50)
+    account = f" · account *{escape_cut(entry.account, 40)}*" if show_account else ""
+    checked = "" if entry.last_checked_at is not None else " (not checked yet)"
+    text = (
+        f"{_code(entry.request_id)} · *{status}*{checked}{account}\n"
+        f"Told {_where(entry)} · until {slack_date(entry.expires_at, seconds=False)}"
+    )
+    stop = StopTarget(entry.subscriber_id, entry.request_id)
+    return section(
+        block_id, text, accessory=button(STOP_WATCH, "Stop", value=stop.encode(), style="danger")
+    )
+
+
 def watches_message(
     entries: Sequence[WatchEntry],
     ctx: RenderContext,
@@ -138,7 +160,7 @@ def watches_message(
     note: str | None = None,
     show_account: bool = False,
 ) -> SlackMessage:
-    """ "My watches": each request watched, newest first, with a Stop button each.
+    """The person's watches, newest first, each with a Stop button (as many as Slack takes).
 
     Args:
         entries: the person's watches (the service's order).
@@ -162,29 +184,14 @@ def watches_message(
         )
         text = "You are not watching any capture request."
         return {"text": (escape(note) + "\n" if note else "") + text, "blocks": blocks}
-    shown = list(entries)[:MAX_LISTED_WATCHES]
-    for index, entry in enumerate(shown):
-        status = escape_cut(entry.last_status or "not checked yet", 50)
-        account = f" · account *{escape_cut(entry.account, 40)}*" if show_account else ""
-        checked = (
-            f"last checked {slack_date(entry.last_checked_at)}"
-            if entry.last_checked_at is not None
-            else "not checked yet"
-        )
-        text = (
-            f"{_code(entry.request_id)} · *{status}*{account}\n"
-            f"Told {_where(entry)} once it is final · since {slack_date(entry.started_at)} · "
-            f"until {slack_date(entry.expires_at, seconds=False)} · {checked}"
-        )
-        stop = StopTarget(entry.subscriber_id, entry.request_id)
-        blocks.append(
-            section(
-                f"{n}-ws-{index}",
-                text,
-                accessory=button(STOP_WATCH, "Stop", value=stop.encode(), style="danger"),
-            )
-        )
-    more = len(entries) - len(shown)
+    listed = 0
+    for index, entry in enumerate(list(entries)[:MAX_LISTED_WATCHES]):
+        block = _watch_block(entry, f"{n}-ws-{index}", show_account=show_account)
+        if size([*blocks, block]) > _LIST_CHAR_BUDGET:  # Slack refuses longer messages
+            break
+        blocks.append(block)
+        listed += 1
+    more = len(entries) - listed
     hints = [f"Stop one with its button, or `{cmd} unwatch <RequestId>`."]
     if more:
         hints.insert(0, f"…and {more} more (the oldest are not shown).")
