@@ -265,7 +265,9 @@ class SlackNotifier:
         ):
             thread = (channel, thread_ts)
             parts.append("thread")
+        # what was posted already is kept until the notice is done, even if this try breaks
         done = self._progress.pop(notice.subscriber_id, {})
+        self._remember(notice.subscriber_id, done)
         for part in parts:
             if part in done:
                 continue
@@ -278,7 +280,6 @@ class SlackNotifier:
                     done[part] = "off"
                     continue
             if result.outcome == "retry":
-                self._remember(notice.subscriber_id, done)
                 return DeliveryResult(
                     "retry", detail=f"{part}: {result.detail}", retry_after=result.retry_after
                 )
@@ -290,14 +291,13 @@ class SlackNotifier:
                     notice.subscriber_id,
                     result.detail,
                 )
+        self._progress.pop(notice.subscriber_id, None)
         problems = "; ".join(f"{part}: {how}" for part, how in done.items() if how != "sent")
         if any(how == "sent" for how in done.values()):
             return DeliveryResult("sent", detail=problems or None)
         return DeliveryResult("failed", detail=problems or "nobody could be told")
 
     def _remember(self, subscriber_id: int, done: dict[Part, str]) -> None:
-        if not done:
-            return
         self._progress[subscriber_id] = done
         while len(self._progress) > _PROGRESS_SIZE:
             self._progress.popitem(last=False)

@@ -337,3 +337,24 @@ async def test_the_pacer_does_not_wait_longer_than_allowed_and_holds_when_slack_
     pacer.hold(None, 4.0)  # everywhere
     assert await pacer.turn("C3") is None
     assert pacing.waits == [4.0]
+
+
+async def test_an_unexpected_error_is_a_retry_and_what_was_posted_is_not_posted_again(
+    make_bot: BotFactory,
+    fake_slack: FakeSlack,
+    store: WatchStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot = make_bot(store=store)
+    reading = bot.service.channel_threads
+
+    async def broken(scope: str, channel: str) -> bool:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(bot.service, "channel_threads", broken)
+    first = await bot.notifier.deliver(_notice(await _view(bot), target=IN_A_THREAD))
+    assert (first.outcome, first.detail) == ("retry", "unexpected RuntimeError")
+    monkeypatch.setattr(bot.service, "channel_threads", reading)
+    second = await bot.notifier.deliver(_notice(await _view(bot), target=IN_A_THREAD))
+    assert second.outcome == "sent"
+    assert [p["channel"] for p in _posts(fake_slack)] == [dm_channel("U0ALICE"), "C0OPS"]
