@@ -282,6 +282,22 @@ class CaptureService:
             raise TooManyRequestIdsError.over_batch_cap(len(batch.ids), max_ids)
         return batch
 
+    def watch_ids_in(self, text: str, *, max_ids: int | None = None) -> list[str]:
+        """Every distinct RequestId written in ``text``, to watch each (a front door's
+        ``watch <id> …``), at most ``max_ids`` of them (``None``: any number).
+
+        Raises:
+            InvalidRequestIdError: ``text`` holds no RequestId (the message says what one is).
+            TooManyRequestIdsError: more than ``max_ids`` distinct ids.
+        """
+        ids = find_request_ids(text)
+        if not ids:
+            extract_request_id(text)  # raises with the core's wording for this text
+            raise InvalidRequestIdError(_NO_IDS)  # pragma: no cover (extract always raises)
+        if max_ids is not None and len(ids) > max_ids:
+            raise TooManyRequestIdsError.over_watch_cap(len(ids), max_ids)
+        return ids
+
     def _check_count(self, count: int, max_ids: int | None, client: CaptureStatusClient) -> None:
         if count == 0:
             raise InvalidRequestIdError(_NO_IDS)
@@ -645,6 +661,23 @@ class CaptureService:
         """
         subscribers = await self._require_store().subscriptions(principal)
         return [entry_of(subscriber) for subscriber in subscribers]
+
+    async def channel_threads(self, scope: str, channel: str) -> bool:
+        """Whether watches started from a message in ``channel`` (of ``scope``, e.g. a Slack
+        workspace ``slack:<team>``) also answer in that message's thread (default: yes).
+
+        Raises:
+            WatchUnavailableError: the store is down or not set up.
+        """
+        return await self._require_store().channel_threads(scope, channel)
+
+    async def set_channel_threads(self, scope: str, channel: str, threads: bool) -> None:
+        """Turn thread answers of watches started in ``channel`` on or off.
+
+        Raises:
+            WatchUnavailableError: the store is down or not set up.
+        """
+        await self._require_store().set_channel_threads(scope, channel, threads)
 
 
 _NO_IDS = (
