@@ -37,7 +37,7 @@ from shared.lsq.models import CaptureStatus, QueueMetrics, StatusKind
 from shared.service.capture_service import CaptureService
 from shared.service.watch_schedule import WatchPolicy
 from shared.service.watch_views import DeliveryResult, Notifier, WatchNotice
-from shared.store import Claim, Delivery, WatchStore
+from shared.store import Claim, Delivery, WatchCounts, WatchStore
 
 __all__ = ["WatchCheck", "Watcher", "WatcherStats", "replica_name", "running_watcher"]
 
@@ -136,6 +136,26 @@ class Watcher:
         self._store_down = False
         self._stopping = False
         self._last_purge = float("-inf")
+        #: the store's figures (active, due, overdue watches; subscribers by state) as of
+        #: the last refresh, every ``policy.counts_seconds``; ``None`` until the first one,
+        #: and while the store is down. ``/metrics`` reads them (a scrape cannot await).
+        self.counts: WatchCounts | None = None
+        self._counts_at = float("-inf")
+
+    @property
+    def store_up(self) -> bool:
+        """False from a step the store failed until one it answered (``/metrics``)."""
+        return not self._store_down
+
+    async def refresh_counts(self) -> WatchCounts:
+        """Ask the store for its figures now, and keep them in :attr:`counts`.
+
+        Raises:
+            WatchUnavailableError: the store did not answer.
+        """
+        self.counts = await self.store.counts(overdue_after=self.policy.overdue_seconds)
+        self._counts_at = self._clock()
+        return self.counts
 
     def poke(self) -> None:
         """Look for due work now (a watch was added, or a notice became due here)."""
@@ -178,7 +198,10 @@ class Watcher:
                 await asyncio.gather(*(self._check(claim) for claim in claims))
             sent = await self.deliver_due()
             await self._housekeeping()
+            if self._clock() - self._counts_at >= self.policy.counts_seconds:
+                await self.refresh_counts()
         except WatchUnavailableError as error:
+            self.counts = None  # unknown while the store is down (``store_up`` says why)
             self.stats.store_failures += 1
             if not self._store_down:
                 log.warning("watches paused: %s", error.message)
