@@ -263,10 +263,10 @@ async def _migrate(settings: Settings, *, err: Console) -> int:
     """``migrate``: run the migrations DATABASE_URL lacks; say where the schema stands."""
     try:
         said = await migrate_store(settings)
-    except WatchUnavailableError as error:
-        err.print(inert(error.message), markup=False)
+    except WatchUnavailableError as error:  # one line each: job logs are read line by line
+        err.print(inert(error.message), markup=False, soft_wrap=True)
         return EXIT_LOOKUP_FAILED
-    Console(highlight=False).print(said, markup=False)
+    Console(highlight=False).print(said, markup=False, soft_wrap=True)
     return EXIT_OK
 
 
