@@ -70,6 +70,7 @@ class WatchPolicy:
             added by another replica, or a lease that ended).
         metrics_seconds: the queue metrics of an account are asked at most this often.
         overdue_seconds: a due watch this late counts as overdue (``/metrics``).
+        counts_seconds: the watcher asks the store for its figures (``/metrics``) this often.
         keep_ended_seconds: ended watches are deleted this long after they ended.
     """
 
@@ -88,6 +89,7 @@ class WatchPolicy:
     poll_seconds: float = 1.0
     metrics_seconds: float = 30.0
     overdue_seconds: float = 60.0
+    counts_seconds: float = 10.0
     keep_ended_seconds: float = 7 * 86400.0
 
     def __post_init__(self) -> None:

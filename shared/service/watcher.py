@@ -37,7 +37,7 @@ from shared.lsq.models import CaptureStatus, QueueMetrics, StatusKind
 from shared.service.capture_service import CaptureService
 from shared.service.watch_schedule import WatchPolicy
 from shared.service.watch_views import DeliveryResult, Notifier, WatchNotice
-from shared.store import Claim, Delivery, WatchStore
+from shared.store import Claim, Delivery, WatchCounts, WatchStore
 
 __all__ = ["WatchCheck", "Watcher", "WatcherStats", "replica_name", "running_watcher"]
 
@@ -134,16 +134,47 @@ class Watcher:
         self._wake = asyncio.Event()
         self._metrics: dict[str, tuple[float, QueueMetrics | None]] = {}
         self._store_down = False
+        self._stopping = False
         self._last_purge = float("-inf")
+        #: the store's figures (active, due, overdue watches; subscribers by state) as of
+        #: the last refresh, every ``policy.counts_seconds``; ``None`` until the first one,
+        #: and while the store is down. ``/metrics`` reads them (a scrape cannot await).
+        self.counts: WatchCounts | None = None
+        self._counts_at = float("-inf")
+
+    @property
+    def store_up(self) -> bool:
+        """False from a step the store failed until one it answered (``/metrics``)."""
+        return not self._store_down
+
+    async def refresh_counts(self) -> WatchCounts:
+        """Ask the store for its figures now, and keep them in :attr:`counts`.
+
+        Raises:
+            WatchUnavailableError: the store did not answer.
+        """
+        self.counts = await self.store.counts(overdue_after=self.policy.overdue_seconds)
+        self._counts_at = self._clock()
+        return self.counts
 
     def poke(self) -> None:
         """Look for due work now (a watch was added, or a notice became due here)."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the step under way, then leave :meth:`run` (its leases given up).
+
+        Stopping between steps, rather than cancelling one half-way, leaves no database
+        transaction cut off (on SQLite a cut one can hold the file's lock until the
+        connection is collected) and no notice sent but not recorded as sent.
+        """
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Work until cancelled; on the way out, give up this replica's leases."""
+        """Work until :meth:`stop` (or cancelled); on the way out, give up this replica's leases."""
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 try:
                     done = await self.step()
@@ -151,7 +182,7 @@ class Watcher:
                     log.exception("the watcher's step failed; trying again shortly")
                     self.stats.step_failures += 1
                     done = 0
-                if not done:
+                if not done and not self._stopping:
                     await self._idle()
         finally:
             with contextlib.suppress(WatchUnavailableError, Exception):
@@ -167,7 +198,10 @@ class Watcher:
                 await asyncio.gather(*(self._check(claim) for claim in claims))
             sent = await self.deliver_due()
             await self._housekeeping()
+            if self._clock() - self._counts_at >= self.policy.counts_seconds:
+                await self.refresh_counts()
         except WatchUnavailableError as error:
+            self.counts = None  # unknown while the store is down (``store_up`` says why)
             self.stats.store_failures += 1
             if not self._store_down:
                 log.warning("watches paused: %s", error.message)
@@ -211,7 +245,11 @@ class Watcher:
         now = self._clock()
         try:
             client = self.service.client(key.account)
-            status = await client.get_status(key.request_id, use_cache=False, caller=self._caller)
+            # the schedule paces the checks: each reaches LeadSquared, even moments after a
+            # person's lookup of the same id (the refresh floor is for Refresh buttons)
+            status = await client.get_status(
+                key.request_id, use_cache=False, caller=self._caller, refresh_floor=False
+            )
         except CaptureStatusError as error:
             await self._failed_check(claim, error, now)
             return
@@ -373,6 +411,8 @@ class Watcher:
 
 #: deliveries of one notice tried at most (then it fails for good, logged)
 _MAX_ATTEMPTS = 5
+#: seconds the step under way may take to finish when the watcher stops (then it is cancelled)
+_STOP_GRACE_SECONDS = 5.0
 
 
 @contextlib.asynccontextmanager
@@ -385,7 +425,8 @@ async def running_watcher(
     """Run a :class:`Watcher` for ``service`` in the background while the block runs.
 
     Yields ``None`` when the service has no store (nothing to watch). On the way out the
-    watcher is cancelled and awaited, and its leases are given up for other replicas.
+    watcher finishes the step under way (cancelled if it takes more than a few seconds),
+    and its leases are given up for other replicas.
     """
     if service.store is None:
         yield None
@@ -401,6 +442,11 @@ async def running_watcher(
     try:
         yield watcher
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        watcher.stop()  # the step under way ends cleanly; one stuck longer is cancelled
+        try:
+            async with asyncio.timeout(_STOP_GRACE_SECONDS):
+                await asyncio.shield(task)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
