@@ -132,7 +132,7 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
         await resources.enter_async_context(_token_checked(bot.identity))
         # checks due watches and tells people; stopped (its leases given up for other
         # replicas) after the server, before the service and the store close
-        await resources.enter_async_context(
+        bot.watcher.current = await resources.enter_async_context(
             running_watcher(service, notifiers={SUBSCRIBER_KIND: bot.notifier})
         )
         # Start-up objects (imports, Bolt, pydantic models) live as long as the process: keep

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -36,7 +36,7 @@ from bot.listeners import AnswerOptions, Listeners
 from bot.logs import slack_library_logger
 from bot.notify import Pacer, SlackNotifier
 from bot.triage_jobs import TriageJobs, TriageOptions
-from shared import CaptureService, ConfigurationError, Settings
+from shared import CaptureService, ConfigurationError, Settings, Watcher
 
 __all__ = ["DEFAULT_WEB_API_URL", "SlackBot", "build_slack_bot", "web_api_url"]
 
@@ -45,6 +45,13 @@ DEFAULT_WEB_API_URL = "https://slack.com/api/"
 BoltAuthorize = Callable[..., Awaitable[AuthorizeResult]]
 #: the longest one Web API call of a notification may take
 _NOTIFY_TIMEOUT_SECONDS = 10
+
+
+@dataclass(slots=True)
+class WatcherSlot:
+    """The process's watcher once it runs (``/metrics`` reads its figures through this)."""
+
+    current: Watcher | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,8 @@ class SlackBot:
     notifier: SlackNotifier
     #: what HTTP mode checks each request's signature with (None in Socket Mode)
     signing_secret: SecretStr | None = None
+    #: the watcher, set by the entry point once it runs
+    watcher: WatcherSlot = field(default_factory=WatcherSlot)
 
 
 def web_api_url(slack_api_url: str | None) -> str:

@@ -141,7 +141,11 @@ def health_routes(bot: SlackBot, readiness: Readiness) -> list[Route]:
     """
     return [
         *probe_routes(readiness),
-        Route(METRICS_PATH, _AsgiEndpoint(metrics_app(bot.service.clients)), methods=["GET"]),
+        Route(
+            METRICS_PATH,
+            _AsgiEndpoint(metrics_app(bot.service.clients, watcher=lambda: bot.watcher.current)),
+            methods=["GET"],
+        ),
     ]
 
 
