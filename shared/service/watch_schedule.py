@@ -72,6 +72,8 @@ class WatchPolicy:
         overdue_seconds: a due watch this late counts as overdue (``/metrics``).
         counts_seconds: the watcher asks the store for its figures (``/metrics``) this often.
         keep_ended_seconds: ended watches are deleted this long after they ended.
+        abandon_notices_seconds: a notice no process delivered for this long is given up
+            (its front door is gone: a CLI that was stopped, a Slack app no longer run).
     """
 
     expiry_seconds: float = 12 * 3600.0
@@ -91,6 +93,7 @@ class WatchPolicy:
     overdue_seconds: float = 60.0
     counts_seconds: float = 10.0
     keep_ended_seconds: float = 7 * 86400.0
+    abandon_notices_seconds: float = 86400.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= self.max_seconds:

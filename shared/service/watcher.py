@@ -36,7 +36,12 @@ from shared.guard.lanes import Caller
 from shared.lsq.models import CaptureStatus, QueueMetrics, StatusKind
 from shared.service.capture_service import CaptureService
 from shared.service.watch_schedule import WatchPolicy
-from shared.service.watch_views import DeliveryResult, Notifier, WatchNotice
+from shared.service.watch_views import (
+    DeliveryResult,
+    Notifier,
+    WatchNotice,
+    describe_duration,
+)
 from shared.store import Claim, Delivery, WatchCounts, WatchStore
 
 __all__ = ["WatchCheck", "Watcher", "WatcherStats", "replica_name", "running_watcher"]
@@ -404,6 +409,16 @@ class Watcher:
         if now - self._last_purge < 3600:
             return
         self._last_purge = now
+        abandoned = await self.store.abandon_deliveries(
+            due_before=now - self.policy.abandon_notices_seconds
+        )
+        if abandoned:
+            log.warning(
+                "%d notices waited %s for a process able to deliver them (a CLI that was "
+                "stopped, or no Slack app or MCP server running): given up",
+                abandoned,
+                describe_duration(self.policy.abandon_notices_seconds),
+            )
         purged = await self.store.purge(ended_before=now - self.policy.keep_ended_seconds)
         if purged:
             log.info("deleted %d watches that ended long ago", purged)

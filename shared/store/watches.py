@@ -19,12 +19,14 @@ now"); lookups never touch the store.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -51,6 +53,28 @@ __all__ = ["WatchStore"]
 
 log = logging.getLogger(__name__)
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _runs_to_the_end(
+    method: Callable[Concatenate[WatchStore, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[WatchStore, _P], Coroutine[Any, Any, _R]]:
+    """Run a store method in its own task, so a caller cancelled half-way (a client that
+    went away, a stream that ended) never cuts a transaction short: cut short, SQLite could
+    keep its lock, and a lease or a delivery could be half-recorded. The caller still stops
+    waiting at once; the transaction finishes (or rolls back) by itself."""
+
+    @functools.wraps(method)
+    async def shielded(store: WatchStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        task = asyncio.ensure_future(method(store, *args, **kwargs))
+        store._running.add(task)  # pyright: ignore[reportPrivateUsage]
+        task.add_done_callback(store._running.discard)  # pyright: ignore[reportPrivateUsage]
+        return await asyncio.shield(task)
+
+    return shielded
+
+
 #: tries of a transaction that lost a race on a unique index (two replicas adding one watch)
 _ADD_TRIES = 3
 
@@ -68,9 +92,17 @@ class WatchStore:
         self.clock = clock
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._schema_ok = False
+        #: transactions under way (each runs to its end, see ``_runs_to_the_end``)
+        self._running: set[asyncio.Future[Any]] = set()
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait (``timeout`` at most) for the transactions whose callers stopped waiting."""
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=timeout)
 
     async def aclose(self) -> None:
-        """Close every connection."""
+        """Let the transactions under way finish, then close every connection."""
+        await self.settle()
         await self.engine.dispose()
 
     async def _ensure_schema(self) -> None:
@@ -113,6 +145,7 @@ class WatchStore:
             log.warning("the store of watches failed: %s", type(error).__name__)
             raise WatchUnavailableError.store_down() from error
 
+    @_runs_to_the_end
     async def ping(self) -> None:
         """Ask the database for nothing.
 
@@ -124,6 +157,7 @@ class WatchStore:
 
     # --- subscribing ------------------------------------------------------------------------
 
+    @_runs_to_the_end
     async def add(
         self,
         key: WatchKey,
@@ -184,6 +218,7 @@ class WatchStore:
                     if expires_at > watch.expires_at:
                         watch.expires_at = expires_at
                     return WatchAdded(_watch_record(watch), existing.id, False, False)
+            await _serialize_limits(session, subscriber, limits)
             await self._check_limits(session, subscriber, limits)
             new_watch = watch is None
             if watch is None:
@@ -248,6 +283,7 @@ class WatchStore:
                     raise TooManyWatchesError.for_person(cap)
                 raise TooManyWatchesError.for_scope(cap)
 
+    @_runs_to_the_end
     async def remove(
         self,
         principal: str,
@@ -312,6 +348,7 @@ class WatchStore:
                     )
             return len(rows)
 
+    @_runs_to_the_end
     async def subscriptions(
         self, principal: str, *, states: Sequence[str] = ("waiting",), limit: int = 200
     ) -> list[SubscriberRecord]:
@@ -326,12 +363,14 @@ class WatchStore:
             )
             return [_subscriber_record(sub, watch) for sub, watch in result.all()]
 
+    @_runs_to_the_end
     async def watch_of(self, key: WatchKey) -> WatchRecord | None:
         """The active watch of ``key``, if there is one."""
         async with self._transaction() as session:
             row = await session.scalar(_active(key))
             return None if row is None else _watch_record(row)
 
+    @_runs_to_the_end
     async def get(self, watch_id: int) -> WatchRecord | None:
         """The watch ``watch_id`` in whatever state."""
         async with self._transaction() as session:
@@ -340,6 +379,7 @@ class WatchStore:
 
     # --- checking ---------------------------------------------------------------------------
 
+    @_runs_to_the_end
     async def claim_due(self, owner: str, *, limit: int, lease_seconds: float) -> list[Claim]:
         """Lease up to ``limit`` active watches whose check is due (oldest due first).
 
@@ -372,6 +412,7 @@ class WatchStore:
             rows = sorted(result, key=lambda row: row.next_check_at)
             return [Claim(_watch_record(row), owner, row.lease_token) for row in rows]
 
+    @_runs_to_the_end
     async def next_due_at(self) -> float | None:
         """When the next active watch is due (``None``: no active watch)."""
         async with self._transaction() as session:
@@ -379,6 +420,7 @@ class WatchStore:
                 select(func.min(WatchRow.next_check_at)).where(WatchRow.state == "active")
             )
 
+    @_runs_to_the_end
     async def reschedule(
         self,
         claim: Claim,
@@ -415,6 +457,7 @@ class WatchStore:
             result = await session.execute(_fenced(update(WatchRow), claim).values(**values))
             return _changed(result)
 
+    @_runs_to_the_end
     async def finish(
         self, claim: Claim, end: WatchEnd, *, status: str | None, view_json: str | None
     ) -> bool:
@@ -446,6 +489,7 @@ class WatchStore:
             )
             return True
 
+    @_runs_to_the_end
     async def is_head(self, watch: WatchRecord) -> bool:
         """Whether ``watch`` is the earliest-created active watch of its account and family."""
         async with self._transaction() as session:
@@ -456,6 +500,7 @@ class WatchStore:
             )
             return not earlier
 
+    @_runs_to_the_end
     async def pull_forward(self, watch: WatchRecord, *, now: float, next_at: float) -> int:
         """A request was found final: check the watches of its queue created before it now,
         and the next one created after it by ``next_at`` (a queue serves in order).
@@ -491,6 +536,7 @@ class WatchStore:
                 moved += _count(later)
             return moved
 
+    @_runs_to_the_end
     async def release(self, owner: str) -> None:
         """Give up every lease ``owner`` holds (a replica shutting down cleanly)."""
         async with self._transaction() as session:
@@ -507,6 +553,7 @@ class WatchStore:
 
     # --- delivering -------------------------------------------------------------------------
 
+    @_runs_to_the_end
     async def claim_deliveries(
         self, owner: str, *, kinds: Sequence[str], limit: int, lease_seconds: float
     ) -> list[Delivery]:
@@ -556,6 +603,7 @@ class WatchStore:
                 for row in sorted(rows, key=lambda row: (row.next_attempt_at or 0, row.id))
             ]
 
+    @_runs_to_the_end
     async def record_delivery(
         self,
         delivery: Delivery,
@@ -591,6 +639,7 @@ class WatchStore:
 
     # --- figures and housekeeping ----------------------------------------------------------
 
+    @_runs_to_the_end
     async def counts(self, *, overdue_after: float) -> WatchCounts:
         """Active, due and overdue watches, and subscribers by state."""
         now = self.clock()
@@ -619,6 +668,19 @@ class WatchStore:
                 subscribers={str(state): int(count) for state, count in by_state.all()},
             )
 
+    @_runs_to_the_end
+    async def abandon_deliveries(self, *, due_before: float) -> int:
+        """Fail notices nobody delivered since ``due_before`` (e.g. a CLI killed before its
+        request ended: no other process delivers to it). Logged by the caller, then purged."""
+        async with self._transaction() as session:
+            result = await session.execute(
+                update(SubscriberRow)
+                .where(SubscriberRow.state == "due", SubscriberRow.next_attempt_at < due_before)
+                .values(state="failed", detail="nobody could deliver it in time")
+            )
+            return _count(result)
+
+    @_runs_to_the_end
     async def purge(self, *, ended_before: float) -> int:
         """Delete watches that ended before ``ended_before`` and have nothing left to send."""
         async with self._transaction() as session:
@@ -636,12 +698,14 @@ class WatchStore:
 
     # --- channel preferences ----------------------------------------------------------------
 
+    @_runs_to_the_end
     async def channel_threads(self, scope: str, channel: str) -> bool:
         """Whether watches started in ``channel`` also answer in the message's thread."""
         async with self._transaction() as session:
             row = await session.get(ChannelPreference, (scope, channel))
             return True if row is None else row.threads
 
+    @_runs_to_the_end
     async def set_channel_threads(self, scope: str, channel: str, threads: bool) -> None:
         """Turn thread answers in ``channel`` on or off."""
         now = self.clock()
@@ -654,6 +718,22 @@ class WatchStore:
             else:
                 row.threads = threads
                 row.updated_at = now
+
+
+async def _serialize_limits(
+    session: AsyncSession, subscriber: NewSubscriber, limits: WatchLimits
+) -> None:
+    """PostgreSQL: replicas adding watches for one person (or scope) take turns, so the
+    count-then-insert of the limits holds across replicas. SQLite's one lock does it there."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys: list[str] = []
+    if limits.per_principal is not None:
+        keys.append(f"principal:{subscriber.principal}")
+    if limits.per_scope is not None:
+        keys.append(f"scope:{subscriber.scope}")
+    for key in keys:  # always principal, then scope: no two adds wait for each other in a ring
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 def _active(key: WatchKey) -> Any:

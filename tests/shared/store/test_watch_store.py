@@ -314,3 +314,60 @@ async def test_replicas_adding_the_same_request_at_once_make_one_watch(
         assert len({result.watch.id for result in added}) == 1
         assert sum(result.new_watch for result in added) == 1
         assert len({result.subscriber_id for result in added}) == len(stores)
+
+
+async def test_notices_nobody_delivers_are_given_up_after_a_while(
+    database_url: str, clock: FakeClock
+) -> None:
+    async with open_test_store(database_url, clock=clock) as store:
+        cli = NewSubscriber(kind="cli:gone", principal="cli:1", scope="cli", target_key="tty")
+        added = await add(store, who=cli)
+        [claim] = await _claim_at(store, clock, added.watch.next_check_at)
+        await store.finish(claim, "final", status="Success", view_json=None)
+        assert await store.abandon_deliveries(due_before=clock() - 10) == 0
+        clock.advance(3600)
+        assert await store.abandon_deliveries(due_before=clock() - 10) == 1
+        assert (await store.counts(overdue_after=60)).subscribers == {"failed": 1}
+        assert await store.purge(ended_before=clock()) == 1
+
+
+async def test_a_caller_cancelled_mid_transaction_leaves_the_store_usable(
+    database_url: str, clock: FakeClock
+) -> None:
+    async with open_test_store(database_url, clock=clock) as store:
+        for n in range(20):
+            rid = f"{n:08d}-aaaa-3333-4444-555555555555"
+            task = asyncio.create_task(
+                add(store, WatchKey("default", "opportunity_capture", rid), person(f"U{n}"))
+            )
+            await asyncio.sleep(0)  # let it start its transaction, then cancel the caller
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        async with asyncio.timeout(10):  # a lock left behind would make this wait 30 s
+            await store.settle()  # each transaction ran to its end, though its caller left
+            assert (await store.counts(overdue_after=60)).active == 20
+
+
+async def test_limits_hold_across_replicas_adding_at_once(
+    database_url: str, clock: FakeClock
+) -> None:
+    limits = WatchLimits(per_principal=3)
+    async with (
+        open_test_store(database_url, clock=clock) as first,
+        open_test_store(database_url, clock=clock) as second,
+    ):
+        keys = [
+            WatchKey("default", "opportunity_capture", f"{n:08d}-bbbb-3333-4444-555555555555")
+            for n in range(10)
+        ]
+        results = await asyncio.gather(
+            *(
+                add(store, key, person("U1"), limits=limits)
+                for store, key in zip([first, second] * 5, keys, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        refused = [r for r in results if isinstance(r, TooManyWatchesError)]
+        assert len(refused) == 7
+        assert len(await first.subscriptions("slack:T1:U1")) == 3
