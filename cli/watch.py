@@ -256,7 +256,7 @@ class Follow:
         timed_out = interrupted = False
         try:
             async with running_watcher(
-                self.service, notifiers={self.kind: self}, on_check=self._checked
+                self.service, notifiers={self.kind: self}, on_check=self._checked, own_only=True
             ) as watcher:
                 self.watcher = watcher
                 try:
@@ -274,7 +274,7 @@ class Follow:
                 task.uncancel()  # handled here: the unwatching below must run as usual
         finally:
             self.watcher = None
-        await self._unwatch()
+            await self._unwatch()  # whatever ended the wait, nothing of ours stays watched
         return FollowResult(list(self.items.values()), timed_out=timed_out, interrupted=interrupted)
 
     def _caller(self) -> Caller:
@@ -326,6 +326,7 @@ class Follow:
                 caller=caller,
                 account=self.account,
                 expires_in=self.timeout,
+                limited=False,
             )
         except (TooManyWatchesError, WatchUnavailableError) as error:
             if not item.ended:
@@ -361,6 +362,8 @@ class Follow:
             return  # every watch of ours ended and told us: nothing is left to stop
         with contextlib.suppress(WatchUnavailableError, TimeoutError):
             async with asyncio.timeout(_UNWATCH_SECONDS):
+                # a watch added by a call cut short by Ctrl-C still commits: wait for it first
+                await self.service.store.settle(_UNWATCH_SECONDS)
                 await self.service.unwatch(None, principal=PRINCIPAL, kind=self.kind)
 
 

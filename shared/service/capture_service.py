@@ -548,6 +548,7 @@ class CaptureService:
         caller: Caller,
         account: str | None = None,
         expires_in: float | None = None,
+        limited: bool = True,
     ) -> WatchView:
         """Tell ``subscriber`` when ``query``'s request is final: answer now, watch if needed.
 
@@ -561,6 +562,8 @@ class CaptureService:
             caller: who is asking now (their lane and principal).
             account: the account to ask (default: the default account).
             expires_in: how long to watch at most (default: the policy's expiry, 12 h).
+            limited: count it against the per-person and per-workspace limits; a terminal's
+                own watches (which end when it stops) are not.
 
         Raises:
             InvalidRequestIdError: no RequestId in ``query`` (nothing looked up).
@@ -612,7 +615,7 @@ class CaptureService:
             status=kind.value if kind is not None else None,
             next_check_at=next_at,
             expires_at=expires_at,
-            limits=self._watch.limits,
+            limits=self._watch.limits if limited else None,
             view_json=self.watch_view_json(target.name, rid, status=status)
             if status is not None
             else None,

@@ -60,6 +60,8 @@ class WatchPolicy:
         next_after_final_seconds: when a request is found final, the next-watched one of
             its account is checked this soon.
         queue_margin_seconds: checked this long after the queue's worst-case delay.
+        stuck_after_seconds: a request In-Queue this long is checked by its age only (the
+            head and the queue's figures no longer bring its checks forward).
         retry_margin_seconds: checked this long after each of LeadSquared's retries.
         failure_seconds: the first pause after a check that failed; it doubles.
         retry_pauses: LeadSquared's retry pauses for ERROR (see the module doc).
@@ -83,6 +85,7 @@ class WatchPolicy:
     head_seconds: float = 5.0
     next_after_final_seconds: float = 2.0
     queue_margin_seconds: float = 2.0
+    stuck_after_seconds: float = 1800.0
     retry_margin_seconds: float = 15.0
     failure_seconds: float = 15.0
     retry_pauses: Sequence[float] = field(default=LEADSQUARED_RETRY_PAUSES)
@@ -125,13 +128,16 @@ class WatchPolicy:
         self, failures: int, *, now: float, expires_at: float, retry_after: float | None = None
     ) -> float:
         """When to check again after ``failures`` checks in a row failed with a temporary error."""
-        pause = min(self.failure_seconds * 2 ** max(0, failures - 1), self.max_seconds)
+        doublings = min(max(0, failures - 1), 30)  # past that, the longest pause anyway
+        pause = min(self.failure_seconds * 2**doublings, self.max_seconds)
         if retry_after is not None:
             pause = max(pause, retry_after)
         return min(now + max(pause, self.min_seconds), expires_at)
 
     def _in_queue_pause(self, age: float, metrics: QueueMetrics | None, head: bool) -> float:
         pause = min(max(age * self.age_share, self.min_seconds), self.max_seconds)
+        if age > self.stuck_after_seconds:  # the queue's figures were wrong for this one
+            return pause
         if head:
             pause = min(pause, self.head_seconds)
         worst = metrics.max_delay_seconds if metrics is not None else None

@@ -31,7 +31,12 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from shared.errors import CaptureStatusError, WatchUnavailableError
+from shared.errors import (
+    CaptureStatusError,
+    RequestNotFoundError,
+    UnknownAccountError,
+    WatchUnavailableError,
+)
 from shared.guard.lanes import Caller
 from shared.lsq.models import CaptureStatus, QueueMetrics, StatusKind
 from shared.service.capture_service import CaptureService
@@ -112,6 +117,7 @@ class Watcher:
         clock: wall-clock seconds, the store's clock too (benchmarks accelerate it).
         speed: seconds of ``clock`` per real second (benchmarks run faster clocks).
         on_check: awaited after every check (live displays).
+        own_only: check only watches someone of ``notifiers``' kinds waits for.
     """
 
     def __init__(
@@ -125,6 +131,7 @@ class Watcher:
         clock: Callable[[], float] = time.time,
         speed: float = 1.0,
         on_check: OnCheck | None = None,
+        own_only: bool = False,
     ) -> None:
         self.service = service
         self.store = store
@@ -135,6 +142,7 @@ class Watcher:
         self._clock = clock
         self._speed = speed
         self._on_check = on_check
+        self._own_only = own_only
         self._caller = Caller.watch(WATCHER_PRINCIPAL)
         self._wake = asyncio.Event()
         self._metrics: dict[str, tuple[float, QueueMetrics | None]] = {}
@@ -197,7 +205,10 @@ class Watcher:
         """Claim and check due watches once, then deliver due notices; how many of each."""
         try:
             claims = await self.store.claim_due(
-                self.owner, limit=self.policy.claim_batch, lease_seconds=self.policy.lease_seconds
+                self.owner,
+                limit=self.policy.claim_batch,
+                lease_seconds=self.policy.lease_seconds,
+                for_kinds=list(self.notifiers) if self._own_only else None,
             )
             if claims:
                 await asyncio.gather(*(self._check(claim) for claim in claims))
@@ -227,9 +238,20 @@ class Watcher:
             limit=self.policy.claim_batch,
             lease_seconds=self.policy.lease_seconds,
         )
+        handled = 0
         for delivery in deliveries:  # one at a time: notifiers pace their own medium
+            if self._stopping:  # the rest go back to the store (release) for another replica
+                break
+            # the lease is renewed (fenced) before each send: a notice whose lease lapsed
+            # while earlier ones were slow may already be another replica's, so it is skipped
+            if not await self.store.renew_delivery(
+                delivery, lease_seconds=self.policy.lease_seconds
+            ):
+                self.stats.lost_leases += 1
+                continue
             await self._deliver(delivery)
-        return len(deliveries)
+            handled += 1
+        return handled
 
     async def _idle(self) -> None:
         """Sleep until the next watch is due, ``poll_seconds`` at most, or until poked."""
@@ -238,9 +260,9 @@ class Watcher:
             with contextlib.suppress(WatchUnavailableError):
                 due = await self.store.next_due_at()
                 if due is not None:
-                    pause = max(0.0, min(pause, due - self._clock()))
-        if pause <= 0:
-            return
+                    pause = min(pause, due - self._clock())
+        # never spin: work that is due now but leased elsewhere is not ours to take yet
+        pause = max(pause, _LEAST_IDLE_SECONDS)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=pause / self._speed)
 
@@ -255,6 +277,9 @@ class Watcher:
             status = await client.get_status(
                 key.request_id, use_cache=False, caller=self._caller, refresh_floor=False
             )
+        except UnknownAccountError:  # the account left this deployment's configuration
+            await self._end_unknown_account(claim)
+            return
         except CaptureStatusError as error:
             await self._failed_check(claim, error, now)
             return
@@ -309,7 +334,7 @@ class Watcher:
     async def _failed_check(self, claim: Claim, error: CaptureStatusError, now: float) -> None:
         watch = claim.watch
         self.stats.check_failures += 1
-        if not error.retryable:  # e.g. the id is unknown: retrying cannot help
+        if isinstance(error, RequestNotFoundError):  # the id is unknown: retrying cannot help
             view_json = self.service.watch_view_json(
                 watch.key.account, watch.key.request_id, error=error
             )
@@ -337,6 +362,24 @@ class Watcher:
             checked=False,
         ):
             await self._report(claim, None, error, None, next_at)
+
+    async def _end_unknown_account(self, claim: Claim) -> None:
+        """A watch of an account this process no longer knows: let a process that knows it
+        check it (another replica may be on a newer configuration), and end it at expiry."""
+        watch = claim.watch
+        if self._clock() >= watch.expires_at:
+            if await self.store.finish(claim, "failed", status=None, view_json=None):
+                self.stats.ended += 1
+                await self._report(claim, None, None, "failed", None)
+            return
+        await self.store.reschedule(
+            claim,
+            status=watch.last_status,
+            next_check_at=min(self._clock() + self.policy.max_seconds, watch.expires_at),
+            error_since=watch.error_since,
+            failures=watch.failures + 1,
+            checked=False,
+        )
 
     async def _queue_metrics(self, account: str) -> QueueMetrics | None:
         """The account's queue figures, asked at most every ``metrics_seconds``."""
@@ -424,6 +467,8 @@ class Watcher:
             log.info("deleted %d watches that ended long ago", purged)
 
 
+#: the shortest sleep of a watcher that found nothing to do (it never spins)
+_LEAST_IDLE_SECONDS = 0.05
 #: deliveries of one notice tried at most (then it fails for good, logged)
 _MAX_ATTEMPTS = 5
 #: seconds the step under way may take to finish when the watcher stops (then it is cancelled)
@@ -436,8 +481,12 @@ async def running_watcher(
     *,
     notifiers: Mapping[str, Notifier] | None = None,
     on_check: OnCheck | None = None,
+    own_only: bool = False,
 ) -> AsyncGenerator[Watcher | None]:
     """Run a :class:`Watcher` for ``service`` in the background while the block runs.
+
+    ``own_only``: check only the watches someone of ``notifiers``' kinds waits for (a CLI
+    following its own ids never checks, nor ends, the Slack app's or MCP server's watches).
 
     Yields ``None`` when the service has no store (nothing to watch). On the way out the
     watcher finishes the step under way (cancelled if it takes more than a few seconds),
@@ -452,6 +501,7 @@ async def running_watcher(
         notifiers=notifiers,
         clock=service.store.clock,
         on_check=on_check,
+        own_only=own_only,
     )
     task = asyncio.create_task(watcher.run(), name="capture-status watcher")
     try:

@@ -28,7 +28,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -75,6 +75,8 @@ def _runs_to_the_end(
     return shielded
 
 
+#: a watch checked this recently is not pulled forward
+_RECHECK_AFTER_SECONDS = 5.0
 #: tries of a transaction that lost a race on a unique index (two replicas adding one watch)
 _ADD_TRIES = 3
 
@@ -95,10 +97,10 @@ class WatchStore:
         #: transactions under way (each runs to its end, see ``_runs_to_the_end``)
         self._running: set[asyncio.Future[Any]] = set()
 
-    async def settle(self, timeout: float = 10.0) -> None:
-        """Wait (``timeout`` at most) for the transactions whose callers stopped waiting."""
+    async def settle(self, within: float = 10.0) -> None:
+        """Wait (``within`` seconds at most) for the transactions whose callers stopped waiting."""
         if self._running:
-            await asyncio.wait(list(self._running), timeout=timeout)
+            await asyncio.wait(list(self._running), timeout=within)
 
     async def aclose(self) -> None:
         """Let the transactions under way finish, then close every connection."""
@@ -203,7 +205,9 @@ class WatchStore:
     ) -> WatchAdded:
         now = self.clock()
         async with self._transaction() as session:
-            watch = await session.scalar(_active(key))
+            # the watch row is locked first, as finish and remove lock it: a person joining
+            # a watch that ends meanwhile waits for the end, then starts a new watch
+            watch = await session.scalar(_active(key).with_for_update())
             existing = None
             if watch is not None:
                 existing = await session.scalar(
@@ -331,6 +335,14 @@ class WatchStore:
             if target_key is not None:
                 query = query.where(SubscriberRow.target_key == target_key)
             rows = list(await session.scalars(query))
+            if rows:  # lock their watches first (the order finish and add use), then re-read
+                await session.execute(
+                    select(WatchRow.id)
+                    .where(WatchRow.id.in_({row.watch_id for row in rows}))
+                    .order_by(WatchRow.id)
+                    .with_for_update()
+                )
+                rows = list(await session.scalars(query.execution_options(populate_existing=True)))
             for row in rows:
                 row.state = "stopped"
             await session.flush()
@@ -380,10 +392,18 @@ class WatchStore:
     # --- checking ---------------------------------------------------------------------------
 
     @_runs_to_the_end
-    async def claim_due(self, owner: str, *, limit: int, lease_seconds: float) -> list[Claim]:
+    async def claim_due(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        for_kinds: Sequence[str] | None = None,
+    ) -> list[Claim]:
         """Lease up to ``limit`` active watches whose check is due (oldest due first).
 
         A watch leased by a replica that stopped (its lease ran out) is due again.
+        ``for_kinds``: only watches someone of these kinds waits for (a CLI checks its own).
         """
         now = self.clock()
         async with self._transaction() as session:
@@ -398,6 +418,14 @@ class WatchStore:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
+            if for_kinds is not None:
+                due = due.where(
+                    exists().where(
+                        SubscriberRow.watch_id == WatchRow.id,
+                        SubscriberRow.kind.in_(for_kinds),
+                        SubscriberRow.state == "waiting",
+                    )
+                )
             result = await session.scalars(
                 update(WatchRow)
                 .where(WatchRow.id.in_(due.scalar_subquery()))
@@ -414,11 +442,17 @@ class WatchStore:
 
     @_runs_to_the_end
     async def next_due_at(self) -> float | None:
-        """When the next active watch is due (``None``: no active watch)."""
+        """When the next active watch is due, or its lease ends (``None``: no active watch)."""
+        now = self.clock()
+        free_at = case(
+            (
+                and_(WatchRow.lease_until.is_not(None), WatchRow.lease_until > now),
+                WatchRow.lease_until,
+            ),
+            else_=WatchRow.next_check_at,
+        )
         async with self._transaction() as session:
-            return await session.scalar(
-                select(func.min(WatchRow.next_check_at)).where(WatchRow.state == "active")
-            )
+            return await session.scalar(select(func.min(free_at)).where(WatchRow.state == "active"))
 
     @_runs_to_the_end
     async def reschedule(
@@ -511,7 +545,17 @@ class WatchStore:
         async with self._transaction() as session:
             earlier = await session.execute(
                 update(WatchRow)
-                .where(_same_queue(watch), _created_before(watch), WatchRow.next_check_at > now)
+                .where(
+                    _same_queue(watch),
+                    _created_before(watch),
+                    WatchRow.next_check_at > now,
+                    # one just checked is not asked again at once (finals found out of order
+                    # would otherwise pull the whole queue forward again and again)
+                    or_(
+                        WatchRow.last_checked_at.is_(None),
+                        WatchRow.last_checked_at < now - _RECHECK_AFTER_SECONDS,
+                    ),
+                )
                 .values(next_check_at=now)
             )
             following = await session.scalar(
@@ -602,6 +646,23 @@ class WatchStore:
                 Delivery(_subscriber_record(row, watches[row.watch_id]), owner, row.lease_token)
                 for row in sorted(rows, key=lambda row: (row.next_attempt_at or 0, row.id))
             ]
+
+    @_runs_to_the_end
+    async def renew_delivery(self, delivery: Delivery, *, lease_seconds: float) -> bool:
+        """Extend the lease of a delivery about to be sent; False when it is no longer ours."""
+        now = self.clock()
+        async with self._transaction() as session:
+            result = await session.execute(
+                update(SubscriberRow)
+                .where(
+                    SubscriberRow.id == delivery.subscriber.id,
+                    SubscriberRow.lease_token == delivery.token,
+                    SubscriberRow.state == "sending",
+                    SubscriberRow.lease_until >= now,
+                )
+                .values(lease_until=now + lease_seconds)
+            )
+            return _changed(result)
 
     @_runs_to_the_end
     async def record_delivery(
@@ -763,8 +824,11 @@ def _count(result: Any) -> int:
 
 
 def _same_queue(watch: WatchRecord) -> Any:
+    """The other active watches waiting in the same queue (ERROR ones follow LeadSquared's
+    retries, not the queue)."""
     return and_(
         WatchRow.state == "active",
+        or_(WatchRow.last_status == "In-Queue", WatchRow.last_status.is_(None)),
         WatchRow.account == watch.key.account,
         WatchRow.family == watch.key.family,
         WatchRow.id != watch.id,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
+import shared.store.watches as watches_module
 from shared.errors import TooManyWatchesError, WatchUnavailableError
 from shared.store import (
     Claim,
@@ -261,10 +263,11 @@ async def test_a_final_request_pulls_its_queue_forward_in_order(
             clock.advance(1)
         assert await store.is_head(watches[0])
         assert not await store.is_head(watches[2])
+        clock.advance(10)  # a watch checked moments ago is not pulled forward: these were not
         moved = await store.pull_forward(watches[2], now=clock(), next_at=clock() + 2)
         assert moved == 3  # the two created before it, and the next one
         rows = [await store.get(w.id) for w in watches]
-        assert [r.next_check_at - clock() if r else None for r in rows] == [0, 0, 300 - 2, 2]
+        assert [r.next_check_at - clock() if r else None for r in rows] == [0, 0, 300 - 2 - 10, 2]
 
 
 async def test_channel_thread_preferences_default_on_and_persist(
@@ -371,3 +374,40 @@ async def test_limits_hold_across_replicas_adding_at_once(
         refused = [r for r in results if isinstance(r, TooManyWatchesError)]
         assert len(refused) == 7
         assert len(await first.subscriptions("slack:T1:U1")) == 3
+
+
+@pytest.mark.parametrize("ending", ["finish", "remove"])
+async def test_a_person_joining_while_the_watch_ends_is_told_either_way(
+    database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    """U2's add has read the watch when another transaction ends it: U2 must end up either
+    told with the others (due) or on a new active watch, never waiting on an ended one."""
+    async with open_test_store(database_url, clock=clock) as store:
+        added = await add(store, who=person("U1"))
+        [claim] = await _claim_at(store, clock, added.watch.next_check_at)
+        read, go_on = asyncio.Event(), asyncio.Event()
+        original = watches_module._serialize_limits  # pyright: ignore[reportPrivateUsage]
+
+        async def paused(*args: Any) -> None:
+            read.set()
+            await go_on.wait()
+            await original(*args)
+
+        monkeypatch.setattr(watches_module, "_serialize_limits", paused)
+        adding = asyncio.create_task(
+            add(store, who=person("U2"), limits=WatchLimits(per_principal=50))
+        )
+        await read.wait()
+        if ending == "finish":
+            ending_task = asyncio.create_task(
+                store.finish(claim, "final", status="Success", view_json=None)
+            )
+        else:
+            ending_task = asyncio.create_task(store.remove("slack:T1:U1"))
+        await asyncio.sleep(0)
+        go_on.set()
+        async with asyncio.timeout(10):
+            await asyncio.gather(adding, ending_task)
+        mine = await store.subscriptions("slack:T1:U2", states=("waiting", "due"))
+        assert mine
+        assert all(s.state == "due" or s.watch.state == "active" for s in mine)
