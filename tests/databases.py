@@ -10,6 +10,7 @@ PostgreSQL fails the tests instead of skipping them.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import glob
 import os
@@ -53,6 +54,13 @@ async def _answers(url: str) -> bool:
     finally:
         await engine.dispose()
     return True
+
+
+def _reachable(url: str) -> bool:
+    """:func:`_answers`, from sync code whether or not an event loop runs in this thread
+    (the fixture is first asked for by an async fixture, inside the test's loop)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _answers(url)).result()
 
 
 def _tool(name: str) -> str | None:
@@ -115,7 +123,7 @@ def postgres_admin_url() -> Generator[str]:
     explicit = os.environ.get("TEST_POSTGRES_ADMIN_URL")
     candidates = [explicit] if explicit else [_DEFAULT_ADMIN]
     for url in candidates:
-        if asyncio.run(_answers(url)):
+        if _reachable(url):
             yield url
             return
     with _private_server() as private:

@@ -324,7 +324,7 @@ class WatchStore:
                 .order_by(SubscriberRow.created_at.desc(), SubscriberRow.id.desc())
                 .limit(limit)
             )
-            return [_subscriber_record(sub, watch) for sub, watch in result.tuples()]
+            return [_subscriber_record(sub, watch) for sub, watch in result]
 
     async def watch_of(self, key: WatchKey) -> WatchRecord | None:
         """The active watch of ``key``, if there is one."""
@@ -616,7 +616,7 @@ class WatchStore:
                 active=active or 0,
                 due=due or 0,
                 overdue=overdue or 0,
-                subscribers=dict(by_state.tuples()),
+                subscribers=dict(by_state.all()),  # pyright: ignore[reportUnknownArgumentType]
             )
 
     async def purge(self, *, ended_before: float) -> int:
