@@ -4,12 +4,11 @@ on PostgreSQL: a watch while the client follows it, one update when it ends."""
 from __future__ import annotations
 
 import asyncio
-import warnings
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import pytest
-from mcp import Client, MCPDeprecationWarning, MCPError
+from mcp import Client, MCPError
 from mcp.client.session import IncomingMessage
 from mcp.server.subscriptions import ResourceUpdated
 from mcp.types import INVALID_PARAMS, ResourceUpdatedNotification, TextResourceContents
@@ -24,7 +23,14 @@ from shared import Broadcast
 from shared.simulator import SAMPLES, Simulator
 from tests.conftest import FakeClock
 from tests.mcp_server.conftest import PROCESSING_SECONDS, capture_body, make_settings
-from tests.mcp_server.watching import SteppedWatchers, request_uri, watch_of, watched_server
+from tests.mcp_server.watching import (
+    SteppedWatchers,
+    request_uri,
+    subscribe,
+    unsubscribe,
+    watch_of,
+    watched_server,
+)
 
 LOCAL = LOCAL_REQUESTER.principal
 CREATED = SAMPLES["created"].request_id
@@ -75,18 +81,6 @@ class Notifications:
         if isinstance(message, ResourceUpdatedNotification):
             self.updated.append(str(message.params.uri))
             self.arrived.set()
-
-
-async def subscribe(client: Client, uri: str) -> None:
-    with warnings.catch_warnings():  # the SDK marks the 2025 era's methods deprecated
-        warnings.simplefilter("ignore", MCPDeprecationWarning)
-        await client.subscribe_resource(uri)  # pyright: ignore[reportDeprecated]
-
-
-async def unsubscribe(client: Client, uri: str) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MCPDeprecationWarning)
-        await client.unsubscribe_resource(uri)  # pyright: ignore[reportDeprecated]
 
 
 def text_of(contents: list[Any]) -> str:

@@ -10,10 +10,12 @@ the test asked for.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from mcp import Client, MCPDeprecationWarning
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
@@ -22,24 +24,53 @@ from shared import Account, Accounts, CaptureService, Notifier, Settings, WatchC
 from shared.guard.cache import CacheTtls
 from shared.lsq.client import CaptureStatusClient
 from shared.lsq.upstream import in_process_transport
-from shared.store import WatchKey, WatchRecord
+from shared.store import (
+    WatchKey,
+    WatchRecord,
+    WatchStore,
+    async_database_url,
+    create_store_engine,
+)
 from tests.conftest import SIM_KEY, FakeClock, fast_options
 from tests.databases import open_test_store
 from tests.mcp_server.conftest import FAST_SCHEDULE, Opener, make_settings
 
 __all__ = [
+    "NOBODY_ANSWERS",
     "ObservedService",
     "SteppedWatchers",
+    "migrated",
     "request_uri",
+    "subscribe",
+    "unreachable_store",
+    "unsubscribe",
     "watch_of",
     "watched_opener",
     "watched_server",
 ]
 
 
+#: a database nobody answers on (a closed loopback port)
+NOBODY_ANSWERS = "postgresql://postgres@127.0.0.1:9/watches"
+
+
 def request_uri(request_id: str) -> str:
     """The resource of one capture request."""
     return f"capture://requests/{request_id}"
+
+
+async def subscribe(client: Client, uri: str) -> None:
+    """``resources/subscribe`` (the SDK marks the 2025 era's methods deprecated)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        await client.subscribe_resource(uri)  # pyright: ignore[reportDeprecated]
+
+
+async def unsubscribe(client: Client, uri: str) -> None:
+    """``resources/unsubscribe``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        await client.unsubscribe_resource(uri)  # pyright: ignore[reportDeprecated]
 
 
 class ObservedService(CaptureService):
@@ -81,12 +112,26 @@ async def watch_of(service: CaptureService, request_id: str) -> WatchRecord | No
     return await service.store.watch_of(WatchKey("default", "opportunity_capture", request_id))
 
 
-def watched_opener(url: str, app: Starlette, clock: FakeClock) -> Opener:
-    """Opens a service on the simulator ``app`` with the store at ``url``, both on ``clock``."""
+@asynccontextmanager
+async def _store(url: str, clock: FakeClock, *, migrate: bool) -> AsyncGenerator[WatchStore]:
+    if migrate:
+        async with open_test_store(url, clock=clock) as store:
+            yield store
+        return
+    store = WatchStore(create_store_engine(async_database_url(url)), clock=clock)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+def watched_opener(url: str, app: Starlette, clock: FakeClock, *, migrate: bool = True) -> Opener:
+    """Opens a service on the simulator ``app`` with the store at ``url``, both on ``clock``
+    (``migrate``: bring the database's schema up to date first, as one replica may)."""
 
     @asynccontextmanager
     async def open_service(settings: Settings) -> AsyncGenerator[CaptureService]:
-        async with open_test_store(url, clock=clock) as store:
+        async with _store(url, clock, migrate=migrate) as store:
             client = CaptureStatusClient(
                 fast_options(cache_ttls=CacheTtls(pending=0.0)),
                 SecretStr(SIM_KEY),
@@ -106,6 +151,13 @@ def watched_opener(url: str, app: Starlette, clock: FakeClock) -> Opener:
                 )
 
     return open_service
+
+
+async def migrated(url: str) -> None:
+    """Bring the database at ``url`` to this version's schema (the one-shot step of a
+    deployment, before its replicas start)."""
+    async with open_test_store(url):
+        pass
 
 
 class SteppedWatchers:
@@ -159,12 +211,41 @@ def watched_server(
     clock: FakeClock,
     watchers: SteppedWatchers,
     settings: Settings | None = None,
+    migrate: bool = True,
     **overrides: Any,
 ) -> CaptureServer:
-    """A server on the simulator ``app`` whose watches are kept at ``url``."""
+    """A server on the simulator ``app`` whose watches are kept at ``url`` (replicas sharing
+    a database pass ``migrate=False``, once it was migrated: see :func:`migrated`)."""
     return build_server(
         settings or make_settings(**overrides),
-        service_opener=watched_opener(url, app, clock),
+        service_opener=watched_opener(url, app, clock, migrate=migrate),
         poll_schedule=FAST_SCHEDULE,
         watcher_runner=watchers,
     )
+
+
+def unreachable_store(app: Starlette, clock: FakeClock) -> Opener:
+    """Opens a service on the simulator ``app`` whose store of watches never answers."""
+
+    @asynccontextmanager
+    async def open_service(settings: Settings) -> AsyncGenerator[CaptureService]:
+        store = WatchStore(create_store_engine(async_database_url(NOBODY_ANSWERS)), clock=clock)
+        client = CaptureStatusClient(
+            fast_options(cache_ttls=CacheTtls(pending=0.0)),
+            SecretStr(SIM_KEY),
+            transport=in_process_transport(app),
+        )
+        account = Account(name="default", base_url=client.options.base_url, api_key=SecretStr(""))
+        try:
+            async with client:
+                yield CaptureService(
+                    Accounts(by_name={"default": account}, default="default"),
+                    {"default": client},
+                    poll_schedule=FAST_SCHEDULE,
+                    store=store,
+                    clock=clock,
+                )
+        finally:
+            await store.aclose()
+
+    return open_service
