@@ -11,14 +11,19 @@ import pytest
 from mcp import Client, MCPError
 from mcp.client.session import IncomingMessage
 from mcp.server.subscriptions import ResourceUpdated
-from mcp.types import INVALID_PARAMS, ResourceUpdatedNotification, TextResourceContents
+from mcp.types import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    ResourceUpdatedNotification,
+    TextResourceContents,
+)
 from starlette.applications import Starlette
 
 from mcp_server.auth import LOCAL_REQUESTER
 from mcp_server.bus import ResourceBus
 from mcp_server.following import Following
 from mcp_server.resources import REFERENCE_URI
-from mcp_server.server import CaptureServer
+from mcp_server.server import CaptureServer, build_server
 from shared import Broadcast
 from shared.simulator import SAMPLES, Simulator
 from tests.conftest import FakeClock
@@ -27,6 +32,7 @@ from tests.mcp_server.watching import (
     SteppedWatchers,
     request_uri,
     subscribe,
+    unreachable_store,
     unsubscribe,
     watch_of,
     watched_server,
@@ -175,6 +181,25 @@ async def test_other_resources_and_list_changes_are_honored_without_a_watch(
         assert stream.honored.tools_list_changed is True
         assert stream.honored.resource_subscriptions == [REFERENCE_URI]
         assert await followed_by(watchers) == []
+
+
+async def test_while_the_store_is_down_following_is_refused_and_reading_still_works(
+    sim_app: Starlette, sim: Simulator, sim_clock: FakeClock
+) -> None:
+    server = build_server(
+        make_settings(),
+        service_opener=unreachable_store(sim_app, sim_clock),
+        watcher_runner=SteppedWatchers(),
+    )
+    uri = request_uri(sim.submit(capture_body()))
+    async with Client(server) as client:
+        with pytest.raises(MCPError) as refused:
+            async with client.listen(resource_subscriptions=[uri]):
+                pass
+        read = text_of((await client.read_resource(uri)).contents)
+    assert refused.value.error.code == INTERNAL_ERROR
+    assert refused.value.error.message.startswith("capture-status cannot watch right now")
+    assert '"status": "In-Queue"' in read
 
 
 async def test_a_stream_may_follow_at_most_the_servers_cap_of_requests(
