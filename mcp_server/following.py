@@ -266,7 +266,10 @@ class Following:
         while True:
             uri = await self._updates.get()
             for session in list(self._sessions.get(uri, {}).values()):
-                await session.send_resource_updated(uri)  # best effort: never raises
+                try:
+                    await session.send_resource_updated(uri)  # best effort
+                except Exception:  # one session's failure must not stop the others'
+                    log.exception("could not tell a session that %s was updated", uri)
 
     def refresh(self) -> None:
         """Tell this process's followers that every resource they follow may have changed

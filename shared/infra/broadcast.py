@@ -165,12 +165,15 @@ class Broadcast:
                     dropped = False
                     async for item in pubsub.listen():  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
                         self._received(item)  # pyright: ignore[reportUnknownArgumentType]
-                except (OSError, TimeoutError, *_redis_errors()) as error:
+                    dropped = True  # the subscription ended by itself: listen again
+                except Exception as error:  # Redis down, or anything else: listen again
                     if not dropped:
+                        expected = isinstance(error, (OSError, TimeoutError, *_redis_errors()))
                         log.error(
-                            "lost the Redis subscription (%s): changes made by other replicas "
-                            "are not heard until it is back",
+                            "not listening to Redis (%s): changes announced by other replicas "
+                            "are not heard until it answers",
                             type(error).__name__,
+                            exc_info=not expected,
                         )
                     dropped = True
                 finally:
