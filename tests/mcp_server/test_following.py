@@ -35,6 +35,7 @@ from tests.mcp_server.watching import (
     unreachable_store,
     unsubscribe,
     watch_of,
+    watched_opener,
     watched_server,
 )
 
@@ -114,6 +115,18 @@ async def test_a_listen_stream_hears_once_when_the_followed_request_is_final(
     assert '"status": "Success"' in read
     assert watchers.watcher.stats.notices_sent == 1
     assert watchers.watcher.stats.checks == 1
+
+
+async def test_the_servers_own_watcher_announces_the_end_by_itself(
+    database_url: str, sim_app: Starlette, sim: Simulator, sim_clock: FakeClock
+) -> None:
+    server = build_server(  # the watcher runs in the background, as in production
+        make_settings(), service_opener=watched_opener(database_url, sim_app, sim_clock)
+    )
+    uri = request_uri(sim.submit(capture_body()))
+    async with Client(server) as client, client.listen(resource_subscriptions=[uri]) as stream:
+        sim_clock.advance(PROCESSING_SECONDS)  # final, and the watch's check is due
+        assert await within(anext(stream)) == ResourceUpdated(uri=uri)
 
 
 async def test_ending_the_stream_stops_its_watch(
