@@ -134,18 +134,25 @@ class Watcher:
         self._metrics: dict[str, tuple[float, QueueMetrics | None]] = {}
         self._store_down = False
         self._last_purge = float("-inf")
+        self._stopping = False
 
     def poke(self) -> None:
         """Look for due work now (a watch was added, or a notice became due here)."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the step in hand, then return from :meth:`run` (a clean shutdown: no
+        database call is cut in the middle)."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Work until cancelled; on the way out, give up this replica's leases."""
+        """Work until stopped or cancelled; on the way out, give up this replica's leases."""
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 done = await self.step()
-                if not done:
+                if not done and not self._stopping:
                     await self._idle()
         finally:
             with contextlib.suppress(WatchUnavailableError, Exception):
@@ -367,6 +374,8 @@ class Watcher:
 
 #: deliveries of one notice tried at most (then it fails for good, logged)
 _MAX_ATTEMPTS = 5
+#: how long a stopping watcher may finish the step in hand before it is cancelled
+_STOP_SECONDS = 5.0
 
 
 @contextlib.asynccontextmanager
@@ -379,7 +388,8 @@ async def running_watcher(
     """Run a :class:`Watcher` for ``service`` in the background while the block runs.
 
     Yields ``None`` when the service has no store (nothing to watch). On the way out the
-    watcher is cancelled and awaited, and its leases are given up for other replicas.
+    watcher finishes the step in hand (cancelled after a few seconds), and its leases are
+    given up for other replicas.
     """
     if service.store is None:
         yield None
@@ -395,6 +405,10 @@ async def running_watcher(
     try:
         yield watcher
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        watcher.stop()
+        try:
+            await asyncio.wait({task}, timeout=_STOP_SECONDS)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
