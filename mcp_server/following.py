@@ -131,12 +131,18 @@ class Following:
             lock = self._locks[key] = asyncio.Lock()
         return lock
 
-    async def follow(self, core: CaptureCore, uri: str, requester: Requester) -> bool:
+    async def follow(
+        self, core: CaptureCore, uri: str, requester: Requester, *, again: bool = False
+    ) -> bool:
         """Follow ``uri`` (a request resource) for ``requester``.
 
+        The request's watch is asked for each time (it may have ended since this process
+        last asked: a new one starts); each follow is counted once, unless ``again`` (the
+        same session follows it already).
+
         Returns:
-            True when it is followed (call :meth:`unfollow` later); False when the request
-            is final already (nothing to follow).
+            True when it is followed (call :meth:`unfollow` later, once per count); False
+            when the request is final already (nothing to follow, nothing counted).
 
         Raises:
             MCPError: the request cannot be watched (our words).
@@ -145,11 +151,10 @@ class Following:
         assert rid is not None
         key = (requester.principal, uri)
         async with self._lock(key):
-            if not self._held.get(key):
-                place = self.place(uri)
-                if not await core.follow(rid, uri=uri, place=place, requester=requester):
-                    return False
-            self._held[key] = self._held.get(key, 0) + 1
+            if not await core.follow(rid, uri=uri, place=self.place(uri), requester=requester):
+                return False
+            if not again:
+                self._held[key] = self._held.get(key, 0) + 1
             return True
 
     async def unfollow(self, core: CaptureCore, uri: str, requester: Requester) -> None:
@@ -202,7 +207,8 @@ class Following:
     # --- earlier eras: resources/subscribe and resources/unsubscribe -----------------------
 
     async def subscribe(self, ctx: Context, params: SubscribeRequestParams) -> EmptyResult:
-        """``resources/subscribe``: follow the resource until unsubscribed or the session ends."""
+        """``resources/subscribe``: follow the resource until unsubscribed or the session ends
+        (again: its watch starts anew if it had ended; otherwise nothing changes)."""
         uri = str(params.uri)
         connection = _connection_of(ctx)
         follows = _follows_of(connection)
@@ -210,12 +216,12 @@ class Following:
             follows = _LegacyFollows(_requester(ctx))
             connection.state[_STATE_KEY] = follows
             connection.exit_stack.push_async_callback(self._closed, ctx, connection)
-        if uri in follows.uris:
-            return EmptyResult()
-        held = False
-        if request_id_of(uri) is not None:
-            held = await self.follow(await _core(ctx), uri, follows.requester)
-        follows.uris[uri] = held
+        held_already = follows.uris.get(uri, False)
+        if request_id_of(uri) is not None:  # again: a watch that ended starts anew
+            held = await self.follow(await _core(ctx), uri, follows.requester, again=held_already)
+            follows.uris[uri] = held or held_already
+        else:
+            follows.uris[uri] = False
         self._sessions.setdefault(uri, {})[id(connection)] = ctx.session
         return EmptyResult()
 

@@ -41,6 +41,7 @@ from tests.mcp_server.watching import (
 
 LOCAL = LOCAL_REQUESTER.principal
 CREATED = SAMPLES["created"].request_id
+IN_QUEUE_FOREVER = SAMPLES["in_queue"].request_id
 UNKNOWN = "00000000-0000-4000-8000-00000000dead"
 #: the longest any answer of the server is awaited (no sleeping: bounded waits)
 WITHIN = 10.0
@@ -141,6 +142,20 @@ async def test_ending_the_stream_stops_its_watch(
         assert stopped == 1
         assert await followed_by(watchers) == []
         assert await watch_of(watchers.service, rid) is None  # nobody else followed it
+
+
+async def test_a_watch_that_gave_up_is_announced_and_listening_again_starts_a_new_one(
+    server: CaptureServer, sim_clock: FakeClock, watchers: SteppedWatchers
+) -> None:
+    uri = request_uri(IN_QUEUE_FOREVER)
+    async with Client(server) as client, client.listen(resource_subscriptions=[uri]) as first:
+        sim_clock.advance(12 * 3600 + 1)  # still In-Queue when the watch's 12 h are over
+        assert await watchers.step() == 2
+        assert await within(anext(first)) == ResourceUpdated(uri=uri)
+        assert await watch_of(watchers.service, IN_QUEUE_FOREVER) is None
+        async with client.listen(resource_subscriptions=[uri]):
+            assert await watch_of(watchers.service, IN_QUEUE_FOREVER) is not None
+            assert await followed_by(watchers) == [IN_QUEUE_FOREVER]
 
 
 async def test_a_request_final_already_is_followed_without_a_watch(
@@ -328,7 +343,8 @@ async def test_streams_of_one_principal_share_a_watch_that_stops_with_the_last()
     assert core.stopped == []
     assert following.followed == [uri]
     await following.unfollow(core, uri, LOCAL_REQUESTER)
-    assert core.followed == core.stopped == [following.place(uri)]
+    assert core.followed == [following.place(uri)] * 2  # the watch is asked for each time
+    assert core.stopped == [following.place(uri)]
     assert following.followed == []
 
 
