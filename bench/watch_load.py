@@ -54,6 +54,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,7 +241,7 @@ class _Replayer:
             expires_at=watch.expires,
             error_since=error_since,
             head=head,
-            routine_floor=0.0 if head else self.cached_floor(now),
+            routine_floor=self.cached_floor(now),
         )
         heapq.heappush(self.due, (watch.next_at, watch.n))
 
@@ -352,10 +353,19 @@ class TimedStore(WatchStore):
         super().__init__(*args, **kwargs)
         self.claim_seconds: list[float] = []
 
-    async def claim_due(self, owner: str, *, limit: int, lease_seconds: float) -> list[Claim]:
+    async def claim_due(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        for_kinds: Sequence[str] | None = None,
+    ) -> list[Claim]:
         """``WatchStore.claim_due``, timed."""
         started = time.perf_counter()
-        claims = await super().claim_due(owner, limit=limit, lease_seconds=lease_seconds)
+        claims = await super().claim_due(
+            owner, limit=limit, lease_seconds=lease_seconds, for_kinds=for_kinds
+        )
         self.claim_seconds.append(time.perf_counter() - started)
         return claims
 

@@ -3,11 +3,13 @@
 Socket Mode when ``SLACK_APP_TOKEN`` is set; otherwise an HTTP server with
 ``POST /slack/events``. Both listen on ``--host``/``--port`` (default ``127.0.0.1:3000``) for
 ``GET /healthz`` (liveness), ``GET /readyz`` (readiness) and ``GET /metrics``; Socket Mode
-serves only those there. Settings are read once, here (:func:`shared.startup.start`). A
-configuration problem prints one message and exits with status 2, without a traceback. The
-first signal turns ``/readyz`` to 503, stops taking new requests, finishes the answers in
-flight and stops the triage jobs (each says so in its progress message); a second one stops
-at once.
+serves only those there. The process keeps watches in the store ``DATABASE_URL`` names and
+runs the watcher, which tells people by DM (and in threads) when a watched request is final.
+Settings are read once, here (:func:`shared.startup.start`). A configuration problem
+prints one message and exits with status 2, without a traceback. The first signal turns
+``/readyz`` to 503, stops taking new requests, finishes the answers in flight, stops the
+triage jobs (each says so in its progress message) and the watcher (its watches stay in the
+store); a second one stops at once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bot.http_server import EVENTS_PATH, bot_readiness, create_http_app, start_h
 from bot.identity import BotIdentity, keep_verifying
 from bot.logs import install_payload_filter
 from bot.socket_mode import run_socket_mode
+from bot.watch_listeners import SUBSCRIBER_KIND
 from shared import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -42,7 +45,9 @@ from shared import (
     check_accounts,
     host_for_logs,
     open_service,
+    open_store,
     report,
+    running_watcher,
     start,
 )
 
@@ -116,12 +121,20 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
     socket_mode = settings.slack_app_token is not None
     drain_seconds = settings.lsq_lookup_deadline_seconds + _ANSWER_SECONDS
     async with contextlib.AsyncExitStack() as resources:
-        service = await resources.enter_async_context(open_service(settings))
+        # the store of watches: a database that does not answer is said once in the log
+        # (and on /readyz); lookups work without it
+        store = await resources.enter_async_context(open_store(settings))
+        service = await resources.enter_async_context(open_service(settings, store=store))
         connection = "Socket Mode" if socket_mode else "HTTP"
         bot = build_slack_bot(settings, service, connection=connection)
         # triage jobs do not survive a restart: stopped (each says so) before the service closes
         resources.push_async_callback(bot.jobs.close)
         await resources.enter_async_context(_token_checked(bot.identity))
+        # checks due watches and tells people; stopped (its leases given up for other
+        # replicas) after the server, before the service and the store close
+        bot.watcher.current = await resources.enter_async_context(
+            running_watcher(service, notifiers={SUBSCRIBER_KIND: bot.notifier})
+        )
         # Start-up objects (imports, Bolt, pydantic models) live as long as the process: keep
         # them out of later collections, whose full passes otherwise stall acks by ~50 ms.
         gc.collect()

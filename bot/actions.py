@@ -23,7 +23,10 @@ __all__ = [
     "REFRESH",
     "SHARE",
     "SHORTCUT_CALLBACK_ID",
+    "STOP_WATCH",
+    "WATCH",
     "CardTarget",
+    "StopTarget",
 ]
 
 #: the slash command; a separate development app may register ``/capture-status-dev``
@@ -33,6 +36,10 @@ SHORTCUT_CALLBACK_ID = "check_capture_status"
 REFRESH = "capture_status_refresh"
 SHARE = "capture_status_share"
 METRICS_REFRESH = "capture_status_metrics_refresh"
+#: Notify me: watch the card's request (its value is a :class:`CardTarget`)
+WATCH = "capture_status_watch"
+#: Stop, on each of "my watches" (its value is a :class:`StopTarget`)
+STOP_WATCH = "capture_status_stop_watch"
 #: link buttons still send an action that must be acknowledged: ``capture_status_open_<n>``
 OPEN_PREFIX = "capture_status_open"
 OPEN_PATTERN = re.compile(rf"^{OPEN_PREFIX}_\d+$")
@@ -120,6 +127,42 @@ class CardTarget:
             fresh=() if fresh == (clicked[0],) else fresh,
             account=account if isinstance(account, str) and _ACCOUNT.match(account) else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StopTarget:
+    """What a Stop button of "my watches" stops: one subscription, named by its id.
+
+    The subscription id alone decides what stops, and only among the clicker's own
+    subscriptions (the service checks the principal); the RequestId is for the answer.
+    """
+
+    subscriber_id: int
+    request_id: str
+
+    def encode(self) -> str:
+        """The button value: ``{"sub": <id>, "id": <RequestId>}``."""
+        return json.dumps({"sub": self.subscriber_id, "id": self.request_id}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, value: object) -> StopTarget | None:
+        """Read a Stop button's value back; ``None`` when it is not one of ours."""
+        if not isinstance(value, str) or len(value) > 200:
+            return None
+        try:
+            loaded: object = json.loads(value)
+        except ValueError:
+            return None
+        if not isinstance(loaded, dict):
+            return None
+        data = cast("dict[str, object]", loaded)
+        sub, raw_id = data.get("sub"), data.get("id")
+        if not isinstance(sub, int) or isinstance(sub, bool) or not 0 < sub < 2**63:
+            return None
+        found = find_request_ids(raw_id) if isinstance(raw_id, str) else []
+        if len(found) != 1:
+            return None
+        return cls(sub, found[0])
 
 
 def _request_ids(raw: object) -> list[str]:

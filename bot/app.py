@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -26,26 +26,39 @@ from bot.actions import (
     REFRESH,
     SHARE,
     SHORTCUT_CALLBACK_ID,
+    STOP_WATCH,
+    WATCH,
 )
 from bot.home import Configuration
 from bot.identity import BotIdentity
 from bot.inflight import InFlight
 from bot.listeners import AnswerOptions, Listeners
 from bot.logs import slack_library_logger
+from bot.notify import Pacer, SlackNotifier
 from bot.triage_jobs import TriageJobs, TriageOptions
-from shared import CaptureService, ConfigurationError, Settings
+from shared import CaptureService, ConfigurationError, Settings, Watcher
 
 __all__ = ["DEFAULT_WEB_API_URL", "SlackBot", "build_slack_bot", "web_api_url"]
 
 DEFAULT_WEB_API_URL = "https://slack.com/api/"
 
 BoltAuthorize = Callable[..., Awaitable[AuthorizeResult]]
+#: the longest one Web API call of a notification may take
+_NOTIFY_TIMEOUT_SECONDS = 10
+
+
+@dataclass(slots=True)
+class WatcherSlot:
+    """The process's watcher once it runs (``/metrics`` reads its figures through this)."""
+
+    current: Watcher | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SlackBot:
     """The Bolt app and what its runners need: the token check, in-flight count, triage jobs
-    (stopped on shutdown with :meth:`TriageJobs.close`) and service."""
+    (stopped on shutdown with :meth:`TriageJobs.close`), service, and the notifier the
+    watcher tells people through."""
 
     app: AsyncApp
     identity: BotIdentity
@@ -53,8 +66,11 @@ class SlackBot:
     jobs: TriageJobs
     web_client: AsyncWebClient
     service: CaptureService
+    notifier: SlackNotifier
     #: what HTTP mode checks each request's signature with (None in Socket Mode)
     signing_secret: SecretStr | None = None
+    #: the watcher, set by the entry point once it runs
+    watcher: WatcherSlot = field(default_factory=WatcherSlot)
 
 
 def web_api_url(slack_api_url: str | None) -> str:
@@ -78,6 +94,7 @@ def build_slack_bot(
     connection: str,
     wall_clock: Callable[[], float] = time.time,
     triage: TriageOptions | None = None,
+    pacer: Pacer | None = None,
 ) -> SlackBot:
     """The Bolt app answering ``/capture-status``, its buttons, shortcut and App Home.
 
@@ -87,6 +104,7 @@ def build_slack_bot(
         connection: ``Socket Mode`` or ``HTTP``, for the Home tab.
         wall_clock: Unix time (injectable).
         triage: the caps and progress cadence of triage jobs (default: TriageOptions()).
+        pacer: the pace of watch notifications (default: Slack's, on the real clock).
 
     Raises:
         ConfigurationError: ``SLACK_BOT_TOKEN`` is missing, or Bolt refuses the setup.
@@ -140,10 +158,22 @@ def build_slack_bot(
     app.action(REFRESH)(listeners.on_refresh)  # pyright: ignore[reportUnknownMemberType]
     app.action(SHARE)(listeners.on_share)  # pyright: ignore[reportUnknownMemberType]
     app.action(METRICS_REFRESH)(listeners.on_metrics_refresh)  # pyright: ignore[reportUnknownMemberType]
+    app.action(WATCH)(listeners.on_watch)  # pyright: ignore[reportUnknownMemberType]
+    app.action(STOP_WATCH)(listeners.on_stop_watch)  # pyright: ignore[reportUnknownMemberType]
     app.action(OPEN_PATTERN)(listeners.on_open_link)  # pyright: ignore[reportUnknownMemberType]
     app.message_shortcut(SHORTCUT_CALLBACK_ID)(listeners.on_shortcut)  # pyright: ignore[reportUnknownMemberType]
     app.event("app_home_opened")(listeners.on_home_opened)  # pyright: ignore[reportUnknownMemberType]
     app.error(listeners.on_error)
+    # The watcher's notices: the bot token, and no retry handler (the watcher retries later
+    # instead of a request sleeping through Slack's Retry-After).
+    notify_client = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=base_url,
+        logger=logger,
+        retry_handlers=[],
+        timeout=_NOTIFY_TIMEOUT_SECONDS,
+    )
+    notifier = SlackNotifier(notify_client, service, pacer=pacer)
     return SlackBot(
         app=app,
         identity=identity,
@@ -151,5 +181,6 @@ def build_slack_bot(
         jobs=jobs,
         web_client=web_client,
         service=service,
+        notifier=notifier,
         signing_secret=secret,
     )

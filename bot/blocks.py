@@ -14,7 +14,7 @@ from dataclasses import replace
 from enum import Enum
 from typing import Any
 
-from bot.actions import COMMAND, METRICS_REFRESH, OPEN_PREFIX, REFRESH, SHARE, CardTarget
+from bot.actions import COMMAND, METRICS_REFRESH, OPEN_PREFIX, REFRESH, SHARE, WATCH, CardTarget
 from bot.kit import (
     BUTTON_URL,
     CONTEXT_TEXT,
@@ -134,6 +134,9 @@ def _card_buttons(
             rid, (rid,), shared=shared, by=by if shared else None, account=view.account
         )
         buttons.append(button(REFRESH, "Refresh", value=target.encode(), style="primary"))
+    if rid is not None and not view.explanation.is_final:  # every card that can still change
+        watch = CardTarget(rid, (rid,), account=view.account)
+        buttons.append(button(WATCH, "Notify me", value=watch.encode()))
     if rid is not None and not shared:
         share = CardTarget(rid, (rid,), shared=True, account=view.account)
         buttons.append(button(SHARE, "Share to channel", value=share.encode()))
@@ -418,7 +421,8 @@ def help_message(command: str, *, max_ids: int, demo: bool, mask_pii: bool = Tru
     if demo:
         blocks.append(context("help-demo", [demo_note()]))
     return {
-        "text": f"{cmd} <RequestId> [more ids…] | metrics | help (up to {max_ids} ids at once)",
+        "text": f"{cmd} <RequestId> [more ids…] | watch <id> … | watches | unwatch <id> | "
+        f"threads on|off | metrics | help (up to {max_ids} ids at once)",
         "blocks": blocks,
     }
 
@@ -432,6 +436,13 @@ def usage_text(command: str, *, max_ids: int) -> str:
         f"• `{command} <id> <id> …`: up to {max_ids} requests at once, as cards. More start "
         "a triage job: progress in the conversation, then a summary and a CSV file of every "
         "row (personal data masked).\n"
+        f"• `{command} watch <id> …`: tell me when each is final (Success or FAILURE), "
+        f"up to {max_ids} at once; or press *Notify me* on a card. You get a DM from the app; "
+        "a watch started from a card in a channel also answers in its thread.\n"
+        f"• `{command} watches`: the requests you watch, each with a Stop button; "
+        f"`{command} unwatch <id>` stops one.\n"
+        f"• `{command} threads on|off`: whether watches started here answer in the "
+        "message's thread (on by default).\n"
         f"• `{command} metrics`: the health of the Capture Opportunities queue.\n"
         f"• `{command} help`: this help.\n"
         "• Message shortcut *Check capture status* (the ⋮ menu of any message): looks up every "

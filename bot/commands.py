@@ -1,5 +1,8 @@
 """What a ``/capture-status`` command, or a message given to the shortcut, asks for.
 
+``help``, ``metrics``, ``watch <id> …``, ``watches``, ``unwatch <id> …``, ``threads on|off``,
+or ids to look up (anything else).
+
 Pure functions: no Slack, no I/O. Which RequestIds a command's text holds, and whether
 there are too many, is the service's call (``CaptureService.request_ids_in``); a message
 given to the shortcut is searched here, with the core's ``find_request_ids``.
@@ -14,16 +17,30 @@ from typing import Any, cast
 __all__ = [
     "HELP_WORDS",
     "METRICS_WORDS",
+    "THREADS_WORDS",
+    "UNWATCH_WORDS",
+    "WATCHES_WORDS",
+    "WATCH_WORDS",
     "Help",
     "Lookup",
     "Metrics",
     "ParsedCommand",
+    "Threads",
+    "Unwatch",
+    "Watch",
+    "Watches",
     "message_texts",
     "parse_command",
 ]
 
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 METRICS_WORDS = frozenset({"metrics", "queue", "health"})
+WATCH_WORDS = frozenset({"watch", "notify", "follow"})
+WATCHES_WORDS = frozenset({"watches", "watching"})
+UNWATCH_WORDS = frozenset({"unwatch", "unfollow"})
+THREADS_WORDS = frozenset({"threads", "thread"})
+_ON_WORDS = frozenset({"on", "yes", "true", "enable", "enabled"})
+_OFF_WORDS = frozenset({"off", "no", "false", "disable", "disabled"})
 # Keys of a Slack message whose string values people wrote or tools rendered. Ids such as
 # client_msg_id, ts or block_id are GUID-shaped too, so the walk never looks at them.
 _TEXT_KEYS = frozenset({"text", "fallback", "pretext", "title", "value", "url", "title_link"})
@@ -47,7 +64,39 @@ class Lookup:
     text: str
 
 
-ParsedCommand = Help | Metrics | Lookup
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """``watch <id> …``: tell me when each of these is final (``text``: what followed)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Watches:
+    """``watches``: the requests I watch, with a Stop button each."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unwatch:
+    """``unwatch <id> …``: stop watching these (``text``: what followed)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Threads:
+    """``threads on|off``: whether watches started in this channel answer in the thread.
+
+    Attributes:
+        on: the setting asked for; ``None``: show the setting (nothing, or an unclear word).
+        unclear: the word given when it was neither on nor off.
+    """
+
+    on: bool | None
+    unclear: str | None = None
+
+
+ParsedCommand = Help | Metrics | Lookup | Watch | Watches | Unwatch | Threads
 
 
 def parse_command(text: str | None) -> ParsedCommand:
@@ -62,6 +111,21 @@ def parse_command(text: str | None) -> ParsedCommand:
         return Help()
     if word in METRICS_WORDS:
         return Metrics()
+    verb, *more = stripped.split(maxsplit=1)
+    verb, rest = verb.lower(), (more[0].strip() if more else "")
+    if verb in WATCH_WORDS:
+        return Watch(rest)
+    if verb in WATCHES_WORDS:
+        return Watches()
+    if verb in UNWATCH_WORDS:
+        return Unwatch(rest)
+    if verb in THREADS_WORDS:
+        setting = rest.lower()
+        if setting in _ON_WORDS:
+            return Threads(on=True)
+        if setting in _OFF_WORDS:
+            return Threads(on=False)
+        return Threads(on=None, unclear=rest[:40] or None)
     return Lookup(stripped)
 
 

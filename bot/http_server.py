@@ -6,8 +6,9 @@ same routes (:func:`health_routes`) and the same uvicorn helper (:func:`start_ht
 The probes mean what they mean on every server (:mod:`shared.infra.probes`): ``GET /healthz``
 is liveness (200 while the process serves HTTP, whatever Slack or LeadSquared do);
 ``GET /readyz`` is readiness (:func:`bot_readiness`): 200 once Slack accepted the bot token
-(``auth.test``) and, in Socket Mode, while the websocket is open; 503 saying what it waits
-for otherwise, and 503 ``draining`` once a shutdown began. The LeadSquared client needs no
+(``auth.test``), while the store of watches answers (``store``, when the process keeps
+watches) and, in Socket Mode, while the websocket is open; 503 saying what it waits for
+otherwise, and 503 ``draining`` once a shutdown began. The LeadSquared client needs no
 condition: it is opened before the server listens and closed after it stops. Every
 ``/readyz`` body carries ``in_flight``, the answers still being worked on.
 
@@ -100,7 +101,8 @@ class _AsgiEndpoint:
 def bot_readiness(
     bot: SlackBot, *, connected: Callable[[], Awaitable[bool]] | None = None
 ) -> Readiness:
-    """When ``bot`` can answer: Slack accepted its token, and (Socket Mode) the socket is open.
+    """When ``bot`` can answer: Slack accepted its token, the store of watches answers (when
+    the service keeps watches), and (Socket Mode) the socket is open.
 
     Args:
         bot: the Bolt app with its token check and in-flight counter.
@@ -114,6 +116,8 @@ def bot_readiness(
         return "Slack has not yet accepted SLACK_BOT_TOKEN (auth.test)"
 
     readiness.require("slack_identity", slack_identity)
+    if bot.service.store is not None:  # watches: lookups work without it, but not ready
+        readiness.require("store", bot.service.watch_readiness)
     if connected is not None:
         is_connected = connected
 
@@ -137,7 +141,11 @@ def health_routes(bot: SlackBot, readiness: Readiness) -> list[Route]:
     """
     return [
         *probe_routes(readiness),
-        Route(METRICS_PATH, _AsgiEndpoint(metrics_app(bot.service.clients)), methods=["GET"]),
+        Route(
+            METRICS_PATH,
+            _AsgiEndpoint(metrics_app(bot.service.clients, watcher=lambda: bot.watcher.current)),
+            methods=["GET"],
+        ),
     ]
 
 

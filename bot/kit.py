@@ -41,6 +41,7 @@ __all__ = [
     "mention",
     "section",
     "size",
+    "slack_date",
 ]
 
 Block = dict[str, Any]
@@ -103,13 +104,22 @@ def header(block_id: str, text: str) -> Block:
     return {"type": "header", "block_id": block_id, "text": _plain(text, HEADER_TEXT)}
 
 
-def section(block_id: str, text: str | None = None, fields: Sequence[str] = ()) -> Block:
-    """A section of already escaped mrkdwn, with up to 10 fields."""
+def section(
+    block_id: str,
+    text: str | None = None,
+    fields: Sequence[str] = (),
+    *,
+    accessory: dict[str, Any] | None = None,
+) -> Block:
+    """A section of already escaped mrkdwn, with up to 10 fields and an optional accessory
+    (e.g. a :func:`button`)."""
     block: Block = {"type": "section", "block_id": block_id}
     if text is not None:
         block["text"] = _mrkdwn(text)
     if fields:
         block["fields"] = [_mrkdwn(field) for field in list(fields)[:MAX_FIELDS]]
+    if accessory is not None:
+        block["accessory"] = accessory
     return block
 
 
@@ -157,15 +167,18 @@ def size(blocks: Sequence[Block]) -> int:
     return len(json.dumps(blocks, ensure_ascii=False))
 
 
+def slack_date(epoch: float, *, seconds: bool = True) -> str:
+    """A date Slack shows in each reader's own time zone (``Today at 14:02:11``)."""
+    when = datetime.fromtimestamp(epoch, UTC)
+    fallback = when.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+    time = "{time_secs}" if seconds else "{time}"
+    return f"<!date^{int(epoch)}^{{date_short_pretty}} at {time}|{fallback}>"
+
+
 def checked_line(ctx: RenderContext) -> str:
     """``Checked <date> · <upstream> · account <name>``, in each reader's own time zone."""
-    when = datetime.fromtimestamp(ctx.checked_at, UTC)
-    fallback = when.strftime("%Y-%m-%d %H:%M:%S UTC")
     account = f" · account *{escape_cut(ctx.account, 40)}*" if ctx.account else ""
-    return (
-        f"Checked <!date^{int(ctx.checked_at)}^{{date_short_pretty}} at {{time_secs}}|{fallback}>"
-        f" · {escape_cut(ctx.upstream, 200)}{account}"
-    )
+    return f"Checked {slack_date(ctx.checked_at)} · {escape_cut(ctx.upstream, 200)}{account}"
 
 
 def demo_note() -> str:

@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import Allowlist
-from bot.actions import COMMAND, CardTarget
+from bot.actions import COMMAND, CardTarget, StopTarget
 from bot.blocks import (
     failure_message,
     help_message,
@@ -37,13 +37,25 @@ from bot.blocks import (
     notice_message,
     refusal_message,
 )
-from bot.commands import Help, Metrics, message_texts, parse_command
+from bot.commands import (
+    Help,
+    Lookup,
+    Metrics,
+    ParsedCommand,
+    Threads,
+    Unwatch,
+    Watch,
+    Watches,
+    message_texts,
+    parse_command,
+)
 from bot.home import Configuration, home_view, refused_home_view
 from bot.identity import slack_error_code
 from bot.inflight import InFlight
 from bot.kit import RenderContext, SlackMessage
 from bot.triage_blocks import too_many_for_a_job_message
 from bot.triage_jobs import TriageJobs, TriageRequest
+from bot.watch_listeners import WatchListeners, caller_of, workspace_of
 from shared import (
     Account,
     Caller,
@@ -104,6 +116,9 @@ class Listeners:
         self._in_flight = in_flight
         self._jobs = jobs
         self._wall_clock = wall_clock
+        self._watching = WatchListeners(
+            service, route=self._route, render_context=self._render_context
+        )
 
     # --- slash command ------------------------------------------------------------------
 
@@ -132,6 +147,9 @@ class Listeners:
                 )
                 await ack(response_type="ephemeral", **message)
                 return
+            if not isinstance(parsed, Metrics | Lookup):
+                await self._watch_command(parsed, name, ack, respond, context)
+                return
             ids: list[str] = []
             if not isinstance(parsed, Metrics):
                 if len(read_batch(parsed.text).ids) > self._options.max_ids:
@@ -153,12 +171,46 @@ class Listeners:
                     await _send(respond, await self._metrics_message(context))
                 else:
                     views = await self._service.look_up(
-                        ids, account=account.name, caller=_caller(context)
+                        ids, account=account.name, caller=caller_of(context)
                     )
                     ctx = self._render_context(account)
                     await _send_all(respond, lookup_messages(views, ctx))
             except Exception as error:  # after the ack, the person must still get an answer
                 await _report_failure(respond, error)
+
+    async def _watch_command(
+        self,
+        parsed: ParsedCommand,
+        name: str,
+        ack: AsyncAck,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
+        """``watch``, ``watches``, ``unwatch`` and ``threads``: ids the service refuses are
+        answered in the ack; everything else after it."""
+        ids: list[str] = []
+        if isinstance(parsed, Watch | Unwatch):
+            try:
+                ids = self._service.watch_ids_in(parsed.text, max_ids=self._options.max_ids)
+            except CaptureStatusError as error:  # no id, or too many: the core's words
+                notice = notice_message(explain_error(error), command=name)
+                await ack(response_type="ephemeral", **notice)
+                return
+        await ack()
+        watching = self._watching
+        try:
+            if isinstance(parsed, Watch):
+                message = await watching.watch(ids, context, command=name)
+            elif isinstance(parsed, Unwatch):
+                message = await watching.unwatch(ids, context, command=name)
+            elif isinstance(parsed, Watches):
+                message = await watching.watches(context, command=name)
+            else:
+                assert isinstance(parsed, Threads)
+                message = await watching.threads(parsed, context, command=name)
+            await _send(respond, message)
+        except Exception as error:  # after the ack, the person must still get an answer
+            await _report_failure(respond, error)
 
     # --- buttons --------------------------------------------------------------------------
 
@@ -172,7 +224,7 @@ class Listeners:
             if target is None:
                 return
             account = self._target_account(target, context)
-            views = await self._refreshed_views(target, account, _caller(context))
+            views = await self._refreshed_views(target, account, caller_of(context))
             by = target.by if target.shared else None
             ctx = self._render_context(account, shared_by=by)
             messages = lookup_messages(views, ctx, shared=target.shared)
@@ -191,7 +243,7 @@ class Listeners:
                 return
             account = self._target_account(target, context)
             views = await self._service.look_up(
-                [target.request_id], account=account.name, shared=True, caller=_caller(context)
+                [target.request_id], account=account.name, shared=True, caller=caller_of(context)
             )
             ctx = self._render_context(account, shared_by=context.user_id)
             messages = lookup_messages(views, ctx, shared=True)
@@ -206,6 +258,40 @@ class Listeners:
 
         async def answer() -> None:
             await _send(respond, await self._metrics_message(context), replace_original=True)
+
+        await self._on_button(ack, respond, context, answer)
+
+    async def on_watch(
+        self,
+        ack: AsyncAck,
+        action: Payload,
+        body: Payload,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
+        """Notify me: watch the card's request; answer only to the person who pressed it."""
+
+        async def answer() -> None:
+            target = _button_target(action, "Notify me")
+            if target is None:
+                return
+            message = await self._watching.notify_me(target, context, body)
+            await _send(respond, message, replace_original=False)
+
+        await self._on_button(ack, respond, context, answer)
+
+    async def on_stop_watch(
+        self, ack: AsyncAck, action: Payload, respond: AsyncRespond, context: AsyncBoltContext
+    ) -> None:
+        """Stop, on one of "my watches": stop it and show the list again in place."""
+
+        async def answer() -> None:
+            stop = StopTarget.decode(action.get("value"))
+            if stop is None:
+                log.warning("Stop button with an unreadable value; ignored")
+                return
+            message = await self._watching.stop(stop, context)
+            await _send(respond, message, replace_original=True)
 
         await self._on_button(ack, respond, context, answer)
 
@@ -271,7 +357,7 @@ class Listeners:
                         f"{len(found.ids)} are shown. Look the others up with {COMMAND}."
                     )
                 views = await self._service.look_up(
-                    found.ids, account=account.name, caller=_caller(context)
+                    found.ids, account=account.name, caller=caller_of(context)
                 )
                 ctx = self._render_context(account)
                 for message in lookup_messages(views, ctx, note=note):
@@ -299,8 +385,8 @@ class Listeners:
             if not allowed:
                 view = refused_home_view(secrets.token_hex(4))
             else:
-                reachable = self._service.accounts.reachable_from_slack(_workspace(context))
-                healths = await self._service.queue_healths(reachable, caller=_caller(context))
+                reachable = self._service.accounts.reachable_from_slack(workspace_of(context))
+                healths = await self._service.queue_healths(reachable, caller=caller_of(context))
                 ctx = self._render_context(reachable[0] if len(reachable) == 1 else None)
                 view = home_view(self._options.configuration, ctx, healths=healths)
             try:
@@ -338,7 +424,7 @@ class Listeners:
             return too_many_for_a_job_message(error.message)
         request = TriageRequest(
             ids=batch.ids,
-            team_id=_workspace(context) or "-",
+            team_id=workspace_of(context) or "-",
             user_id=user,
             channel_id=channel,
             account=self._route(context),
@@ -354,7 +440,7 @@ class Listeners:
     def _route(self, context: AsyncBoltContext) -> Account:
         """The account that answers here: the channel's, else the workspace's, else default."""
         return self._service.accounts.for_slack(
-            team_id=_workspace(context), channel_id=context.channel_id
+            team_id=workspace_of(context), channel_id=context.channel_id
         )
 
     def _target_account(self, target: CardTarget, context: AsyncBoltContext) -> Account:
@@ -403,20 +489,10 @@ class Listeners:
 
     async def _metrics_message(self, context: AsyncBoltContext) -> SlackMessage:
         """The queue of every account this workspace reaches."""
-        reachable = self._service.accounts.reachable_from_slack(_workspace(context))
-        healths = await self._service.queue_healths(reachable, caller=_caller(context))
+        reachable = self._service.accounts.reachable_from_slack(workspace_of(context))
+        healths = await self._service.queue_healths(reachable, caller=caller_of(context))
         only = reachable[0] if len(reachable) == 1 else None
         return metrics_message(healths, self._render_context(only))
-
-
-def _workspace(context: AsyncBoltContext) -> str | None:
-    """The workspace a request came from: its team, else its Enterprise Grid org."""
-    return context.team_id or context.enterprise_id
-
-
-def _caller(context: AsyncBoltContext) -> Caller:
-    """The person waiting for this answer: ``slack:<team>:<user>`` on the interactive lane."""
-    return Caller.interactive(f"slack:{_workspace(context) or '-'}:{context.user_id or '-'}")
 
 
 async def _no_views() -> list[LookupView]:

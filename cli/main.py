@@ -1,14 +1,16 @@
 """The ``capture-status`` command: look requests up from a terminal, or run the product.
 
-Exit status: 0 when every lookup found its request, 1 when any lookup failed (the card says
-why and what to do), 2 for a usage or configuration problem, 130 when stopped by Ctrl-C.
-Never a traceback.
+Exit status: 0 when every lookup found its request (``watch``: every request is final),
+1 when any lookup failed (the card says why and what to do; ``watch``: the timeout passed
+or a request could not be followed), 2 for a usage or configuration problem, 130 when
+stopped by Ctrl-C. Never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -21,6 +23,7 @@ from cli.principal import PRINCIPAL
 from cli.queries import STDIN, gather_queries
 from cli.terminal import metrics_card, status_card
 from cli.triage import FORMATS, TriagePlan, plan_triage, read_source, run_triage
+from cli.watch import WatchPlan, plan_watch, run_watch
 from shared import EXIT_FAILED as EXIT_LOOKUP_FAILED
 from shared import (
     EXIT_INTERNAL,
@@ -33,12 +36,15 @@ from shared import (
     LookupView,
     Settings,
     StartupFailed,
+    WatchUnavailableError,
     check_accounts,
     demo_banner,
     demo_request_ids,
     inert,
     inert_json,
+    migrate_store,
     open_service,
+    open_store,
     start,
 )
 
@@ -50,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="capture-status",
         description="Explain LeadSquared async Capture Opportunities requests.",
         epilog="Without LSQ_API_KEY or LSQ_ACCOUNTS_FILE every command runs on the built-in "
-        "simulator (a demo, with two accounts: default and us). Exit status: 0 all answered, "
-        "1 any lookup failed, 2 usage or configuration, 130 stopped by Ctrl-C.",
+        "simulator (a demo, with two accounts: default and us). Exit status: 0 all answered "
+        "(watch: all final), 1 any lookup failed (watch: timed out or could not follow an "
+        "id), 2 usage or configuration, 130 stopped by Ctrl-C.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     get = commands.add_parser(
@@ -117,11 +124,48 @@ def _parser() -> argparse.ArgumentParser:
         "here; running again with the same PATH keeps its settled rows and looks up only "
         "the others",
     )
+    watch = commands.add_parser(
+        "watch",
+        help="follow RequestIds until each is final (- reads standard input)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Look each RequestId up now, then follow those not final yet until they are,\n"
+            "with a line per id (redrawn in place on a terminal; a line per change\n"
+            "otherwise) and each id's card once it ends. An id that is final already, or\n"
+            "unknown, is answered at once and not watched. Checks are paced from what is\n"
+            "known (the queue's worst-case delay, LeadSquared's retry schedule for ERROR),\n"
+            "below people's lookups; the watch is kept in DATABASE_URL, and whatever is\n"
+            "still watched when the command ends is unwatched."
+        ),
+        epilog=(
+            "examples:\n"
+            "  capture-status watch c1d867a7-a325-4b68-954f-237dcd3c15e1\n"
+            "  capture-status watch ID1 ID2 --timeout 600\n"
+            "  grep -h RequestId app.log | capture-status watch -\n\n"
+            "exit status: 0 every id is final, 1 the timeout passed or an id could not be\n"
+            "followed (unknown, refused, the database of watches down), 2 usage or\n"
+            "configuration, 130 stopped by Ctrl-C (with what was seen)"
+        ),
+    )
+    watch.add_argument(
+        "ids",
+        nargs="+",
+        metavar="ID",
+        help="a RequestId, or text containing some (a URL, a log line); - reads standard "
+        "input and follows every RequestId in it (each once, in order)",
+    )
+    watch.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop waiting after SECONDS (default and most: how long a watch lasts, "
+        "WATCH_EXPIRY_HOURS, 12 h unless set)",
+    )
     metrics = commands.add_parser("metrics", help="show the Capture Opportunities queue")
     metrics.add_argument("--json", action="store_true", help="print the figures as JSON")
     demo = commands.add_parser("demo", help="look up every sample request of the simulator")
     demo.add_argument("--json", action="store_true", help="print every decoded field as JSON")
-    for command in (get, metrics, demo):
+    for command in (get, watch, metrics, demo):
         command.add_argument(
             "--account",
             metavar="NAME",
@@ -134,6 +178,14 @@ def _parser() -> argparse.ArgumentParser:
         "configured account for the ids it does not know)",
     )
     commands.add_parser(
+        "migrate",
+        help="bring the database of watches (DATABASE_URL) to this version's schema",
+        description="Run the schema migrations DATABASE_URL lacks and say where it stands; "
+        "running it again changes nothing. The one-shot step of a deployment (the compose "
+        "`migrate` service, the Kubernetes Job), run before the replicas start. Exit status: "
+        "0 up to date, 1 the database did not answer (the message says what to check).",
+    )
+    commands.add_parser(
         "run", help="run the product (the simulator demo when no credentials are set)"
     )
     return parser
@@ -144,8 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         # One-shot commands print cards; only `run` (a server) logs at the configured level.
+        # `migrate` needs only DATABASE_URL: a migration job has no accounts file to check.
         settings = start(
-            log_level=None if args.command == "run" else "ERROR", checks=[check_accounts]
+            log_level=None if args.command == "run" else "ERROR",
+            checks=[] if args.command == "migrate" else [check_accounts],
         )
     except StartupFailed as failed:
         return failed.exit_code
@@ -155,7 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli.launcher import run_product
 
             return asyncio.run(run_product(settings))
-        plan: TriagePlan | None = None
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings, err=err))
+        plan: TriagePlan | WatchPlan | None = None
         if args.command == "triage":
             planned = plan_triage(args.source, args.format, args.output, args.account)
             if isinstance(planned, str):
@@ -167,6 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(data, str):
             err.print(data, markup=False)
             return EXIT_USAGE
+        if args.command == "watch":
+            longest = settings.watch_expiry_hours * 3600.0
+            planned_watch = plan_watch(args.ids, data, timeout=args.timeout, longest=longest)
+            if isinstance(planned_watch, str):
+                err.print(inert(planned_watch), markup=False)
+                return EXIT_USAGE
+            if planned_watch.stdin is not None:
+                err.print(planned_watch.stdin, markup=False)
+            plan = planned_watch
         return asyncio.run(_dispatch(args, settings, err=err, data=data, plan=plan))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -189,9 +254,20 @@ def _read_input(args: argparse.Namespace, err: Console) -> bytes | str:
 
     if args.command == "triage":
         return read_source(args.source, read_stdin)
-    if args.command in ("get", "status") and STDIN in args.ids:
+    if args.command in ("get", "status", "watch") and STDIN in args.ids:
         return read_stdin()
     return b""
+
+
+async def _migrate(settings: Settings, *, err: Console) -> int:
+    """``migrate``: run the migrations DATABASE_URL lacks; say where the schema stands."""
+    try:
+        said = await migrate_store(settings)
+    except WatchUnavailableError as error:  # one line each: job logs are read line by line
+        err.print(inert(error.message), markup=False, soft_wrap=True)
+        return EXIT_LOOKUP_FAILED
+    Console(highlight=False).print(said, markup=False, soft_wrap=True)
+    return EXIT_OK
 
 
 async def _dispatch(
@@ -200,7 +276,7 @@ async def _dispatch(
     *,
     err: Console,
     data: bytes,
-    plan: TriagePlan | None,
+    plan: TriagePlan | WatchPlan | None,
 ) -> int:
     out = Console(highlight=False, soft_wrap=False)
     if args.command == "demo":
@@ -210,7 +286,12 @@ async def _dispatch(
         )
     if settings.demo_mode:
         err.print(f"[bold yellow]{demo_banner()}[/]")
-    async with open_service(settings) as service:
+    async with contextlib.AsyncExitStack() as stack:
+        # Only `watch` keeps anything: the others never open the database of watches.
+        store = None
+        if args.command == "watch":
+            store = await stack.enter_async_context(open_store(settings))
+        service = await stack.enter_async_context(open_service(settings, store=store))
         try:
             account = service.account(args.account).name
             if args.command == "metrics":
@@ -225,6 +306,8 @@ async def _dispatch(
                 else:
                     out.print(metrics_card(health.metrics, health.reading, account=account))
                 return EXIT_OK
+            if isinstance(plan, WatchPlan):
+                return await run_watch(service, plan, account=account, out=out, err=err)
             if plan is not None:
                 return await run_triage(service, plan, out=out, err=err, data=data)
             if args.command == "demo":

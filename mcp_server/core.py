@@ -14,15 +14,25 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
+from mcp import MCPError
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp.types import CallToolResult
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult
 
+from mcp_server.announcing import Announcer
 from mcp_server.auth import Requester
+from mcp_server.bus import ResourceBus
 from mcp_server.errors import error_text, tool_error, tool_error_for
 from mcp_server.rendering import (
     batch_result,
@@ -49,11 +59,18 @@ from shared import (
     Caller,
     CaptureService,
     CaptureStatusError,
+    InvalidRequestIdError,
     LookupView,
+    NewSubscriber,
+    Notifier,
     PollSchedule,
     Settings,
     TriageRow,
+    UnknownAccountError,
     WaitProgress,
+    WatchCheck,
+    Watcher,
+    WatchWaits,
     format_duration,
     host_for_logs,
     in_input_order,
@@ -65,7 +82,14 @@ from shared import (
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-__all__ = ["CaptureCore", "ReportProgress", "ServiceOpener"]
+__all__ = [
+    "MCP_KIND",
+    "MCP_SCOPE",
+    "CaptureCore",
+    "ReportProgress",
+    "ServiceOpener",
+    "WatcherRunner",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +98,22 @@ ServiceOpener = Callable[[Settings], AbstractAsyncContextManager[CaptureService]
 #: ``Context.report_progress``: (progress, total, message)
 ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
 _NOT_FOUND_CODES = frozenset({"not_found", "invalid_request_id", "unknown_account"})
+#: the subscriber kind of followed resources: any MCP replica announces their end
+MCP_KIND = "mcp"
+#: the group whose watch limit every MCP principal counts against
+MCP_SCOPE = "mcp"
+
+
+class WatcherRunner(Protocol):
+    """Runs the process's watcher while the block runs (:func:`shared.running_watcher`)."""
+
+    def __call__(
+        self,
+        service: CaptureService,
+        *,
+        notifiers: Mapping[str, Notifier] | None = None,
+        on_check: Callable[[WatchCheck], Awaitable[None]] | None = None,
+    ) -> AbstractAsyncContextManager[Watcher | None]: ...
 
 
 class CaptureCore:
@@ -85,10 +125,20 @@ class CaptureCore:
         max_ids: the most ids ``get_capture_statuses`` takes (``MCP_MAX_IDS``).
     """
 
-    def __init__(self, service: CaptureService, *, notice: str | None, max_ids: int) -> None:
+    def __init__(
+        self,
+        service: CaptureService,
+        *,
+        notice: str | None,
+        max_ids: int,
+        watcher: Watcher | None = None,
+        waits: WatchWaits | None = None,
+    ) -> None:
         self.service = service
+        self.watcher = watcher
         self._notice = notice
         self._max_ids = max_ids
+        self._waits = waits
         self._metrics_registry: CollectorRegistry | None = None
 
     @classmethod
@@ -99,10 +149,33 @@ class CaptureCore:
         *,
         service_opener: ServiceOpener | None = None,
         poll_schedule: PollSchedule | None = None,
+        bus: ResourceBus | None = None,
+        watcher_runner: WatcherRunner | None = None,
     ) -> AsyncGenerator[CaptureCore]:
-        """Open the service of ``settings`` (or ``service_opener``'s); close it afterwards."""
+        """Open the service of ``settings`` (or ``service_opener``'s) and run its watcher;
+        stop and close them afterwards.
+
+        Args:
+            settings: the process's settings.
+            service_opener: opens the service (default: the store of ``DATABASE_URL`` and
+                the accounts of ``settings``).
+            poll_schedule: the pauses of a wait that checks by itself (no store).
+            bus: where the ends of followed requests' watches are announced (this process
+                then delivers the notices of kind ``mcp``); without it, it delivers none.
+            watcher_runner: runs the watcher (default: :func:`shared.running_watcher`).
+        """
+        from shared import running_watcher
+
         opener = service_opener or _default_opener(poll_schedule)
-        async with opener(settings) as service:
+        run_watcher = watcher_runner or running_watcher
+        waits = WatchWaits(MCP_KIND, scope=MCP_SCOPE)
+        notifiers: dict[str, Notifier] = {waits.kind: waits}
+        if bus is not None:
+            notifiers[MCP_KIND] = Announcer(bus)
+        async with (
+            opener(settings) as service,
+            run_watcher(service, notifiers=notifiers, on_check=waits.on_check) as watcher,
+        ):
             hosts = ", ".join(
                 f"{name}: {host_for_logs(client.options.base_url)}"
                 for name, client in service.clients.items()
@@ -112,8 +185,72 @@ class CaptureCore:
                 service,
                 notice=DEMO_NOTICE if settings.demo_mode else None,
                 max_ids=settings.mcp_max_ids,
+                watcher=watcher,
+                waits=waits if watcher is not None else None,
             )
         log.info("capture-status MCP server stopped; every client closed")
+
+    async def watch_readiness(self) -> str | None:
+        """``None`` while watches can be kept, else why not (``/readyz``)."""
+        return await self.service.watch_readiness()
+
+    async def follow(self, request_id: str, *, uri: str, place: str, requester: Requester) -> bool:
+        """Watch ``request_id`` for ``requester`` until :meth:`unfollow`; when the watch ends,
+        the announcer says ``uri`` was updated.
+
+        Args:
+            request_id: the RequestId of ``uri``.
+            uri: the resource the client follows, exactly as it wrote it.
+            place: where the client listens (the subscriber's ``target_key``).
+            requester: who follows it (the watch counts against its principal's limit).
+
+        Returns:
+            True when a watch follows it; False when it is final already (nothing will
+            change: read it).
+
+        Raises:
+            MCPError: not a RequestId, no such request, an account the caller may not
+                reach (``INVALID_PARAMS``); the store cannot take the watch, or the caller
+                follows as many requests as allowed (``INTERNAL_ERROR``): our words.
+        """
+        try:
+            name = self.service.account(None, allowed=requester.allowed).name
+            watched = await self.service.watch(
+                request_id,
+                subscriber=NewSubscriber(
+                    kind=MCP_KIND,
+                    principal=requester.principal,
+                    scope=MCP_SCOPE,
+                    target={"uri": uri},
+                    target_key=place,
+                ),
+                caller=Caller.interactive(requester.principal),
+                account=name,
+            )
+        except (InvalidRequestIdError, UnknownAccountError) as error:
+            raise MCPError(INVALID_PARAMS, error.message, {"uri": uri}) from None
+        except CaptureStatusError as error:  # the store is down, or too many watches
+            raise MCPError(INTERNAL_ERROR, error.message, {"uri": uri}) from None
+        if watched.watching:
+            return True
+        if watched.view.found:
+            return False
+        named = self._named(name)
+        text = (f"Account {named}: " if named else "") + error_text(watched.view.explanation)
+        raise MCPError(INVALID_PARAMS, text, {"uri": uri})
+
+    async def unfollow(self, request_id: str, *, place: str, requester: Requester) -> None:
+        """Stop :meth:`follow`'s watch (the watch ends when nobody else follows it).
+
+        A store that does not answer is logged: the watch then ends by itself (final, or
+        expired), and its end is announced to nobody.
+        """
+        try:
+            await self.service.unwatch(
+                request_id, principal=requester.principal, kind=MCP_KIND, target_key=place
+            )
+        except CaptureStatusError as error:
+            log.warning("could not stop following %s: %s", request_id, error.message)
 
     def _named(self, account: str) -> str | None:
         """``account`` when answers need to say which account answered (several exist)."""
@@ -241,7 +378,12 @@ class CaptureCore:
         requester: Requester,
         account: str | None = None,
     ) -> WaitResult:
-        """Check ``query`` until final or ``timeout_seconds``, reporting each check as progress.
+        """Wait until ``query`` is final or ``timeout_seconds`` pass, reporting each check as
+        progress.
+
+        With the store, the wait follows the request's watch and this process's watcher
+        wakes it (``CaptureService.wait`` with this process's :class:`WatchWaits`); without
+        it (or while it is down) the wait checks by itself.
 
         Raises:
             ToolError: not a RequestId, an error retrying cannot fix (not found, refused
@@ -256,6 +398,7 @@ class CaptureCore:
                 timeout_seconds=timeout_seconds,
                 on_progress=_ProgressReporter(report, timeout_seconds),
                 caller=Caller.interactive(requester.principal),
+                waits=self._waits,
             )
         except CaptureStatusError as error:
             raise tool_error_for(error, account=self._named(name)) from None
@@ -363,16 +506,24 @@ class CaptureCore:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         if self._metrics_registry is None:
-            self._metrics_registry = metrics_registry(self.service.clients)
+            self._metrics_registry = metrics_registry(
+                self.service.clients, watcher=lambda: self.watcher
+            )
         return generate_latest(self._metrics_registry), CONTENT_TYPE_LATEST
 
 
 def _default_opener(poll_schedule: PollSchedule | None) -> ServiceOpener:
-    """LeadSquared's accounts as the settings describe them, or the demo."""
-    from shared import open_service
+    """LeadSquared's accounts as the settings describe them (or the demo), with the store
+    of watches that ``DATABASE_URL`` names."""
+    from shared import open_service, open_store
 
-    def opener(settings: Settings) -> AbstractAsyncContextManager[CaptureService]:
-        return open_service(settings, poll_schedule=poll_schedule)
+    @asynccontextmanager
+    async def opener(settings: Settings) -> AsyncGenerator[CaptureService]:
+        async with (
+            open_store(settings) as store,
+            open_service(settings, poll_schedule=poll_schedule, store=store) as service,
+        ):
+            yield service
 
     return opener
 

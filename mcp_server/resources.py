@@ -88,7 +88,9 @@ def register_resources(server: MCPServer[ServerState]) -> None:
         title="Capture request status",
         description=(
             "The decoded status, outcome and explanation of one capture request, as JSON "
-            "(the same as the get_capture_status tool). request_id is a RequestId (a GUID)."
+            "(the same as the get_capture_status tool). request_id is a RequestId (a GUID). "
+            "Follow it (subscriptions/listen, or resources/subscribe) to be told once the "
+            "request is final."
         ),
         mime_type="application/json",
     )(read_capture_request)

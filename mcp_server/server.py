@@ -7,7 +7,13 @@ by the lifespan. Requests that arrive before it is open wait for it. The lifespa
 owns the service (one client per account): opened once per process, closed on shutdown.
 
 Over HTTP the server answers the probes of :mod:`shared.infra.probes`: ``GET /healthz``
-(liveness, always 200) and ``GET /readyz`` (readiness: 200 once the core is open).
+(liveness, always 200) and ``GET /readyz`` (readiness: 200 once the core is open and its
+store of watches answers).
+
+Clients follow ``capture://requests/{request_id}`` in both protocol eras
+(:mod:`mcp_server.following`): the server's subscription bus (:mod:`mcp_server.bus`) carries
+"updated" events between replicas through Redis when ``REDIS_URL`` is set, and the
+lifespan starts it, the watcher (with the core) and the forwarding to legacy sessions.
 """
 
 from __future__ import annotations
@@ -21,15 +27,24 @@ from typing import TYPE_CHECKING
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import ListenHandler
+from mcp.types import (
+    SubscribeRequestParams,
+    SubscriptionsListenRequestParams,
+    UnsubscribeRequestParams,
+)
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from mcp_server.bus import ResourceBus
+from mcp_server.following import Following
 from mcp_server.resources import register_resources
 from mcp_server.state import CoreSlot, ServerState
 from mcp_server.tools import register_tools
 from shared import (
     LIVENESS_PATH,
     READINESS_PATH,
+    Broadcast,
     CaptureStatusError,
     Readiness,
     Settings,
@@ -40,16 +55,18 @@ from shared import (
 from shared import liveness as liveness_endpoint
 
 if TYPE_CHECKING:
-    from mcp_server.core import CaptureCore, ServiceOpener
+    from mcp_server.core import CaptureCore, ServiceOpener, WatcherRunner
     from shared import PollSchedule
 
 __all__ = [
+    "EVENTS_CHANNEL",
     "INSTRUCTIONS",
     "LIVENESS_PATH",
     "METRICS_PATH",
     "READINESS_PATH",
     "SERVER_NAME",
     "SERVER_VERSION",
+    "CaptureServer",
     "build_server",
 ]
 
@@ -58,6 +75,8 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "capture-status"
 METRICS_PATH = "/metrics"
 SERVER_VERSION = "0.1.0"
+#: the Redis channel every replica announces resource updates on
+EVENTS_CHANNEL = "capture-status:mcp:events"
 
 INSTRUCTIONS = """\
 capture-status looks up and explains LeadSquared async Capture Opportunities requests \
@@ -80,6 +99,42 @@ _OPEN_FAILED = (
 )
 
 
+class CaptureServer(MCPServer[ServerState]):
+    """The SDK's ``MCPServer``, following request resources in both protocol eras.
+
+    Attributes:
+        bus: the subscription bus (its broadcast reaches every replica through Redis).
+        following: what this process's clients follow.
+    """
+
+    bus: ResourceBus
+    following: Following
+
+    def serve_following(self, bus: ResourceBus, following: Following) -> None:
+        """Serve ``subscriptions/listen`` with a watch per followed request, and the earlier
+        eras' ``resources/subscribe`` / ``resources/unsubscribe`` (which makes the server
+        advertise ``resources.subscribe`` to them).
+
+        ``MCPServer`` offers no hook for either: they are request handlers of its low-level
+        server, replaced here (the listen handler is the SDK's own, wrapped).
+        """
+        self.bus = bus
+        self.following = following
+        low = self._lowlevel_server
+        entry = low.get_request_handler("subscriptions/listen")
+        if entry is None or not isinstance(entry.handler, ListenHandler):
+            raise RuntimeError("the SDK no longer serves subscriptions/listen with ListenHandler")
+        low.add_request_handler(
+            "subscriptions/listen",
+            SubscriptionsListenRequestParams,
+            following.listen_handler(entry.handler),
+        )
+        low.add_request_handler("resources/subscribe", SubscribeRequestParams, following.subscribe)
+        low.add_request_handler(
+            "resources/unsubscribe", UnsubscribeRequestParams, following.unsubscribe
+        )
+
+
 def _core_type() -> type[CaptureCore]:
     # runs in a worker thread: the core's imports stay off the event loop
     from mcp_server.core import CaptureCore
@@ -93,7 +148,8 @@ def build_server(
     service_opener: ServiceOpener | None = None,
     poll_schedule: PollSchedule | None = None,
     readiness: Readiness | None = None,
-) -> MCPServer[ServerState]:
+    watcher_runner: WatcherRunner | None = None,
+) -> CaptureServer:
     """Build the capture-status MCP server for ``settings``.
 
     Nothing is opened here: the lifespan opens the client when a transport starts the
@@ -104,10 +160,16 @@ def build_server(
         service_opener: opens the service; by default it follows ``settings`` (LeadSquared
             accounts, or the built-in simulator in demo mode).
         poll_schedule: the pauses of ``wait_for_capture`` (the defaults suit LeadSquared).
-        readiness: what ``GET /readyz`` reports (a new one by default); the core is
-            required in it. Give one to mark it draining on the shutdown signal, as
-            ``serve_http`` does.
+        readiness: what ``GET /readyz`` reports (a new one by default); the core and its
+            store are required in it. Give one to mark it draining on the shutdown signal,
+            as ``serve_http`` does.
+        watcher_runner: runs the watcher of followed requests and waits (default:
+            :func:`shared.running_watcher`; tests pass one they step themselves).
     """
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    bus = ResourceBus(Broadcast(redis_url, channel=EVENTS_CHANNEL))
+    following = Following(bus, max_per_stream=settings.mcp_max_ids)
+    bus.broadcast.on_gap = following.refresh
 
     #: the core of the running lifespan, for the HTTP routes (which have no MCP context)
     running: list[_Opening] = []
@@ -118,6 +180,9 @@ def build_server(
         opening_state = _Opening(slot)
         running.append(opening_state)
         resources = AsyncExitStack()
+        await bus.broadcast.start()
+        resources.push_async_callback(bus.broadcast.aclose)
+        forwarding = asyncio.create_task(following.forward(), name="capture-status: forward")
 
         def fail(message: str) -> None:
             opening_state.failure = message
@@ -128,7 +193,11 @@ def build_server(
                 core_type = await anyio.to_thread.run_sync(_core_type)
                 core = await resources.enter_async_context(
                     core_type.open(
-                        settings, service_opener=service_opener, poll_schedule=poll_schedule
+                        settings,
+                        service_opener=service_opener,
+                        poll_schedule=poll_schedule,
+                        bus=bus,
+                        watcher_runner=watcher_runner,
                     )
                 )
             except CaptureStatusError as error:
@@ -151,18 +220,21 @@ def build_server(
             # stop a still-running opening, then close what it opened, even while cancelled
             with anyio.CancelScope(shield=True):
                 opening.cancel()
-                await asyncio.gather(opening, return_exceptions=True)
+                forwarding.cancel()
+                await asyncio.gather(opening, forwarding, return_exceptions=True)
                 running.remove(opening_state)
                 await resources.aclose()
 
-    server = MCPServer[ServerState](
+    server = CaptureServer(
         SERVER_NAME,
         title="LeadSquared capture status",
         instructions=INSTRUCTIONS,
         version=SERVER_VERSION,
         lifespan=lifespan,
         log_level=settings.lsq_log_level,
+        subscriptions=bus,
     )
+    server.serve_following(bus, following)
     register_tools(
         server, max_ids=settings.mcp_max_ids, wait_max_seconds=settings.mcp_wait_max_seconds
     )
@@ -197,7 +269,9 @@ def _register_http_routes(
     ``{"core": "failed: <reason>"}`` when it could not be opened (bad ``REDIS_URL``, the
     client failed to open, ...): such a replica fails every tool call, so probes and load
     balancers must stop routing to it. The reason is our own sentence with every secret value
-    masked. **503** ``{"status": "draining"}`` once a shutdown began.
+    masked. **503** ``{"watches": "<why>"}`` while the store of watches does not answer (or
+    its schema is behind): lookups still work there, but following and waiting cannot be
+    kept. **503** ``{"status": "draining"}`` once a shutdown began.
     """
 
     async def core() -> str | None:
@@ -209,6 +283,14 @@ def _register_http_routes(
         return "failed: " + scrub(current.failure or _OPEN_FAILED, secrets)
 
     readiness.require("core", core)
+
+    async def watches() -> str | None:
+        current = running[-1] if running else None
+        if current is None or not current.slot.ready:
+            return None  # the core's own check says why
+        return await (await current.slot.get()).watch_readiness()
+
+    readiness.require("watches", watches)
 
     async def metrics(_: Request) -> Response:
         current = running[-1] if running else None

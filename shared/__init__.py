@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from shared.explain.request_summary import RequestSummary
     from shared.explain.untrusted import inert, inert_json
     from shared.guard.lanes import Caller, Lane
+    from shared.infra.broadcast import Broadcast
     from shared.infra.logs import configure_logging, host_for_logs, scrub
     from shared.infra.metrics import metrics_app, metrics_registry
     from shared.infra.probes import (
@@ -110,6 +111,7 @@ if TYPE_CHECKING:
         WatchView,
         describe_duration,
     )
+    from shared.service.watch_waits import WatchWaits
     from shared.service.watcher import WatchCheck, Watcher, running_watcher
     from shared.settings import Settings, load_settings
     from shared.startup import (
@@ -147,6 +149,7 @@ __all__ = [
     "BatchProgress",
     "BodyTooLarge",
     "BodyTooSlow",
+    "Broadcast",
     "Caller",
     "CaptureOutcome",
     "CaptureService",
@@ -194,6 +197,7 @@ __all__ = [
     "WatchPolicy",
     "WatchUnavailableError",
     "WatchView",
+    "WatchWaits",
     "Watcher",
     "all_secret_values",
     "bind_socket",
@@ -248,6 +252,7 @@ _WHERE: dict[str, str] = {
     "BatchProgress": "shared.service.batch",
     "BodyTooLarge": "shared.infra.serving",
     "BodyTooSlow": "shared.infra.serving",
+    "Broadcast": "shared.infra.broadcast",
     "Caller": "shared.guard.lanes",
     "CaptureOutcome": "shared.lsq.models",
     "CaptureService": "shared.service.capture_service",
@@ -309,6 +314,7 @@ _WHERE: dict[str, str] = {
     "WatchPolicy": "shared.service.watch_schedule",
     "WatchUnavailableError": "shared.errors",
     "WatchView": "shared.service.watch_views",
+    "WatchWaits": "shared.service.watch_waits",
     "Watcher": "shared.service.watcher",
     "all_secret_values": "shared.startup",
     "bind_socket": "shared.infra.sockets",

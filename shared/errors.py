@@ -128,6 +128,14 @@ class TooManyRequestIdsError(CaptureStatusError):
         )
 
     @classmethod
+    def over_watch_cap(cls, count: int, cap: int) -> TooManyRequestIdsError:
+        """``count`` ids were given to watch where one request here watches at most ``cap``."""
+        return cls(
+            f"{count} RequestIds were given; at most {cap} are watched with one request. "
+            f"Watch the others in groups of {cap} or fewer."
+        )
+
+    @classmethod
     def over_batch_cap(cls, count: int, cap: int) -> TooManyRequestIdsError:
         """``count`` distinct ids were found where one batch here takes at most ``cap``."""
         return cls(

@@ -26,6 +26,7 @@ import yaml
 
 from shared.simulator import SimulatorConfig, create_app
 from shared.simulator.server import serve_simulator
+from shared.store import async_database_url, create_store_engine, schema_state
 from tests.bot.fake_slack import SIGNING_SECRET, FakeSlack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,12 +50,34 @@ def _healthcheck_command() -> list[str]:
     return value
 
 
-def _kubernetes_container(name: str) -> dict[str, Any]:
+def _kubernetes_document(name: str, kind: str) -> dict[str, Any]:
     for document in yaml.safe_load_all((ROOT / "deploy/kubernetes" / f"{name}.yaml").read_text()):
-        if document and document["kind"] == "Deployment":
-            container: dict[str, Any] = document["spec"]["template"]["spec"]["containers"][0]
-            return container
-    raise AssertionError(f"no Deployment in {name}.yaml")
+        if document and document["kind"] == kind:
+            found: dict[str, Any] = document
+            return found
+    raise AssertionError(f"no {kind} in {name}.yaml")
+
+
+def _kubernetes_container(name: str, kind: str = "Deployment") -> dict[str, Any]:
+    container: dict[str, Any] = _kubernetes_document(name, kind)["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    return container
+
+
+def _compose() -> dict[str, Any]:
+    compose: dict[str, Any] = yaml.safe_load((ROOT / "deploy/compose.yml").read_text())
+    return compose
+
+
+def _dockerfile_env() -> dict[str, str]:
+    """The ``ENV`` values of the runtime stage (``NAME=value`` pairs, continued lines joined)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    runtime = text.split(" AS runtime", 1)[1]
+    values: dict[str, str] = {}
+    for line in re.findall(r"^ENV\s+(.*)$", runtime, re.MULTILINE):
+        values.update(pair.split("=", 1) for pair in line.split() if "=" in pair)
+    return values
 
 
 def _free_port() -> int:
@@ -190,8 +213,7 @@ async def test_the_mcp_command_of_kubernetes_serves_mcp_and_passes_the_healthche
 
 
 def test_compose_runs_the_same_commands_as_the_image_and_kubernetes() -> None:
-    compose = yaml.safe_load((ROOT / "deploy/compose.yml").read_text())
-    services = compose["services"]
+    services = _compose()["services"]
     assert services["bot"]["command"] == _dockerfile_json("CMD")
     assert services["mcp"]["command"] == _kubernetes_container("mcp")["args"]
     for name in ("bot", "mcp"):
@@ -227,3 +249,84 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     # the console script lives in one of them, so it works in the image too
     script = project["project"]["scripts"]["capture-status"]
     assert script.split(".")[0] in copied
+
+
+# --- the database of watches: PostgreSQL for replicas, migrations once, SQLite on a volume ---
+
+
+def test_compose_runs_postgresql_on_a_volume_and_migrates_once_before_the_front_doors() -> None:
+    compose = _compose()
+    services = compose["services"]
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:")
+    volume, mounted_on = postgres["volumes"][0].split(":")
+    assert volume in compose["volumes"]  # a named volume: the data outlives the container
+    assert mounted_on == "/var/lib/postgresql/data"
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    migrate = services["migrate"]
+    assert migrate["command"] == _kubernetes_container("migrate", "Job")["args"]
+    assert migrate["command"] == ["cli", "migrate"]  # python -m cli migrate: capture-status migrate
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    database_url = migrate["environment"]["DATABASE_URL"]
+    assert database_url.startswith("postgresql://capture_status:")
+    assert database_url.endswith("@postgres:5432/capture_status")
+    assert "${POSTGRES_PASSWORD" in database_url  # never a password written in the file
+    assert postgres["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    for name in ("bot", "mcp"):
+        service = services[name]
+        assert service["environment"]["DATABASE_URL"] == database_url
+        assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+        assert service["depends_on"]["postgres"] == {"condition": "service_healthy"}
+        assert service["read_only"] is True
+
+
+def test_kubernetes_takes_the_database_url_from_a_secret_and_migrates_in_a_job() -> None:
+    reference = {"secretKeyRef": {"name": "capture-status-database", "key": "DATABASE_URL"}}
+    job = _kubernetes_document("migrate", "Job")
+    migrate = _kubernetes_container("migrate", "Job")
+    for container in (_kubernetes_container("bot"), _kubernetes_container("mcp"), migrate):
+        [database] = [e for e in container["env"] if e["name"] == "DATABASE_URL"]
+        assert database == {"name": "DATABASE_URL", "valueFrom": reference}
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["image"] == migrate["image"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] in ("Never", "OnFailure")
+    assert job["spec"]["backoffLimit"] >= 1
+    # the Job's run of the image, like the Deployments' (its ENTRYPOINT is python -m)
+    assert _dockerfile_json("ENTRYPOINT") == ["python", "-m"]
+    assert migrate["args"][0] == "cli"
+
+
+def test_the_images_sqlite_database_lies_on_a_declared_volume() -> None:
+    [volume] = _dockerfile_json("VOLUME")
+    database_url = _dockerfile_env()["DATABASE_URL"]
+    assert database_url.startswith("sqlite:///")
+    path = Path(database_url.removeprefix("sqlite:///"))
+    assert path.is_absolute()
+    assert path.parent == Path(volume)  # writable although the root file system is read-only
+    assert re.search(rf"mkdir {volume} && chown 10001", (ROOT / "Dockerfile").read_text())
+    assert "USER 10001" in (ROOT / "Dockerfile").read_text()
+
+
+async def test_the_migrate_command_of_compose_and_the_job_brings_the_database_up_to_date(
+    database_url: str,
+) -> None:
+    argv = _kubernetes_container("migrate", "Job")["args"]
+    env = {**os.environ, **_clean_env(), "DATABASE_URL": database_url}
+    for _ in range(2):  # a second run changes nothing and succeeds too
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *_dockerfile_json("ENTRYPOINT")[1:], *argv,
+            env=env,
+            cwd=tempfile.gettempdir(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(60):
+            out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        assert "is up to date: the schema is at revision" in out.decode()
+    engine = create_store_engine(async_database_url(database_url))
+    try:
+        assert (await schema_state(engine)).up_to_date
+    finally:
+        await engine.dispose()

@@ -37,11 +37,13 @@ from shared.errors import (
     ServerError,
     TooManyRequestIdsError,
     TooManyWaitsError,
+    TooManyWatchesError,
     UnknownAccountError,
     UnshowableAnswerError,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamTimeoutError,
+    WatchUnavailableError,
 )
 from shared.explain.facts import Fact, Link
 from shared.explain.mx_exceptions import (
@@ -1078,6 +1080,32 @@ def _error_guide(error: CaptureStatusError) -> _ErrorGuide:
             next_steps=(
                 "Let one of the running waits end, then wait again.",
                 "Or look the request up now and check it again later.",
+            ),
+            final=False,
+        )
+    if isinstance(error, TooManyWatchesError):
+        return _ErrorGuide(
+            symbol="✋",
+            severity=Severity.WARNING,
+            headline="Too many watches",
+            why=(
+                "Watches are limited per person and per workspace, so that watching cannot "
+                "take the account's budget from people looking requests up now."
+            ),
+            next_steps=("Stop a watch you no longer need, or wait for one to finish.",),
+            final=True,
+        )
+    if isinstance(error, WatchUnavailableError):
+        return _ErrorGuide(
+            symbol="🔕",
+            severity=Severity.WARNING,
+            headline="capture-status cannot watch right now",
+            why=(
+                "Watches are kept in a database that is not answering (or not set up) here; "
+                "lookups do not need it and keep working."
+            ),
+            next_steps=(
+                "Look the request up again meanwhile, and try watching again in a few minutes.",
             ),
             final=False,
         )

@@ -12,12 +12,17 @@
   Kubernetes' ``readinessProbe`` uses it.
 
 Both are served without authentication (they carry no request data, only our own words
-with secrets masked by whoever writes them) and without any I/O: a condition reads state the
-server keeps anyway.
+with secrets masked by whoever writes them). A condition mostly reads state the server keeps
+anyway; one that asks something (the database of watches:
+``readiness.require("store", service.watch_readiness)``, which says why watches cannot be
+kept, e.g. "the database of watches does not answer") is bounded: the conditions are asked
+together, and one that does not answer within ``check_seconds`` (2 s) counts as not ready,
+so a database that hangs never holds a probe (or a pile of them) open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -45,18 +50,28 @@ ReadinessCheck = Callable[[], Awaitable[str | None]]
 
 _ALIVE = {"status": "alive"}
 
+#: seconds one condition has to answer (Kubernetes' probe gives the whole answer 3 s)
+CHECK_SECONDS = 2.0
+
 
 class Readiness:
     """Whether a server can take work now: named conditions, and whether it is draining.
 
     Args:
         info: extra fields for every ``/readyz`` body (e.g. the answers in flight).
+        check_seconds: how long one condition may take to answer; one slower is not ready.
     """
 
-    def __init__(self, *, info: Callable[[], Mapping[str, object]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        info: Callable[[], Mapping[str, object]] | None = None,
+        check_seconds: float = CHECK_SECONDS,
+    ) -> None:
         self._checks: dict[str, ReadinessCheck] = {}
         self._info = info
         self._draining = False
+        self._check_seconds = check_seconds
 
     def require(self, name: str, check: ReadinessCheck) -> None:
         """Be ready only while ``check`` says so (a later call with ``name`` replaces it)."""
@@ -73,16 +88,19 @@ class Readiness:
 
     async def waiting_for(self) -> dict[str, str]:
         """The conditions that do not hold now, each with what it waits for (empty: ready)."""
-        waiting: dict[str, str] = {}
-        for name, check in self._checks.items():
-            try:
-                why = await check()
-            except Exception as error:  # a broken check means "not ready", never a 500
-                log.debug("readiness check %s failed", name, exc_info=True)
-                why = f"its check failed ({type(error).__name__})"
-            if why is not None:
-                waiting[name] = why
-        return waiting
+        names = list(self._checks)
+        answers = await asyncio.gather(*(self._ask(name, self._checks[name]) for name in names))
+        return {name: why for name, why in zip(names, answers, strict=True) if why is not None}
+
+    async def _ask(self, name: str, check: ReadinessCheck) -> str | None:
+        try:
+            async with asyncio.timeout(self._check_seconds):
+                return await check()
+        except TimeoutError:
+            return f"its check did not answer within {self._check_seconds:g} s"
+        except Exception as error:  # a broken check means "not ready", never a 500
+            log.debug("readiness check %s failed", name, exc_info=True)
+            return f"its check failed ({type(error).__name__})"
 
     async def answer(self) -> tuple[int, dict[str, object]]:
         """The HTTP status and JSON body of ``GET /readyz`` now."""

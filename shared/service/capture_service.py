@@ -10,9 +10,13 @@ policy, and building views from lookups (docs/architecture.md, "Use cases").
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -20,10 +24,12 @@ from shared import defaults
 from shared.accounts import DEFAULT_ACCOUNT, Account, Accounts
 from shared.errors import (
     CaptureStatusError,
+    DeadlineExceededError,
     InvalidRequestIdError,
     RateLimitedError,
     TooManyRequestIdsError,
     TooManyWaitsError,
+    TooManyWatchesError,
     UnknownAccountError,
     WatchUnavailableError,
 )
@@ -35,13 +41,21 @@ from shared.lsq.ids import REQUEST_ID_EXAMPLE, extract_request_id, find_request_
 from shared.lsq.models import CaptureStatus, QueueMetrics, StatusKind
 from shared.service.batch import BatchInput, OnBatchProgress, look_up_batch, read_batch
 from shared.service.views import LookupView, look_up, lookup_view
-from shared.service.waiting import PollSchedule, WaitProgress, wait_for_final
+from shared.service.waiting import PollSchedule, WaitOutcome, WaitProgress, wait_for_final
 from shared.service.watch_schedule import WatchPolicy
-from shared.service.watch_views import WatchEntry, WatchView
+from shared.service.watch_views import WatchEntry, WatchNotice, WatchView
 from shared.service.watching import DEFAULT_FAMILY, WatchSettings, entry_of, watching_message
-from shared.store import NewSubscriber, WatchKey, WatchStore
+from shared.store import NewSubscriber, WatchAdded, WatchKey, WatchStore
+
+if TYPE_CHECKING:
+    from shared.service.watch_waits import WatchWaits
 
 __all__ = ["CaptureService", "FoundIds", "QueueHealth", "WaitView"]
+
+log = logging.getLogger(__name__)
+
+#: the first check of a watched wait may take this long even when the wait is shorter
+_FIRST_CHECK_SECONDS = 1.0
 
 #: a front door's report of each check of a wait
 OnWaitProgress = Callable[[WaitProgress], Awaitable[None]]
@@ -286,6 +300,22 @@ class CaptureService:
             raise TooManyRequestIdsError.over_batch_cap(len(batch.ids), max_ids)
         return batch
 
+    def watch_ids_in(self, text: str, *, max_ids: int | None = None) -> list[str]:
+        """Every distinct RequestId written in ``text``, to watch each (a front door's
+        ``watch <id> …``), at most ``max_ids`` of them (``None``: any number).
+
+        Raises:
+            InvalidRequestIdError: ``text`` holds no RequestId (the message says what one is).
+            TooManyRequestIdsError: more than ``max_ids`` distinct ids.
+        """
+        ids = find_request_ids(text)
+        if not ids:
+            extract_request_id(text)  # raises with the core's wording for this text
+            raise InvalidRequestIdError(_NO_IDS)  # pragma: no cover (extract always raises)
+        if max_ids is not None and len(ids) > max_ids:
+            raise TooManyRequestIdsError.over_watch_cap(len(ids), max_ids)
+        return ids
+
     def _check_count(self, count: int, max_ids: int | None, client: CaptureStatusClient) -> None:
         if count == 0:
             raise InvalidRequestIdError(_NO_IDS)
@@ -436,8 +466,16 @@ class CaptureService:
         timeout_seconds: float,
         on_progress: OnWaitProgress | None = None,
         caller: Caller = ANONYMOUS,
+        waits: WatchWaits | None = None,
     ) -> WaitView:
-        """Check ``query`` until final or ``timeout_seconds``, reporting each check.
+        """Wait until ``query``'s request is final or ``timeout_seconds`` pass; report each check.
+
+        With ``waits`` (a process whose watcher runs, see :class:`WatchWaits`) and a store,
+        the wait follows the request's watch: after a first lookup, the watcher checks the
+        request (the watch lane, on the watch's schedule, one check for everyone following
+        it) and the wait wakes on its result. Otherwise, or when the store cannot take the
+        watch (down, or ``caller`` follows as many requests as allowed), the wait checks the
+        request itself (the caller's lane, on the poll schedule).
 
         The answer comes within ``timeout_seconds``: queue figures are added to an unfinished
         wait only when they come in the time left (and not after a throttle, whose cooldown
@@ -448,20 +486,29 @@ class CaptureService:
                 refused key, ...).
             TooManyWaitsError: ``caller`` already runs as many waits as one caller may.
             UnknownAccountError: no such account.
+            ValueError: ``timeout_seconds`` is negative or not finite.
         """
+        if not (math.isfinite(timeout_seconds) and timeout_seconds >= 0):
+            raise ValueError(f"timeout_seconds must be a finite number >= 0, not {timeout_seconds}")
         target = self.accounts.get(account)
         client = self._clients[target.name]
         with self._waits.hold(caller.principal) as allowed:
             if not allowed:
                 raise TooManyWaitsError.over_cap(self._waits.cap)
-            outcome = await wait_for_final(
-                client,
-                query,
-                timeout_seconds=timeout_seconds,
-                on_progress=on_progress,
-                schedule=self._poll_schedule,
-                caller=caller,
-            )
+            outcome = None
+            if waits is not None and self.store is not None and timeout_seconds > 0:
+                outcome = await self._wait_watching(
+                    client, target, query, waits, timeout_seconds, on_progress, caller
+                )
+            if outcome is None:
+                outcome = await wait_for_final(
+                    client,
+                    query,
+                    timeout_seconds=timeout_seconds,
+                    on_progress=on_progress,
+                    schedule=self._poll_schedule,
+                    caller=caller,
+                )
         redactor = self.redactor()
         last_error = None
         if outcome.last_error is not None:
@@ -492,6 +539,160 @@ class CaptureService:
             checks=outcome.checks,
             view=view,
             last_error=last_error,
+        )
+
+    async def _wait_watching(
+        self,
+        client: CaptureStatusClient,
+        target: Account,
+        query: str,
+        waits: WatchWaits,
+        timeout_seconds: float,
+        on_progress: OnWaitProgress | None,
+        caller: Caller,
+    ) -> WaitOutcome | None:
+        """A wait woken by the watcher (see :meth:`wait`); ``None``: the store cannot take
+        the watch, so the caller checks by itself."""
+        rid = extract_request_id(query)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + timeout_seconds
+        checks = 1
+        status: CaptureStatus | None = None
+        error: CaptureStatusError | None = None
+
+        async def report(next_check_at: float | None) -> None:
+            if on_progress is None:
+                return
+            pause = None if next_check_at is None else max(0.0, next_check_at - self._clock())
+            await on_progress(
+                WaitProgress(
+                    request_id=rid,
+                    checks=checks,
+                    elapsed_seconds=loop.time() - started,
+                    timeout_seconds=timeout_seconds,
+                    status=status,
+                    error=error,
+                    next_check_in_seconds=pause,
+                )
+            )
+
+        def outcome() -> WaitOutcome:
+            return WaitOutcome(
+                request_id=rid,
+                status=status,
+                finished=status is not None and status.is_final,
+                checks=checks,
+                elapsed_seconds=loop.time() - started,
+                timeout_seconds=timeout_seconds,
+                last_error=error,
+            )
+
+        with waits.waiting(target.name, rid) as wait:
+            try:  # the first check is this caller's (a final status ends the wait at once)
+                async with asyncio.timeout_at(max(deadline, started + _FIRST_CHECK_SECONDS)):
+                    status = await client.get_status(rid, caller=caller)
+            except CaptureStatusError as failed:
+                if not failed.retryable:
+                    raise
+                error = failed
+            except TimeoutError:
+                error = DeadlineExceededError(
+                    f"LeadSquared did not answer within this {timeout_seconds:g} s wait. Try "
+                    "again in a minute.",
+                    request_id=rid,
+                )
+                await report(None)
+                return outcome()
+            if status is not None and status.is_final:
+                await report(None)
+                return outcome()
+            try:
+                added = await self._follow(
+                    target, rid, status, wait.subscriber(caller.principal), timeout_seconds
+                )
+            except (WatchUnavailableError, TooManyWatchesError) as why:
+                log.info("a wait for %s checks by itself: %s", rid, why.code)
+                return None
+            ended: WatchNotice | None = None
+            try:
+                await report(added.watch.next_check_at)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(deadline):
+                        while ended is None:
+                            event = await wait.next_event()
+                            if isinstance(event, WatchNotice):
+                                ended = event
+                                continue
+                            checks += 1
+                            if event.status is not None:
+                                status = event.status
+                            error = event.error
+                            if event.ended is None:
+                                await report(event.next_check_at)
+            finally:
+                if ended is None:  # the time is up first (or the caller left): stop following
+                    with contextlib.suppress(WatchUnavailableError):
+                        await asyncio.shield(
+                            self.unwatch(
+                                None,
+                                principal=caller.principal,
+                                kind=waits.kind,
+                                target_key=wait.target_key,
+                            )
+                        )
+        if ended is not None:
+            if ended.end == "failed":  # a check failed for good (the id vanished, ...)
+                if error is None or error.retryable:  # another replica's check saw it
+                    error = CaptureStatusError(ended.headline, request_id=rid)
+                raise error
+            seen = ended.view.status if ended.view is not None else None
+            if seen is not None and not (status is not None and status.is_final):
+                status = seen  # the watcher's latest answer (another replica's check)
+        await report(None)
+        return outcome()
+
+    async def _follow(
+        self,
+        target: Account,
+        rid: str,
+        status: CaptureStatus | None,
+        subscriber: NewSubscriber,
+        expires_in: float | None,
+        *,
+        limited: bool = True,
+    ) -> WatchAdded:
+        """Add ``subscriber`` to the watch of ``rid`` (started if needed), whose latest
+        answer is ``status`` (``None``: the lookup failed for now); ``limited``: count it
+        against the per-person and per-workspace limits."""
+        store = self._require_store()
+        now = self._clock()
+        policy = self._watch.policy
+        expires_at = now + (expires_in if expires_in is not None else policy.expiry_seconds)
+        kind = status.task.status if status is not None else None
+        floor = await self.routine_floor(target.name) if kind is StatusKind.IN_QUEUE else 0.0
+        next_at = (
+            policy.next_check_at(
+                kind,
+                now=now,
+                created_at=now,
+                expires_at=expires_at,
+                error_since=now if kind is StatusKind.ERROR else None,
+                routine_floor=floor,
+            )
+            if kind is not None
+            else policy.after_failure(1, now=now, expires_at=expires_at)
+        )
+        return await store.add(
+            WatchKey(target.name, DEFAULT_FAMILY, rid),
+            subscriber,
+            status=kind.value if kind is not None else None,
+            next_check_at=next_at,
+            expires_at=expires_at,
+            limits=self._watch.limits if limited else None,
+            view_json=self.watch_view_json(target.name, rid, status=status)
+            if status is not None
+            else None,
         )
 
     # --- watches ----------------------------------------------------------------------------
@@ -551,6 +752,7 @@ class CaptureService:
         caller: Caller,
         account: str | None = None,
         expires_in: float | None = None,
+        limited: bool = True,
     ) -> WatchView:
         """Tell ``subscriber`` when ``query``'s request is final: answer now, watch if needed.
 
@@ -564,6 +766,8 @@ class CaptureService:
             caller: who is asking now (their lane and principal).
             account: the account to ask (default: the default account).
             expires_in: how long to watch at most (default: the policy's expiry, 12 h).
+            limited: count it against the per-person and per-workspace limits; a terminal's
+                own watches (which end when it stops) are not.
 
         Raises:
             InvalidRequestIdError: no RequestId in ``query`` (nothing looked up).
@@ -572,7 +776,7 @@ class CaptureService:
             UnknownAccountError: no such account.
         """
         rid = extract_request_id(query)
-        store = self._require_store()
+        self._require_store()  # no store: "cannot watch here", before any lookup
         target = self.accounts.get(account)
         [view] = await self.look_up([rid], account=target.name, caller=caller)
         status = view.status
@@ -595,33 +799,7 @@ class CaptureService:
                 message="It is final already, so there is nothing to watch.",
             )
         now = self._clock()
-        policy = self._watch.policy
-        expires_at = now + (expires_in if expires_in is not None else policy.expiry_seconds)
-        kind = status.task.status if status is not None else None
-        floor = await self.routine_floor(target.name) if kind is StatusKind.IN_QUEUE else 0.0
-        next_at = (
-            policy.next_check_at(
-                kind,
-                now=now,
-                created_at=now,
-                expires_at=expires_at,
-                error_since=now if kind is StatusKind.ERROR else None,
-                routine_floor=floor,
-            )
-            if kind is not None
-            else policy.after_failure(1, now=now, expires_at=expires_at)
-        )
-        added = await store.add(
-            WatchKey(target.name, DEFAULT_FAMILY, rid),
-            subscriber,
-            status=kind.value if kind is not None else None,
-            next_check_at=next_at,
-            expires_at=expires_at,
-            limits=self._watch.limits,
-            view_json=self.watch_view_json(target.name, rid, status=status)
-            if status is not None
-            else None,
-        )
+        added = await self._follow(target, rid, status, subscriber, expires_in, limited=limited)
         return WatchView(
             request_id=rid,
             account=target.name,
@@ -666,6 +844,23 @@ class CaptureService:
         """
         subscribers = await self._require_store().subscriptions(principal)
         return [entry_of(subscriber) for subscriber in subscribers]
+
+    async def channel_threads(self, scope: str, channel: str) -> bool:
+        """Whether watches started from a message in ``channel`` (of ``scope``, e.g. a Slack
+        workspace ``slack:<team>``) also answer in that message's thread (default: yes).
+
+        Raises:
+            WatchUnavailableError: the store is down or not set up.
+        """
+        return await self._require_store().channel_threads(scope, channel)
+
+    async def set_channel_threads(self, scope: str, channel: str, threads: bool) -> None:
+        """Turn thread answers of watches started in ``channel`` on or off.
+
+        Raises:
+            WatchUnavailableError: the store is down or not set up.
+        """
+        await self._require_store().set_channel_threads(scope, channel, threads)
 
 
 _NO_IDS = (

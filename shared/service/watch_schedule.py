@@ -19,8 +19,9 @@
   most ``routine_share`` of the account's budget: with ``N`` such watches and a budget of
   ``R`` calls per second, none is checked more often than every ``N / (routine_share x R)``
   seconds (:meth:`WatchPolicy.routine_floor`). A hundred watches cost what a few did; ten
-  thousand never crowd out the head's checks, people's lookups or batches. Requests still
-  in ERROR after LeadSquared's last retry count among them.
+  thousand never crowd out the head's checks, people's lookups or batches. Requests stuck
+  In-Queue (longer than ``stuck_after_seconds``, the head too) and requests still in ERROR
+  after LeadSquared's last retry count among them.
 - **ERROR.** LeadSquared retries by itself after 30 s, 2, 7, 15, 30, 45 and 60 min, 1.5, 2
   and 3 h (about nine hours in all): the watch checks shortly after each retry, counted from
   when it first saw ERROR, instead of polling in between. Past the last retry nothing more
@@ -73,6 +74,8 @@ class WatchPolicy:
         next_after_final_seconds: when a request is found final, the next-watched one of
             its account is checked this soon.
         queue_margin_seconds: checked this long after the queue's worst-case delay.
+        stuck_after_seconds: a request In-Queue this long is checked by its age only (the
+            head and the queue's figures no longer bring its checks forward).
         retry_margin_seconds: checked this long after each of LeadSquared's retries.
         failure_seconds: the first pause after a check that failed; it doubles.
         retry_pauses: LeadSquared's retry pauses for ERROR (see the module doc).
@@ -83,7 +86,10 @@ class WatchPolicy:
             added by another replica, or a lease that ended).
         metrics_seconds: the queue metrics of an account are asked at most this often.
         overdue_seconds: a due watch this late counts as overdue (``/metrics``).
+        counts_seconds: the watcher asks the store for its figures (``/metrics``) this often.
         keep_ended_seconds: ended watches are deleted this long after they ended.
+        abandon_notices_seconds: a notice no process delivered for this long is given up
+            (its front door is gone: a CLI that was stopped, a Slack app no longer run).
     """
 
     expiry_seconds: float = 12 * 3600.0
@@ -94,6 +100,7 @@ class WatchPolicy:
     head_seconds: float = 5.0
     next_after_final_seconds: float = 0.5
     queue_margin_seconds: float = 2.0
+    stuck_after_seconds: float = 1800.0
     retry_margin_seconds: float = 15.0
     failure_seconds: float = 15.0
     retry_pauses: Sequence[float] = field(default=LEADSQUARED_RETRY_PAUSES)
@@ -102,7 +109,9 @@ class WatchPolicy:
     poll_seconds: float = 1.0
     metrics_seconds: float = 30.0
     overdue_seconds: float = 60.0
+    counts_seconds: float = 10.0
     keep_ended_seconds: float = 7 * 86400.0
+    abandon_notices_seconds: float = 86400.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= self.max_seconds:
@@ -139,8 +148,8 @@ class WatchPolicy:
         """When to check a request that is not final yet (never past ``expires_at``).
 
         ``routine_floor`` (see :meth:`routine_floor`) lengthens the pause of a request that
-        is In-Queue and not the ``head`` of its queue, or in ERROR past LeadSquared's last
-        retry.
+        is In-Queue and not the ``head`` of its queue (or stuck there: in the queue longer
+        than ``stuck_after_seconds``), or in ERROR past LeadSquared's last retry.
         """
         if status is StatusKind.ERROR and error_since is not None:
             pause = self._after_next_retry(now - error_since)
@@ -154,7 +163,8 @@ class WatchPolicy:
         self, failures: int, *, now: float, expires_at: float, retry_after: float | None = None
     ) -> float:
         """When to check again after ``failures`` checks in a row failed with a temporary error."""
-        pause = min(self.failure_seconds * 2 ** max(0, failures - 1), self.max_seconds)
+        doublings = min(max(0, failures - 1), 30)  # past that, the longest pause anyway
+        pause = min(self.failure_seconds * 2**doublings, self.max_seconds)
         if retry_after is not None:
             pause = max(pause, retry_after)
         return min(now + max(pause, self.min_seconds), expires_at)
@@ -163,6 +173,8 @@ class WatchPolicy:
         self, age: float, metrics: QueueMetrics | None, head: bool, routine_floor: float
     ) -> float:
         pause = min(max(age * self.age_share, self.min_seconds), self.max_seconds)
+        if age > self.stuck_after_seconds:  # the queue's figures were wrong for this one:
+            return max(pause, routine_floor)  # a routine check, by its age
         # the head is checked often; the others within their share of the budget
         pause = min(pause, self.head_seconds) if head else max(pause, routine_floor)
         worst = metrics.max_delay_seconds if metrics is not None else None

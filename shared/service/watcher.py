@@ -32,13 +32,23 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from shared.errors import CaptureStatusError, WatchUnavailableError
+from shared.errors import (
+    CaptureStatusError,
+    RequestNotFoundError,
+    UnknownAccountError,
+    WatchUnavailableError,
+)
 from shared.guard.lanes import Caller
 from shared.lsq.models import CaptureStatus, QueueMetrics, StatusKind
 from shared.service.capture_service import CaptureService
 from shared.service.watch_schedule import WatchPolicy
-from shared.service.watch_views import DeliveryResult, Notifier, WatchNotice
-from shared.store import Claim, Delivery, WatchStore
+from shared.service.watch_views import (
+    DeliveryResult,
+    Notifier,
+    WatchNotice,
+    describe_duration,
+)
+from shared.store import Claim, Delivery, WatchCounts, WatchStore
 
 __all__ = ["WatchCheck", "Watcher", "WatcherStats", "replica_name", "running_watcher"]
 
@@ -108,6 +118,7 @@ class Watcher:
         clock: wall-clock seconds, the store's clock too (benchmarks accelerate it).
         speed: seconds of ``clock`` per real second (benchmarks run faster clocks).
         on_check: awaited after every check (live displays).
+        own_only: check only watches someone of ``notifiers``' kinds waits for.
     """
 
     def __init__(
@@ -121,6 +132,7 @@ class Watcher:
         clock: Callable[[], float] = time.time,
         speed: float = 1.0,
         on_check: OnCheck | None = None,
+        own_only: bool = False,
     ) -> None:
         self.service = service
         self.store = store
@@ -131,22 +143,54 @@ class Watcher:
         self._clock = clock
         self._speed = speed
         self._on_check = on_check
+        self._own_only = own_only
         self._caller = Caller.watch(WATCHER_PRINCIPAL)
         self._wake = asyncio.Event()
         self._metrics: dict[str, tuple[float, QueueMetrics | None]] = {}
         self._floors: dict[str, tuple[float, float]] = {}
         self._delivering: set[asyncio.Future[None]] = set()
         self._store_down = False
+        self._stopping = False
         self._last_purge = float("-inf")
+        #: the store's figures (active, due, overdue watches; subscribers by state) as of
+        #: the last refresh, every ``policy.counts_seconds``; ``None`` until the first one,
+        #: and while the store is down. ``/metrics`` reads them (a scrape cannot await).
+        self.counts: WatchCounts | None = None
+        self._counts_at = float("-inf")
+
+    @property
+    def store_up(self) -> bool:
+        """False from a step the store failed until one it answered (``/metrics``)."""
+        return not self._store_down
+
+    async def refresh_counts(self) -> WatchCounts:
+        """Ask the store for its figures now, and keep them in :attr:`counts`.
+
+        Raises:
+            WatchUnavailableError: the store did not answer.
+        """
+        self.counts = await self.store.counts(overdue_after=self.policy.overdue_seconds)
+        self._counts_at = self._clock()
+        return self.counts
 
     def poke(self) -> None:
         """Look for due work now (a watch was added, or a notice became due here)."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the step under way, then leave :meth:`run` (its leases given up).
+
+        Stopping between steps, rather than cancelling one half-way, leaves no database
+        transaction cut off (on SQLite a cut one can hold the file's lock until the
+        connection is collected) and no notice sent but not recorded as sent.
+        """
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Work until cancelled; on the way out, give up this replica's leases."""
+        """Work until :meth:`stop` (or cancelled); on the way out, give up this replica's leases."""
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 try:
                     done = await self.step()
@@ -154,7 +198,7 @@ class Watcher:
                     log.exception("the watcher's step failed; trying again shortly")
                     self.stats.step_failures += 1
                     done = 0
-                if not done:
+                if not done and not self._stopping:
                     await self._idle()
         finally:
             if self._delivering:  # a notice on its way is finished and recorded first
@@ -169,13 +213,19 @@ class Watcher:
         """Claim and check due watches once, then deliver due notices; how many of each."""
         try:
             claims = await self.store.claim_due(
-                self.owner, limit=self.policy.claim_batch, lease_seconds=self.policy.lease_seconds
+                self.owner,
+                limit=self.policy.claim_batch,
+                lease_seconds=self.policy.lease_seconds,
+                for_kinds=list(self.notifiers) if self._own_only else None,
             )
             if claims:
                 await asyncio.gather(*(self._check(claim) for claim in claims))
             sent = await self.deliver_due()
             await self._housekeeping()
+            if self._clock() - self._counts_at >= self.policy.counts_seconds:
+                await self.refresh_counts()
         except WatchUnavailableError as error:
+            self.counts = None  # unknown while the store is down (``store_up`` says why)
             self.stats.store_failures += 1
             if not self._store_down:
                 log.warning("watches paused: %s", error.message)
@@ -196,9 +246,20 @@ class Watcher:
             limit=self.policy.claim_batch,
             lease_seconds=self.policy.lease_seconds,
         )
+        handled = 0
         for delivery in deliveries:  # one at a time: notifiers pace their own medium
+            if self._stopping:  # the rest go back to the store (release) for another replica
+                break
+            # the lease is renewed (fenced) before each send: a notice whose lease lapsed
+            # while earlier ones were slow may already be another replica's, so it is skipped
+            if not await self.store.renew_delivery(
+                delivery, lease_seconds=self.policy.lease_seconds
+            ):
+                self.stats.lost_leases += 1
+                continue
             await self._deliver(delivery)
-        return len(deliveries)
+            handled += 1
+        return handled
 
     async def _idle(self) -> None:
         """Sleep until the next watch is due, ``poll_seconds`` at most, or until poked."""
@@ -207,9 +268,9 @@ class Watcher:
             with contextlib.suppress(WatchUnavailableError):
                 due = await self.store.next_due_at()
                 if due is not None:
-                    pause = max(0.0, min(pause, due - self._clock()))
-        if pause <= 0:
-            return
+                    pause = min(pause, due - self._clock())
+        # never spin: work that is due now but leased elsewhere is not ours to take yet
+        pause = max(pause, _LEAST_IDLE_SECONDS)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=pause / self._speed)
 
@@ -219,10 +280,14 @@ class Watcher:
         now = self._clock()
         try:
             client = self.service.client(key.account)
-            # the watcher paces its own checks: each one it decides to make asks LeadSquared
+            # the schedule paces the checks: each reaches LeadSquared, even moments after a
+            # person's lookup of the same id (the refresh floor is for Refresh buttons)
             status = await client.get_status(
                 key.request_id, use_cache=False, caller=self._caller, refresh_floor=False
             )
+        except UnknownAccountError:  # the account left this deployment's configuration
+            await self._end_unknown_account(claim)
+            return
         except CaptureStatusError as error:
             await self._failed_check(claim, error, now)
             return
@@ -261,7 +326,7 @@ class Watcher:
             error_since=error_since,
             metrics=await self._queue_metrics(key.account) if queued else None,
             head=head,
-            routine_floor=0.0 if head else await self._routine_floor(key.account),
+            routine_floor=await self._routine_floor(key.account),
         )
         if await self.store.reschedule(
             claim,
@@ -287,7 +352,7 @@ class Watcher:
     async def _failed_check(self, claim: Claim, error: CaptureStatusError, now: float) -> None:
         watch = claim.watch
         self.stats.check_failures += 1
-        if not error.retryable:  # e.g. the id is unknown: retrying cannot help
+        if isinstance(error, RequestNotFoundError):  # the id is unknown: retrying cannot help
             view_json = self.service.watch_view_json(
                 watch.key.account, watch.key.request_id, error=error
             )
@@ -315,6 +380,24 @@ class Watcher:
             checked=False,
         ):
             await self._report(claim, None, error, None, next_at)
+
+    async def _end_unknown_account(self, claim: Claim) -> None:
+        """A watch of an account this process no longer knows: let a process that knows it
+        check it (another replica may be on a newer configuration), and end it at expiry."""
+        watch = claim.watch
+        if self._clock() >= watch.expires_at:
+            if await self.store.finish(claim, "failed", status=None, view_json=None):
+                self.stats.ended += 1
+                await self._report(claim, None, None, "failed", None)
+            return
+        await self.store.reschedule(
+            claim,
+            status=watch.last_status,
+            next_check_at=min(self._clock() + self.policy.max_seconds, watch.expires_at),
+            error_since=watch.error_since,
+            failures=watch.failures + 1,
+            checked=False,
+        )
 
     async def _queue_metrics(self, account: str) -> QueueMetrics | None:
         """The account's queue figures, asked at most every ``metrics_seconds``."""
@@ -407,13 +490,27 @@ class Watcher:
         if now - self._last_purge < 3600:
             return
         self._last_purge = now
+        abandoned = await self.store.abandon_deliveries(
+            due_before=now - self.policy.abandon_notices_seconds
+        )
+        if abandoned:
+            log.warning(
+                "%d notices waited %s for a process able to deliver them (a CLI that was "
+                "stopped, or no Slack app or MCP server running): given up",
+                abandoned,
+                describe_duration(self.policy.abandon_notices_seconds),
+            )
         purged = await self.store.purge(ended_before=now - self.policy.keep_ended_seconds)
         if purged:
             log.info("deleted %d watches that ended long ago", purged)
 
 
+#: the shortest sleep of a watcher that found nothing to do (it never spins)
+_LEAST_IDLE_SECONDS = 0.05
 #: deliveries of one notice tried at most (then it fails for good, logged)
 _MAX_ATTEMPTS = 5
+#: seconds the step under way may take to finish when the watcher stops (then it is cancelled)
+_STOP_GRACE_SECONDS = 5.0
 
 
 @contextlib.asynccontextmanager
@@ -422,11 +519,16 @@ async def running_watcher(
     *,
     notifiers: Mapping[str, Notifier] | None = None,
     on_check: OnCheck | None = None,
+    own_only: bool = False,
 ) -> AsyncGenerator[Watcher | None]:
     """Run a :class:`Watcher` for ``service`` in the background while the block runs.
 
+    ``own_only``: check only the watches someone of ``notifiers``' kinds waits for (a CLI
+    following its own ids never checks, nor ends, the Slack app's or MCP server's watches).
+
     Yields ``None`` when the service has no store (nothing to watch). On the way out the
-    watcher is cancelled and awaited, and its leases are given up for other replicas.
+    watcher finishes the step under way (cancelled if it takes more than a few seconds),
+    and its leases are given up for other replicas.
     """
     if service.store is None:
         yield None
@@ -437,11 +539,17 @@ async def running_watcher(
         notifiers=notifiers,
         clock=service.store.clock,
         on_check=on_check,
+        own_only=own_only,
     )
     task = asyncio.create_task(watcher.run(), name="capture-status watcher")
     try:
         yield watcher
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        watcher.stop()  # the step under way ends cleanly; one stuck longer is cancelled
+        try:
+            async with asyncio.timeout(_STOP_GRACE_SECONDS):
+                await asyncio.shield(task)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -51,13 +51,12 @@ class Settings(
             self.slack_signing_secret,
             self.slack_app_token,
             self.redis_url,
-            self.database_url,
             *self.mcp_auth_tokens,
         ]
         secrets = [value.get_secret_value() for value in values if value is not None]
         password = async_database_url(self.database_url.get_secret_value()).password
-        if password:  # a driver's error may quote it alone
-            secrets.append(str(password))
+        if password:  # the URL as written, and the password alone (a driver may quote it)
+            secrets += [self.database_url.get_secret_value(), str(password)]
         return secrets
 
 

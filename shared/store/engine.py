@@ -33,6 +33,11 @@ _DRIVERS = {
 
 #: seconds a SQLite writer waits for another's lock before failing
 _SQLITE_BUSY_SECONDS = 30.0
+#: PostgreSQL: connecting, one statement, waiting for a row lock, waiting for the pool
+_CONNECT_SECONDS = 5.0
+_STATEMENT_SECONDS = 10.0
+_LOCK_SECONDS = 5.0
+_POOL_WAIT_SECONDS = 5.0
 
 
 def async_database_url(url: str) -> URL:
@@ -43,7 +48,8 @@ def async_database_url(url: str) -> URL:
     """
     try:
         parsed = make_url(url.strip())
-    except ArgumentError:
+        parsed.port  # noqa: B018 (a port that is not a number fails here, not later)
+    except (ArgumentError, ValueError):
         raise ConfigurationError(
             "DATABASE_URL is not a database URL. Use sqlite:///capture-status.db (one "
             "process) or postgresql://user:password@host:5432/dbname (replicas)."
@@ -77,7 +83,23 @@ def create_store_engine(url: URL, **options: Any) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": _SQLITE_BUSY_SECONDS}, **options)
         _begin_immediately(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **options)
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        pool_timeout=_POOL_WAIT_SECONDS,
+        # a database that hangs is "cannot watch right now" in seconds, not after minutes
+        connect_args={
+            "timeout": _CONNECT_SECONDS,
+            "command_timeout": _STATEMENT_SECONDS,
+            "server_settings": {
+                "statement_timeout": str(int(_STATEMENT_SECONDS * 1000)),
+                "lock_timeout": str(int(_LOCK_SECONDS * 1000)),
+            },
+        },
+        **options,
+    )
 
 
 def _begin_immediately(engine: AsyncEngine) -> None:

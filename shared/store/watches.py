@@ -19,14 +19,16 @@ now"); lookups never touch the store.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -51,6 +53,30 @@ __all__ = ["WatchStore"]
 
 log = logging.getLogger(__name__)
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _runs_to_the_end(
+    method: Callable[Concatenate[WatchStore, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[WatchStore, _P], Coroutine[Any, Any, _R]]:
+    """Run a store method in its own task, so a caller cancelled half-way (a client that
+    went away, a stream that ended) never cuts a transaction short: cut short, SQLite could
+    keep its lock, and a lease or a delivery could be half-recorded. The caller still stops
+    waiting at once; the transaction finishes (or rolls back) by itself."""
+
+    @functools.wraps(method)
+    async def shielded(store: WatchStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        task = asyncio.ensure_future(method(store, *args, **kwargs))
+        store._running.add(task)  # pyright: ignore[reportPrivateUsage]
+        task.add_done_callback(store._running.discard)  # pyright: ignore[reportPrivateUsage]
+        return await asyncio.shield(task)
+
+    return shielded
+
+
+#: a watch checked this recently is not pulled forward
+_RECHECK_AFTER_SECONDS = 5.0
 #: tries of a transaction that lost a race on a unique index (two replicas adding one watch)
 _ADD_TRIES = 3
 #: the stored status of a request that LeadSquared retries (``StatusKind.ERROR``)
@@ -70,9 +96,17 @@ class WatchStore:
         self.clock = clock
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._schema_ok = False
+        #: transactions under way (each runs to its end, see ``_runs_to_the_end``)
+        self._running: set[asyncio.Future[Any]] = set()
+
+    async def settle(self, within: float = 10.0) -> None:
+        """Wait (``within`` seconds at most) for the transactions whose callers stopped waiting."""
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=within)
 
     async def aclose(self) -> None:
-        """Close every connection."""
+        """Let the transactions under way finish, then close every connection."""
+        await self.settle()
         await self.engine.dispose()
 
     async def _ensure_schema(self) -> None:
@@ -115,6 +149,7 @@ class WatchStore:
             log.warning("the store of watches failed: %s", type(error).__name__)
             raise WatchUnavailableError.store_down() from error
 
+    @_runs_to_the_end
     async def ping(self) -> None:
         """Ask the database for nothing.
 
@@ -126,6 +161,7 @@ class WatchStore:
 
     # --- subscribing ------------------------------------------------------------------------
 
+    @_runs_to_the_end
     async def add(
         self,
         key: WatchKey,
@@ -171,7 +207,9 @@ class WatchStore:
     ) -> WatchAdded:
         now = self.clock()
         async with self._transaction() as session:
-            watch = await session.scalar(_active(key))
+            # the watch row is locked first, as finish and remove lock it: a person joining
+            # a watch that ends meanwhile waits for the end, then starts a new watch
+            watch = await session.scalar(_active(key).with_for_update())
             existing = None
             if watch is not None:
                 existing = await session.scalar(
@@ -186,6 +224,7 @@ class WatchStore:
                     if expires_at > watch.expires_at:
                         watch.expires_at = expires_at
                     return WatchAdded(_watch_record(watch), existing.id, False, False)
+            await _serialize_limits(session, subscriber, limits)
             await self._check_limits(session, subscriber, limits)
             new_watch = watch is None
             if watch is None:
@@ -250,6 +289,7 @@ class WatchStore:
                     raise TooManyWatchesError.for_person(cap)
                 raise TooManyWatchesError.for_scope(cap)
 
+    @_runs_to_the_end
     async def remove(
         self,
         principal: str,
@@ -297,6 +337,14 @@ class WatchStore:
             if target_key is not None:
                 query = query.where(SubscriberRow.target_key == target_key)
             rows = list(await session.scalars(query))
+            if rows:  # lock their watches first (the order finish and add use), then re-read
+                await session.execute(
+                    select(WatchRow.id)
+                    .where(WatchRow.id.in_({row.watch_id for row in rows}))
+                    .order_by(WatchRow.id)
+                    .with_for_update()
+                )
+                rows = list(await session.scalars(query.execution_options(populate_existing=True)))
             for row in rows:
                 row.state = "stopped"
             await session.flush()
@@ -314,6 +362,7 @@ class WatchStore:
                     )
             return len(rows)
 
+    @_runs_to_the_end
     async def subscriptions(
         self, principal: str, *, states: Sequence[str] = ("waiting",), limit: int = 200
     ) -> list[SubscriberRecord]:
@@ -328,12 +377,14 @@ class WatchStore:
             )
             return [_subscriber_record(sub, watch) for sub, watch in result.all()]
 
+    @_runs_to_the_end
     async def watch_of(self, key: WatchKey) -> WatchRecord | None:
         """The active watch of ``key``, if there is one."""
         async with self._transaction() as session:
             row = await session.scalar(_active(key))
             return None if row is None else _watch_record(row)
 
+    @_runs_to_the_end
     async def get(self, watch_id: int) -> WatchRecord | None:
         """The watch ``watch_id`` in whatever state."""
         async with self._transaction() as session:
@@ -342,10 +393,19 @@ class WatchStore:
 
     # --- checking ---------------------------------------------------------------------------
 
-    async def claim_due(self, owner: str, *, limit: int, lease_seconds: float) -> list[Claim]:
+    @_runs_to_the_end
+    async def claim_due(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        for_kinds: Sequence[str] | None = None,
+    ) -> list[Claim]:
         """Lease up to ``limit`` active watches whose check is due (oldest due first).
 
         A watch leased by a replica that stopped (its lease ran out) is due again.
+        ``for_kinds``: only watches someone of these kinds waits for (a CLI checks its own).
         """
         now = self.clock()
         async with self._transaction() as session:
@@ -360,6 +420,14 @@ class WatchStore:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
+            if for_kinds is not None:
+                due = due.where(
+                    exists().where(
+                        SubscriberRow.watch_id == WatchRow.id,
+                        SubscriberRow.kind.in_(for_kinds),
+                        SubscriberRow.state == "waiting",
+                    )
+                )
             result = await session.scalars(
                 update(WatchRow)
                 .where(WatchRow.id.in_(due.scalar_subquery()))
@@ -374,6 +442,7 @@ class WatchStore:
             rows = sorted(result, key=lambda row: row.next_check_at)
             return [Claim(_watch_record(row), owner, row.lease_token) for row in rows]
 
+    @_runs_to_the_end
     async def routine_count(self, account: str, *, error_since_before: float) -> int:
         """How many active watches of ``account`` are routinely checked: all but those in
         ERROR since ``error_since_before`` or later (LeadSquared still retries those)."""
@@ -394,13 +463,21 @@ class WatchStore:
             )
             return count or 0
 
+    @_runs_to_the_end
     async def next_due_at(self) -> float | None:
-        """When the next active watch is due (``None``: no active watch)."""
+        """When the next active watch is due, or its lease ends (``None``: no active watch)."""
+        now = self.clock()
+        free_at = case(
+            (
+                and_(WatchRow.lease_until.is_not(None), WatchRow.lease_until > now),
+                WatchRow.lease_until,
+            ),
+            else_=WatchRow.next_check_at,
+        )
         async with self._transaction() as session:
-            return await session.scalar(
-                select(func.min(WatchRow.next_check_at)).where(WatchRow.state == "active")
-            )
+            return await session.scalar(select(func.min(free_at)).where(WatchRow.state == "active"))
 
+    @_runs_to_the_end
     async def reschedule(
         self,
         claim: Claim,
@@ -437,6 +514,7 @@ class WatchStore:
             result = await session.execute(_fenced(update(WatchRow), claim).values(**values))
             return _changed(result)
 
+    @_runs_to_the_end
     async def finish(
         self, claim: Claim, end: WatchEnd, *, status: str | None, view_json: str | None
     ) -> bool:
@@ -468,6 +546,7 @@ class WatchStore:
             )
             return True
 
+    @_runs_to_the_end
     async def is_head(self, watch: WatchRecord) -> bool:
         """Whether ``watch`` is the earliest-created active watch of its account and family
         still in the queue (one last seen in ERROR has left it: LeadSquared retries it)."""
@@ -475,10 +554,11 @@ class WatchStore:
             earlier = await session.scalar(
                 select(func.count())
                 .select_from(WatchRow)
-                .where(_same_queue(watch), _in_the_queue(), _created_before(watch))
+                .where(_same_queue(watch), _created_before(watch))
             )
             return not earlier
 
+    @_runs_to_the_end
     async def pull_forward(self, watch: WatchRecord, *, now: float, next_at: float) -> int:
         """A request left the queue (found final, or in ERROR): check the watches of its
         queue created before it now, and the next one created after it by ``next_at`` (a
@@ -492,9 +572,14 @@ class WatchStore:
                 update(WatchRow)
                 .where(
                     _same_queue(watch),
-                    _in_the_queue(),
                     _created_before(watch),
                     WatchRow.next_check_at > now,
+                    # one just checked is not asked again at once (finals found out of order
+                    # would otherwise pull the whole queue forward again and again)
+                    or_(
+                        WatchRow.last_checked_at.is_(None),
+                        WatchRow.last_checked_at < now - _RECHECK_AFTER_SECONDS,
+                    ),
                 )
                 .values(next_check_at=now)
             )
@@ -502,7 +587,6 @@ class WatchStore:
                 select(WatchRow.id)
                 .where(
                     _same_queue(watch),
-                    _in_the_queue(),
                     or_(
                         WatchRow.created_at > watch.created_at,
                         and_(WatchRow.created_at == watch.created_at, WatchRow.id > watch.id),
@@ -521,6 +605,7 @@ class WatchStore:
                 moved += _count(later)
             return moved
 
+    @_runs_to_the_end
     async def release(self, owner: str) -> None:
         """Give up every lease ``owner`` holds (a replica shutting down cleanly)."""
         async with self._transaction() as session:
@@ -537,6 +622,7 @@ class WatchStore:
 
     # --- delivering -------------------------------------------------------------------------
 
+    @_runs_to_the_end
     async def claim_deliveries(
         self, owner: str, *, kinds: Sequence[str], limit: int, lease_seconds: float
     ) -> list[Delivery]:
@@ -586,6 +672,24 @@ class WatchStore:
                 for row in sorted(rows, key=lambda row: (row.next_attempt_at or 0, row.id))
             ]
 
+    @_runs_to_the_end
+    async def renew_delivery(self, delivery: Delivery, *, lease_seconds: float) -> bool:
+        """Extend the lease of a delivery about to be sent; False when it is no longer ours."""
+        now = self.clock()
+        async with self._transaction() as session:
+            result = await session.execute(
+                update(SubscriberRow)
+                .where(
+                    SubscriberRow.id == delivery.subscriber.id,
+                    SubscriberRow.lease_token == delivery.token,
+                    SubscriberRow.state == "sending",
+                    SubscriberRow.lease_until >= now,
+                )
+                .values(lease_until=now + lease_seconds)
+            )
+            return _changed(result)
+
+    @_runs_to_the_end
     async def record_delivery(
         self,
         delivery: Delivery,
@@ -621,6 +725,7 @@ class WatchStore:
 
     # --- figures and housekeeping ----------------------------------------------------------
 
+    @_runs_to_the_end
     async def counts(self, *, overdue_after: float) -> WatchCounts:
         """Active, due and overdue watches, and subscribers by state."""
         now = self.clock()
@@ -649,6 +754,19 @@ class WatchStore:
                 subscribers={str(state): int(count) for state, count in by_state.all()},
             )
 
+    @_runs_to_the_end
+    async def abandon_deliveries(self, *, due_before: float) -> int:
+        """Fail notices nobody delivered since ``due_before`` (e.g. a CLI killed before its
+        request ended: no other process delivers to it). Logged by the caller, then purged."""
+        async with self._transaction() as session:
+            result = await session.execute(
+                update(SubscriberRow)
+                .where(SubscriberRow.state == "due", SubscriberRow.next_attempt_at < due_before)
+                .values(state="failed", detail="nobody could deliver it in time")
+            )
+            return _count(result)
+
+    @_runs_to_the_end
     async def purge(self, *, ended_before: float) -> int:
         """Delete watches that ended before ``ended_before`` and have nothing left to send."""
         async with self._transaction() as session:
@@ -666,12 +784,14 @@ class WatchStore:
 
     # --- channel preferences ----------------------------------------------------------------
 
+    @_runs_to_the_end
     async def channel_threads(self, scope: str, channel: str) -> bool:
         """Whether watches started in ``channel`` also answer in the message's thread."""
         async with self._transaction() as session:
             row = await session.get(ChannelPreference, (scope, channel))
             return True if row is None else row.threads
 
+    @_runs_to_the_end
     async def set_channel_threads(self, scope: str, channel: str, threads: bool) -> None:
         """Turn thread answers in ``channel`` on or off."""
         now = self.clock()
@@ -684,6 +804,22 @@ class WatchStore:
             else:
                 row.threads = threads
                 row.updated_at = now
+
+
+async def _serialize_limits(
+    session: AsyncSession, subscriber: NewSubscriber, limits: WatchLimits
+) -> None:
+    """PostgreSQL: replicas adding watches for one person (or scope) take turns, so the
+    count-then-insert of the limits holds across replicas. SQLite's one lock does it there."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys: list[str] = []
+    if limits.per_principal is not None:
+        keys.append(f"principal:{subscriber.principal}")
+    if limits.per_scope is not None:
+        keys.append(f"scope:{subscriber.scope}")
+    for key in keys:  # always principal, then scope: no two adds wait for each other in a ring
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 def _active(key: WatchKey) -> Any:
@@ -713,17 +849,15 @@ def _count(result: Any) -> int:
 
 
 def _same_queue(watch: WatchRecord) -> Any:
+    """The other active watches waiting in the same queue (ERROR ones follow LeadSquared's
+    retries, not the queue)."""
     return and_(
         WatchRow.state == "active",
+        or_(WatchRow.last_status == "In-Queue", WatchRow.last_status.is_(None)),
         WatchRow.account == watch.key.account,
         WatchRow.family == watch.key.family,
         WatchRow.id != watch.id,
     )
-
-
-def _in_the_queue() -> Any:
-    """Watches whose request was last seen waiting (not in ERROR: that one left the queue)."""
-    return or_(WatchRow.last_status.is_(None), WatchRow.last_status != _ERROR)
 
 
 def _created_before(watch: WatchRecord) -> Any:

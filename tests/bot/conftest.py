@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -17,16 +19,26 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import SlackBot, build_slack_bot
+from bot.notify import Pacer
 from bot.triage_jobs import TriageOptions
 from shared.accounts import load_accounts
 from shared.lsq.client import CaptureStatusClient
 from shared.lsq.upstream import in_process_transport
+from shared.runtime import watch_settings
 from shared.service.capture_service import CaptureService
 from shared.settings import Settings
 from shared.simulator import SimulatorConfig, create_app
 from shared.simulator.server import serve_simulator
-from tests.bot.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, signed_headers
-from tests.conftest import SIM_KEY, fast_options
+from shared.store import WatchStore
+from tests.bot.fake_slack import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    action_body,
+    command_body,
+    signed_headers,
+)
+from tests.conftest import SIM_KEY, FakeClock, fast_options
 
 #: the wall clock every test bot sees (2023-11-14 22:13:20 UTC)
 NOW = 1_700_000_000.0
@@ -118,18 +130,45 @@ def bot_settings(slack_url: str, **overrides: Any) -> Settings:
 BotFactory = Callable[..., SlackBot]
 
 
+class Pacing:
+    """The notifier's pace on a clock that moves only when the pacer "sleeps": each wait is
+    recorded, none is slept."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.waits: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.advance(seconds)
+
+    def pacer(self, **options: Any) -> Pacer:
+        return Pacer(clock=self.clock, sleep=self.sleep, **options)
+
+
+@pytest.fixture
+def pacing() -> Pacing:
+    return Pacing()
+
+
 @pytest.fixture
 async def make_bot(
-    fake_slack: FakeSlack, lookup_client: CaptureStatusClient
+    fake_slack: FakeSlack, lookup_client: CaptureStatusClient, pacing: Pacing
 ) -> AsyncIterator[BotFactory]:
     """Build bots on the test client; every answer they started is finished afterwards, and
-    every triage job still running is stopped."""
+    every triage job still running is stopped.
+
+    ``store=`` gives the bot's service a store of watches (its clock is the watches' clock);
+    notifications are paced on :class:`Pacing`'s clock, never slept.
+    """
     made: list[SlackBot] = []
 
     def factory(
         *,
         client: CaptureStatusClient | None = None,
         triage: TriageOptions | None = None,
+        store: WatchStore | None = None,
+        pacer: Pacer | None = None,
         **overrides: Any,
     ) -> SlackBot:
         settings = bot_settings(fake_slack.url, **overrides)
@@ -139,6 +178,9 @@ async def make_bot(
             accounts,
             {accounts.default: client or lookup_client},
             mask_pii=settings.lsq_mask_pii,
+            store=store,
+            watch_settings=watch_settings(settings),
+            clock=store.clock if store is not None else time.time,
         )
         bot = build_slack_bot(
             settings,
@@ -146,6 +188,7 @@ async def make_bot(
             connection="HTTP",
             wall_clock=lambda: NOW,
             triage=triage,
+            pacer=pacer or pacing.pacer(),
         )
         made.append(bot)
         return bot
@@ -196,13 +239,74 @@ def assert_valid_home(view: Mapping[str, Any]) -> None:
     assert View(**view).to_dict() == dict(view)  # pyright: ignore[reportUnknownMemberType]
 
 
+class Slack:
+    """A person typing commands and pressing buttons, and what Slack's side received."""
+
+    def __init__(self, bot: SlackBot, fake: FakeSlack) -> None:
+        self.bot = bot
+        self.fake = fake
+        self._hooks = 0
+
+    async def command(
+        self, text: str, *, user: str = "U0ALICE", channel: str = "C0OPS"
+    ) -> dict[str, Any]:
+        """The answer to ``/capture-status <text>``: in the ack, else through response_url."""
+        self._hooks += 1
+        hook = f"c{self._hooks}"
+        body = command_body(
+            text, response_url=self.fake.hook_url(hook), user_id=user, channel_id=channel
+        )
+        response = await dispatch(self.bot, body)
+        assert response.status == 200
+        if response.body:
+            acked: dict[str, Any] = json.loads(response.body)
+            if acked.get("blocks"):
+                return acked
+        [answer] = await self.fake.wait_for(f"/hooks/{hook}")
+        return answer.body
+
+    async def press(
+        self, action_id: str, value: str, *, user: str = "U0ALICE", **place: Any
+    ) -> dict[str, Any]:
+        """The answer to pressing a button (through the click's own response_url)."""
+        self._hooks += 1
+        hook = f"b{self._hooks}"
+        body = action_body(
+            action_id, value, response_url=self.fake.hook_url(hook), user_id=user, **place
+        )
+        assert (await dispatch(self.bot, body)).status == 200
+        [answer] = await self.fake.wait_for(f"/hooks/{hook}")
+        return answer.body
+
+
+def elements_of(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every interactive element of a message: actions blocks' and sections' accessories."""
+    return [
+        element
+        for block in message["blocks"]
+        for element in (
+            block.get("elements", []) if block["type"] == "actions" else [block.get("accessory")]
+        )
+        if element
+    ]
+
+
+def buttons_of(message: Mapping[str, Any], action_id: str) -> list[dict[str, Any]]:
+    """The buttons of a message with this action id, in order."""
+    return [e for e in elements_of(message) if e.get("action_id") == action_id]
+
+
 __all__ = [
     "NOW",
     "BotFactory",
     "Gate",
+    "Pacing",
+    "Slack",
     "assert_valid_blocks",
     "assert_valid_home",
     "assert_valid_message",
     "bot_settings",
+    "buttons_of",
     "dispatch",
+    "elements_of",
 ]

@@ -2,7 +2,8 @@
 
 It is not a fake of LeadSquared (the simulator is the only one): it answers the few Web API
 methods the app calls (``auth.test``, ``apps.connections.open``, ``chat.postEphemeral``,
-``chat.postMessage``, ``chat.update``, ``views.publish``, and the three steps of
+``chat.postMessage``, ``chat.update``, ``views.publish``, ``conversations.open``, and the three
+steps of
 ``files_upload_v2``: ``files.getUploadURLExternal``, the upload itself on ``/upload/<file id>``,
 ``files.completeUploadExternal``) and receives what the app posts to ``response_url``s
 (``/hooks/<name>``), recording everything so a test can wait for it with a bounded,
@@ -33,6 +34,7 @@ __all__ = [
     "Received",
     "action_body",
     "command_body",
+    "dm_channel",
     "event_body",
     "shortcut_body",
     "signed_headers",
@@ -64,6 +66,12 @@ class FakeSlack:
         ws_url: what apps.connections.open hands out.
         hook_status: the HTTP status response_url hooks answer with.
         refuse: Web API methods answered ``{"ok": false, "error": <code>}``, by method name.
+        refuse_channels: chat.postMessage answered ``{"ok": false, "error": <code>}`` in these
+            channels (by channel id).
+        rate_limited: Web API methods answered HTTP 429 ``ratelimited`` with this
+            ``Retry-After`` (seconds), by method name, or ``<method>:<channel>`` for one
+            channel only.
+        server_error: Web API methods answered HTTP 500 (a text body, as a proxy would).
         upload_status: the HTTP status of the upload step of ``files_upload_v2``.
         uploads: the bytes uploaded, by file id.
     """
@@ -75,6 +83,9 @@ class FakeSlack:
         self.ws_url = "ws://127.0.0.1:9/unused"
         self.hook_status = 200
         self.refuse: dict[str, str] = {}
+        self.refuse_channels: dict[str, str] = {}
+        self.rate_limited: dict[str, int] = {}
+        self.server_error: set[str] = set()
         self.upload_status = 200
         self.uploads: dict[str, bytes] = {}
         self._messages = 0
@@ -136,6 +147,18 @@ class FakeSlack:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         if method in self.refuse:
             return JSONResponse({"ok": False, "error": self.refuse[method]})
+        channel = received.body.get("channel")
+        limited = self.rate_limited.get(f"{method}:{channel}", self.rate_limited.get(method))
+        if limited is not None:
+            return JSONResponse(
+                {"ok": False, "error": "ratelimited"},
+                status_code=429,
+                headers={"Retry-After": str(limited)},
+            )
+        if method in self.server_error:
+            return PlainTextResponse("upstream connect error", 500)
+        if method == "chat.postMessage" and channel in self.refuse_channels:
+            return JSONResponse({"ok": False, "error": self.refuse_channels[channel]})
         dynamic = self._dynamic_answer(method, received.body)
         if dynamic is not None:
             return JSONResponse(dynamic)
@@ -163,6 +186,9 @@ class FakeSlack:
         if method == "chat.postMessage":
             self._messages += 1
             return {"ok": True, "channel": channel, "ts": self.message_ts(self._messages)}
+        if method == "conversations.open":
+            user = str(body.get("users") or "")
+            return {"ok": True, "channel": {"id": dm_channel(user)}}
         if method == "chat.update":
             return {"ok": True, "channel": channel, "ts": body.get("ts"), "text": body.get("text")}
         if method == "files.getUploadURLExternal":
@@ -190,6 +216,11 @@ class FakeSlack:
         if self.hook_status != 200:
             return PlainTextResponse("expired_url", self.hook_status)
         return PlainTextResponse("ok")
+
+
+def dm_channel(user_id: str) -> str:
+    """The id of the app's DM with ``user_id`` (``conversations.open`` answers it)."""
+    return "D" + user_id[1:]
 
 
 def signed_headers(
@@ -244,8 +275,15 @@ def action_body(
     channel_id: str = "C0OPS",
     team_id: str = TEAM_ID,
     url: str | None = None,
+    ephemeral: bool = True,
+    message_ts: str = "1700000000.000100",
+    thread_ts: str | None = None,
 ) -> str:
-    """A button click (``block_actions``) as Slack posts it: ``payload=<json>``."""
+    """A button click (``block_actions``) as Slack posts it: ``payload=<json>``.
+
+    By default the button is on an ephemeral answer; ``ephemeral=False`` puts it on a
+    message in the channel (``message_ts``; ``thread_ts`` when that message is a reply).
+    """
     action: dict[str, Any] = {
         "type": "button",
         "action_id": action_id,
@@ -262,7 +300,13 @@ def action_body(
         "user": _user(user_id, team_id),
         "api_app_id": "A0CAPTURE",
         "token": "legacy-verification-token",
-        "container": {"type": "message", "message_ts": "1700000000.000100", "is_ephemeral": True},
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": ephemeral,
+            **({"thread_ts": thread_ts} if thread_ts else {}),
+        },
         "trigger_id": "1337.42.abcdef",
         "team": {"id": team_id, "domain": "acme"},
         "channel": {"id": channel_id, "name": "ops"},

@@ -6,8 +6,9 @@ One simulator serves both accounts (each its own key, window and data), so an id
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bot.actions import REFRESH, SHARE, CardTarget
+from bot.actions import REFRESH, SHARE, WATCH, CardTarget
 from bot.app import SlackBot, build_slack_bot
 from shared.accounts import load_accounts
 from shared.lsq.client import CaptureStatusClient
@@ -28,9 +29,11 @@ from shared.simulator import (
     create_app,
     sample_ids_for,
 )
+from shared.store import WatchStore
 from tests.bot.conftest import NOW, assert_valid_home, assert_valid_message, bot_settings, dispatch
 from tests.bot.fake_slack import FakeSlack, action_body, command_body, event_body
 from tests.conftest import SIM_KEY, fast_options
+from tests.databases import open_test_store
 
 US_KEY = "us-simulator-key"
 US_CREATED = sample_ids_for("us")["created"]
@@ -65,10 +68,13 @@ class TwoAccounts:
         ]
 
 
-@pytest.fixture
-async def two(
-    fake_slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[TwoAccounts]:
+@contextlib.asynccontextmanager
+async def _two_accounts(
+    fake_slack: FakeSlack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    store: WatchStore | None = None,
+) -> AsyncGenerator[TwoAccounts]:
     app = create_app(
         SimulatorConfig(
             api_key=SIM_KEY,
@@ -91,13 +97,32 @@ async def two(
         )
         for name, key in keys.items()
     }
-    service = CaptureService(load_accounts(settings), clients)
+    service = CaptureService(load_accounts(settings), clients, store=store)
     bot = build_slack_bot(settings, service, connection="HTTP", wall_clock=lambda: NOW)
     yield TwoAccounts(bot, app.state.simulator)
     assert await bot.in_flight.drain(5.0)
     await bot.jobs.close()
     for client in clients.values():
         await client.aclose()
+
+
+@pytest.fixture
+async def two(
+    fake_slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[TwoAccounts]:
+    async with _two_accounts(fake_slack, tmp_path, monkeypatch) as two:
+        yield two
+
+
+@pytest.fixture
+async def two_watching(
+    fake_slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> AsyncIterator[tuple[TwoAccounts, WatchStore]]:
+    async with (
+        open_test_store(database_url) as store,
+        _two_accounts(fake_slack, tmp_path, monkeypatch, store) as two,
+    ):
+        yield two, store
 
 
 async def _ask(two: TwoAccounts, fake_slack: FakeSlack, text: str, **where: Any) -> dict[str, Any]:
@@ -224,3 +249,25 @@ async def test_the_home_tab_shows_every_reachable_accounts_queue(
     assert "*default*" in text
     assert "*us*" in text
     assert "default: LeadSquared at 127.0.0.1; us: LeadSquared at 127.0.0.1" in text
+
+
+async def test_an_id_of_another_account_is_not_watched_and_a_card_watches_on_its_account(
+    two_watching: tuple[TwoAccounts, WatchStore], fake_slack: FakeSlack
+) -> None:
+    two, store = two_watching
+    # the channel's account does not know the other account's id: answered, nothing watched
+    answer = await _ask(two, fake_slack, f"watch {US_QUEUED}", channel_id="C0DEFAULT")
+    assert "Not watched: No request with this id was found" in json.dumps(answer["blocks"])
+    assert two.calls_of("default") == [US_QUEUED]
+    assert await store.subscriptions("slack:T0ACME:U0ALICE") == []
+
+    # a card of the us account watches on it, wherever Notify me is pressed
+    card = await _ask(two, fake_slack, US_QUEUED, channel_id="C0USOPS")
+    notify = _button(card, WATCH)
+    hook = fake_slack.hook_url("notify-us")
+    click = action_body(WATCH, notify["value"], response_url=hook, channel_id="C0DEFAULT")
+    await dispatch(two.bot, click)
+    [pressed] = await fake_slack.wait_for("/hooks/notify-us")
+    assert "Watching" in pressed.body["text"]
+    [watched] = await store.subscriptions("slack:T0ACME:U0ALICE")
+    assert (watched.watch.key.account, watched.watch.key.request_id) == ("us", US_QUEUED)

@@ -57,14 +57,17 @@ def test_it_declares_exactly_what_the_handlers_serve() -> None:
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert features["app_home"]["home_tab_enabled"] is True
-    assert features["app_home"]["messages_tab_enabled"] is False
+    # watch notifications are DMs from the app: a Messages tab, read-only
+    assert features["app_home"]["messages_tab_enabled"] is True
+    assert features["app_home"]["messages_tab_read_only_enabled"] is True
     assert settings["socket_mode_enabled"] is True
 
 
 def test_it_asks_for_the_minimal_scopes_only() -> None:
     scopes = _manifest()["oauth_config"]["scopes"]
-    # files:write only for the CSV file of a triage job
-    assert scopes == {"bot": ["commands", "chat:write", "files:write"]}
+    # files:write only for the CSV file of a triage job; im:write only to open the DM a
+    # watch notification is posted in
+    assert scopes == {"bot": ["commands", "chat:write", "files:write", "im:write"]}
 
 
 def test_every_scope_says_why_it_is_asked_for() -> None:

@@ -10,9 +10,11 @@ import pytest
 from bot.app import SlackBot
 from bot.http_server import EVENTS_PATH, METRICS_PATH, create_http_app, start_http_server
 from shared.infra.sockets import bind_socket
+from shared.service.watcher import Watcher
 from shared.simulator import SAMPLES, Simulator
 from tests.bot.conftest import BotFactory, assert_valid_message
 from tests.bot.fake_slack import FakeSlack, command_body, signed_headers
+from tests.databases import open_test_store
 
 CREATED = SAMPLES["created"].request_id
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -70,3 +72,27 @@ async def test_metrics_count_a_signed_lookup_and_its_upstream_call(
 
 async def test_metrics_are_read_only(http: httpx.AsyncClient) -> None:
     assert (await http.post(METRICS_PATH)).status_code == 405
+
+
+async def test_metrics_carry_the_watch_figures_once_the_watcher_runs(
+    make_bot: BotFactory, database_url: str
+) -> None:
+    async with open_test_store(database_url) as store:
+        bot: SlackBot = make_bot(store=store)
+        server = await start_http_server(
+            create_http_app(bot, drain_seconds=5.0), bind_socket("127.0.0.1", 0)
+        )
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=5.0) as client:
+                before = await client.get(METRICS_PATH)
+                assert _samples(before.text, "capture_status_watches") == {}
+                bot.watcher.current = Watcher(bot.service, store, notifiers={"slack": bot.notifier})
+                await bot.watcher.current.refresh_counts()
+                after = await client.get(METRICS_PATH)
+                assert _samples(after.text, "capture_status_watches") == {
+                    '{state="active"}': 0.0,
+                    '{state="due"}': 0.0,
+                    '{state="overdue"}': 0.0,
+                }
+        finally:
+            await server.stop()

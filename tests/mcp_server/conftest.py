@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,13 +57,18 @@ def capture_body(n: int = 0) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests build their own Settings; the developer's environment must not leak in."""
+def no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests build their own Settings; the developer's environment must not leak in.
+
+    A server whose core opens its own store (the default opener) keeps it in the test's
+    folder, never in the working directory.
+    """
     import os
 
     for name in list(os.environ):
-        if name.upper().startswith(("LSQ_", "MCP_", "SLACK_", "REDIS_")):
+        if name.upper().startswith(("LSQ_", "MCP_", "SLACK_", "REDIS_", "DATABASE_", "WATCH")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'watches.db'}")
 
 
 def make_settings(**overrides: Any) -> Settings:

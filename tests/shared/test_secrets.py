@@ -104,11 +104,12 @@ def test_every_secret_setting_is_masked_in_logs(monkeypatch: pytest.MonkeyPatch)
         "SLACK_APP_TOKEN": "a-" + SECRET,
         "REDIS_URL": f"redis://:{SECRET}@cache:6379/0",
         "MCP_AUTH_TOKENS": f"m1-{SECRET},m2-{SECRET}",
+        "DATABASE_URL": f"postgresql://capture:{SECRET}@db:5432/watches",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     secrets = load_settings(_env_file=None).secret_values()
-    assert len(secrets) == 7
+    assert len(secrets) == 9  # the database URL, and its password alone
     stream = io.StringIO()
     configure_logging("INFO", "text", secrets=secrets, stream=stream)
     try:

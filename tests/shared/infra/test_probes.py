@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
+import pytest
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.routing import Route
 
+from shared.accounts import Account, Accounts
 from shared.infra.probes import (
     LIVENESS_PATH,
     READINESS_PATH,
@@ -14,6 +19,10 @@ from shared.infra.probes import (
     liveness,
     probe_routes,
 )
+from shared.lsq.client import CaptureStatusClient
+from shared.service.capture_service import CaptureService
+from shared.store import WatchStore, async_database_url, create_store_engine, upgrade
+from tests.conftest import fast_options
 
 
 class Flag:
@@ -116,3 +125,72 @@ async def test_the_routes_serve_both_probes_on_get() -> None:
     response = await ready_route.endpoint(_request(READINESS_PATH))
     assert response.status_code == 503
     assert json.loads(bytes(response.body))["waiting_for"] == {"core": "starting"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://postgres@127.0.0.1:1/watches", "sqlite:////nonexistent-folder/watches.db"],
+    ids=["postgresql refused", "sqlite folder missing"],
+)
+async def test_a_store_whose_database_does_not_answer_is_not_ready_naming_the_store(
+    url: str,
+) -> None:
+    store = WatchStore(create_store_engine(async_database_url(url)))
+    account = Account(name="default", base_url="http://sim", api_key=SecretStr("k"))
+    async with CaptureStatusClient(fast_options(), account.api_key) as client:
+        service = CaptureService(
+            Accounts(by_name={"default": account}, default="default"),
+            {"default": client},
+            store=store,
+        )
+        readiness = Readiness()
+        readiness.require("store", service.watch_readiness)  # as the front doors register it
+        try:
+            assert await readiness.answer() == (
+                503,
+                {
+                    "status": "not_ready",
+                    "waiting_for": {"store": "the database of watches does not answer"},
+                },
+            )
+        finally:
+            await store.aclose()
+
+
+async def test_a_store_with_its_schema_is_ready_and_one_behind_says_to_migrate(
+    tmp_path: Path,
+) -> None:
+    url = async_database_url(f"sqlite:///{tmp_path / 'watches.db'}")
+    store = WatchStore(create_store_engine(url))
+    readiness = Readiness()
+    readiness.require("store", store.ready)
+    try:
+        status, body = await readiness.answer()
+        assert status == 503
+        assert "capture-status migrate" in str(body)
+        await upgrade(store.engine)
+        assert await readiness.answer() == (200, {"status": "ready"})
+    finally:
+        await store.aclose()
+
+
+async def test_a_condition_that_hangs_is_not_ready_within_its_bound_and_others_are_asked() -> None:
+    async def hangs() -> str | None:
+        await asyncio.Event().wait()
+        return None
+
+    slack = Flag("Slack has not answered")
+    readiness = Readiness(check_seconds=0.05)
+    readiness.require("store", hangs)
+    readiness.require("slack", slack)
+    async with asyncio.timeout(5):
+        assert await readiness.answer() == (
+            503,
+            {
+                "status": "not_ready",
+                "waiting_for": {
+                    "store": "its check did not answer within 0.05 s",
+                    "slack": "Slack has not answered",
+                },
+            },
+        )

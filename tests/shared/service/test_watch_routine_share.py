@@ -254,8 +254,9 @@ async def test_a_watch_in_error_is_nobody_s_head_and_is_not_pulled_forward(
     # the earlier ERROR does not keep the first In-Queue watch from being the head
     assert await store.is_head(first)
     assert not await store.is_head(second)
-    # the second is found final: the first (earlier) now, the third (next in the queue) soon;
-    # the ERROR watches keep their retry schedule
+    # the second is found final (a while later): the first (earlier) now, the third (next in
+    # the queue) soon; the ERROR watches keep their retry schedule
+    clock.advance(30)
     assert await store.pull_forward(second, now=clock(), next_at=clock() + 1) == 2
     assert [await _next_in(store, w) for w in (first, third)] == [0, 1]
     assert [await _next_in(store, w) for w in (error, later_error)] == [start + 300 - clock()] * 2

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
+import shared.store.watches as watches_module
 from shared.errors import TooManyWatchesError, WatchUnavailableError
 from shared.store import (
     Claim,
@@ -261,10 +263,11 @@ async def test_a_final_request_pulls_its_queue_forward_in_order(
             clock.advance(1)
         assert await store.is_head(watches[0])
         assert not await store.is_head(watches[2])
+        clock.advance(10)  # a watch checked moments ago is not pulled forward: these were not
         moved = await store.pull_forward(watches[2], now=clock(), next_at=clock() + 2)
         assert moved == 3  # the two created before it, and the next one
         rows = [await store.get(w.id) for w in watches]
-        assert [r.next_check_at - clock() if r else None for r in rows] == [0, 0, 300 - 2, 2]
+        assert [r.next_check_at - clock() if r else None for r in rows] == [0, 0, 300 - 2 - 10, 2]
 
 
 async def test_channel_thread_preferences_default_on_and_persist(
@@ -314,3 +317,97 @@ async def test_replicas_adding_the_same_request_at_once_make_one_watch(
         assert len({result.watch.id for result in added}) == 1
         assert sum(result.new_watch for result in added) == 1
         assert len({result.subscriber_id for result in added}) == len(stores)
+
+
+async def test_notices_nobody_delivers_are_given_up_after_a_while(
+    database_url: str, clock: FakeClock
+) -> None:
+    async with open_test_store(database_url, clock=clock) as store:
+        cli = NewSubscriber(kind="cli:gone", principal="cli:1", scope="cli", target_key="tty")
+        added = await add(store, who=cli)
+        [claim] = await _claim_at(store, clock, added.watch.next_check_at)
+        await store.finish(claim, "final", status="Success", view_json=None)
+        assert await store.abandon_deliveries(due_before=clock() - 10) == 0
+        clock.advance(3600)
+        assert await store.abandon_deliveries(due_before=clock() - 10) == 1
+        assert (await store.counts(overdue_after=60)).subscribers == {"failed": 1}
+        assert await store.purge(ended_before=clock()) == 1
+
+
+async def test_a_caller_cancelled_mid_transaction_leaves_the_store_usable(
+    database_url: str, clock: FakeClock
+) -> None:
+    async with open_test_store(database_url, clock=clock) as store:
+        for n in range(20):
+            rid = f"{n:08d}-aaaa-3333-4444-555555555555"
+            task = asyncio.create_task(
+                add(store, WatchKey("default", "opportunity_capture", rid), person(f"U{n}"))
+            )
+            await asyncio.sleep(0)  # let it start its transaction, then cancel the caller
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        async with asyncio.timeout(10):  # a lock left behind would make this wait 30 s
+            await store.settle()  # each transaction ran to its end, though its caller left
+            assert (await store.counts(overdue_after=60)).active == 20
+
+
+async def test_limits_hold_across_replicas_adding_at_once(
+    database_url: str, clock: FakeClock
+) -> None:
+    limits = WatchLimits(per_principal=3)
+    async with (
+        open_test_store(database_url, clock=clock) as first,
+        open_test_store(database_url, clock=clock) as second,
+    ):
+        keys = [
+            WatchKey("default", "opportunity_capture", f"{n:08d}-bbbb-3333-4444-555555555555")
+            for n in range(10)
+        ]
+        results = await asyncio.gather(
+            *(
+                add(store, key, person("U1"), limits=limits)
+                for store, key in zip([first, second] * 5, keys, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        refused = [r for r in results if isinstance(r, TooManyWatchesError)]
+        assert len(refused) == 7
+        assert len(await first.subscriptions("slack:T1:U1")) == 3
+
+
+@pytest.mark.parametrize("ending", ["finish", "remove"])
+async def test_a_person_joining_while_the_watch_ends_is_told_either_way(
+    database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    """U2's add has read the watch when another transaction ends it: U2 must end up either
+    told with the others (due) or on a new active watch, never waiting on an ended one."""
+    async with open_test_store(database_url, clock=clock) as store:
+        added = await add(store, who=person("U1"))
+        [claim] = await _claim_at(store, clock, added.watch.next_check_at)
+        read, go_on = asyncio.Event(), asyncio.Event()
+        original = watches_module._serialize_limits  # pyright: ignore[reportPrivateUsage]
+
+        async def paused(*args: Any) -> None:
+            read.set()
+            await go_on.wait()
+            await original(*args)
+
+        monkeypatch.setattr(watches_module, "_serialize_limits", paused)
+        adding = asyncio.create_task(
+            add(store, who=person("U2"), limits=WatchLimits(per_principal=50))
+        )
+        await read.wait()
+        if ending == "finish":
+            ending_task = asyncio.create_task(
+                store.finish(claim, "final", status="Success", view_json=None)
+            )
+        else:
+            ending_task = asyncio.create_task(store.remove("slack:T1:U1"))
+        await asyncio.sleep(0)
+        go_on.set()
+        async with asyncio.timeout(10):
+            await asyncio.gather(adding, ending_task)
+        mine = await store.subscriptions("slack:T1:U2", states=("waiting", "due"))
+        assert mine
+        assert all(s.state == "due" or s.watch.state == "active" for s in mine)
