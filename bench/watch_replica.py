@@ -17,7 +17,7 @@ benchmark can act at a chosen moment (kill it between checks, or while a check i
     {"event": "check", "request_id": ..., "status": "In-Queue", "ended": null}
     {"event": "delivered", "request_id": ..., "subscriber": 7}
 
-It runs until killed (or SIGTERM / Ctrl-C: then it gives its leases up).
+It runs until killed, or SIGTERM (it finishes the step under way and gives its leases up).
 """
 
 from __future__ import annotations
@@ -162,6 +162,8 @@ async def run(args: argparse.Namespace) -> None:
         speed=clock.speed,
         on_check=on_check,
     )
+    # SIGTERM: finish the step under way, give the leases up, leave
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, watcher.stop)
     try:
         _emit({"event": "ready", "owner": owner, "pid": os.getpid()})
         await watcher.run()
@@ -173,16 +175,8 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one replica until it is stopped."""
     args = _parser().parse_args(argv)
-
-    async def until_stopped() -> None:
-        task = asyncio.create_task(run(args))
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(until_stopped())
+        asyncio.run(run(args))
     return 0
 
 
