@@ -26,6 +26,9 @@ BENCHMARKS = (
     "mcp_cold_start",
     "memory",
     "hostile_answers",
+    "watches",
+    "watch_load",
+    "watch_replicas",
 )
 
 
@@ -70,6 +73,52 @@ HOW_MEASURED = """How each is measured (`make bench` prints every figure and wri
   goal: ack p99 <= 100 ms, every command answered.
 - **memory** (`bench/memory.py`): peak resident memory (`VmHWM`) of the bot under the Slack
   load and of the MCP server under 200 `get_capture_status` + 5 `wait_for_capture` calls.
+- **watches** (`bench/watches.py`): 200 captures arrive at random moments of the first two
+  minutes (each submitted, then looked up once by its watch: 400 calls LeadSquared's 25
+  per 5 s could not take in much less than 80 s) on a simulated queue that serves the
+  account's submissions in order, 24 a minute on average (`QueueModel`, random service
+  times, seeded), so they finish 8 s to about 9 min after the first arrival. Each is
+  watched right after it is submitted through the real `CaptureService.watch` and the real
+  `Watcher` (SQLite store, default `WatchPolicy`, a recording notifier), while a person
+  looks a fresh id up every 3 s (interactive lane), against the simulator on a loopback
+  socket at the real limit. Every clock runs 10x (`bench/accelerated.py`: the simulator's,
+  the store's and the watcher's; the budget's window, deadline, backoff, cache and refresh
+  floor are divided by 10; its 0.15 s guard stays real, so the budget is 23 per 6.5
+  simulated s instead of 5.15: harder, not easier); figures in simulated seconds. Goals:
+  notice after the simulator shows final p50 <= 10 s, p95 <= 30 s; the watcher's calls
+  (every status call of a watched id after its first lookup, and every metrics call) <=
+  25 % of a naive poller checking each every 15 s from its watch until it sees it final
+  (counted exactly from the finish times); 0 x 429 and <= 23 calls in any 5-s window;
+  the person's lookups p99 <= 5 s (the whole lookup, so the budget wait is less). Two
+  variants, one line each without goals: a queue that does not serve in order (each
+  finishes at an independent random moment within 8 minutes of arriving), and the same
+  captures arriving within one minute instead of two (the watches' own lookups then take
+  three quarters of the budget for that minute: people first, the watch lane waits).
+- **watch_load** (`bench/watch_load.py`): 10,000 watches active all the time for 12
+  simulated hours (aged evenly at the start, one new every 4.32 s, each expiring after
+  12 h; 80 % of the requests stay In-Queue, 20 % stay in ERROR, none becomes final). The
+  12 hours are *replayed* with the watcher's own `WatchPolicy` and rules (head, routine
+  floor recounted every 30 s, metrics every 30 s, a last check at expiry) at the
+  production budget (23 calls per 5.15 s = 16,078 an hour), counting the calls each hour;
+  goal: every hour, the watch lane's calls <= the budget minus that hour's interactive
+  calls (the new watches' lookups). The last 10 minutes are then *run for real* from the
+  replay's state (20,000 rows: 10,000 active, the ended ones the store keeps): the real
+  `Watcher` and `CaptureService.watch` on the store, every check an HTTP request to the
+  in-process simulator, on a virtual clock that jumps to the next due check (the budget
+  scaled 1,000x so it never holds the watcher back); goal: the real watcher's calls within
+  10 % of the replay's. Printed for SQLite and PostgreSQL (a database of the run's own):
+  rows and bytes at the end (SQLite file with its WAL folded in; `pg_total_relation_size`
+  of both tables) and each `claim_due`'s real time, p50 / p99.
+- **watch_replicas** (`bench/watch_replicas.py`): two watcher replicas, each a real process
+  (`python -m bench.watch_replica`: the core `Watcher`, default policy, leases of 60 s),
+  on one PostgreSQL database (created for the run, migrated once, dropped after), the
+  simulator on 127.0.0.1 (in-order queue, 45 a minute, 10 % through ERROR first). 500
+  watches created by this process over 5 minutes; every simulated minute one replica in
+  turn is killed with SIGKILL and started again; clocks 10x. Each replica's notifier
+  appends every notice to its own file and fsyncs it before the watcher records it as sent,
+  so what went out survives the kill and duplicates can be counted. Goals: 0 watches lost
+  (final, never told), 0 duplicate notices. The Slack delivery path itself is covered by
+  the bot's tests; the replicas here run the same store, leases and watcher.
 """
 
 

@@ -1,14 +1,22 @@
-"""What the benchmarks share: a simulator full of finished captures, served on loopback."""
+"""What the benchmarks share: a simulator full of finished captures, served on loopback, and
+a PostgreSQL database of their own."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncGenerator
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
 from shared.simulator import Simulator, SimulatorConfig, create_app
+from shared.store import async_database_url
 
-__all__ = ["BENCH_KEY", "capture_body", "simulator_with_captures"]
+__all__ = ["BENCH_KEY", "capture_body", "postgres_database", "simulator_with_captures"]
 
 BENCH_KEY = "bench-key"
 
@@ -42,3 +50,30 @@ def simulator_with_captures(
     )
     sim: Simulator = app.state.simulator
     return app, sim, [sim.submit(capture_body(n)) for n in range(count)]
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncGenerator[str | None]:
+    """A PostgreSQL database of this run's own (dropped after), or None without a server.
+
+    The server is the one the tests use (``TEST_POSTGRES_ADMIN_URL``, else the one on
+    127.0.0.1:5432 as user ``postgres``; see ``tests/databases.py``).
+    """
+    admin_url = os.environ.get(
+        "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    admin = create_async_engine(async_database_url(admin_url), isolation_level="AUTOCOMMIT")
+    name = f"capture_status_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception:  # no server here
+        await admin.dispose()
+        yield None
+        return
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()

@@ -90,8 +90,9 @@ class _GuardedWindow(RateLimitItemPerSecond):
 
     __slots__ = ("_expiry",)
 
-    def __init__(self, calls: int, seconds: int, guard: float) -> None:
-        super().__init__(calls, seconds, namespace="capture-status")
+    def __init__(self, calls: int, seconds: float, guard: float) -> None:
+        # limits names the window by whole seconds; the expiry below is the exact length
+        super().__init__(calls, max(1, math.ceil(seconds)), namespace="capture-status")
         self._expiry = seconds + guard
 
     def get_expiry(self) -> int:
@@ -118,7 +119,7 @@ class RateBudget:
 
     Args:
         calls: calls allowed per window (already reduced by any headroom).
-        seconds: the window length.
+        seconds: the window length (benchmarks that run an accelerated clock shorten it).
         key: the account key (see :func:`account_key`).
         guard_seconds: how much longer than ``seconds`` each call is counted (arrival
             jitter between this process and LeadSquared).
@@ -132,7 +133,7 @@ class RateBudget:
     def __init__(
         self,
         calls: int,
-        seconds: int,
+        seconds: float,
         *,
         key: str,
         guard_seconds: float = defaults.RATE_WINDOW_GUARD_SECONDS,
@@ -401,7 +402,7 @@ class RateBudget:
     def _busy(self, request_id: str | None, wait: float) -> RateLimitedError:
         return RateLimitedError(
             f"capture-status is holding back to stay inside LeadSquared's limit of "
-            f"{self.calls} calls per {self.seconds} s and no slot frees up in time. "
+            f"{self.calls} calls per {self.seconds:g} s and no slot frees up in time. "
             f"Try again in about {math.ceil(wait)} s.",
             request_id=request_id,
             retry_after=wait,

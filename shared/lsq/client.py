@@ -67,7 +67,8 @@ class ClientOptions:
     metrics_path: str = defaults.METRICS_PATH
     #: calls per window this process may make (the account's limit minus headroom)
     budget_calls: int = defaults.budget_calls()
-    budget_seconds: int = defaults.RATE_LIMIT_SECONDS
+    #: the window's length (a fraction of a second when a benchmark accelerates time)
+    budget_seconds: float = defaults.RATE_LIMIT_SECONDS
     #: the account's limit as LeadSquared states it (quoted in throttle messages)
     limit_calls: int = defaults.RATE_LIMIT_CALLS
     #: extra seconds each call counts in the window, for network jitter (see RateBudget)
@@ -95,7 +96,7 @@ class ClientOptions:
     @property
     def limit_text(self) -> str:
         """The account's limit in words: ``25 calls per 5 s``."""
-        return f"{self.limit_calls} calls per {self.budget_seconds} s"
+        return f"{self.limit_calls} calls per {self.budget_seconds:g} s"
 
 
 @dataclass

@@ -143,6 +143,8 @@ class CaptureService:
         store: the durable store of watches (``None``: this process cannot watch).
         watch_settings: the watch schedule and limits.
         clock: wall-clock seconds for watches (the store's clock; tests move it).
+        speed: seconds of ``clock`` per real second (benchmarks accelerate the clock; the
+            budget keeps real time).
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class CaptureService:
         store: WatchStore | None = None,
         watch_settings: WatchSettings | None = None,
         clock: Callable[[], float] = time.time,
+        speed: float = 1.0,
     ) -> None:
         missing = [name for name in accounts.names if name not in clients]
         if missing:
@@ -168,6 +171,7 @@ class CaptureService:
         self.store = store
         self._watch = watch_settings or WatchSettings()
         self._clock = clock
+        self._speed = speed
 
     @classmethod
     def for_client(
@@ -666,6 +670,7 @@ class CaptureService:
         policy = self._watch.policy
         expires_at = now + (expires_in if expires_in is not None else policy.expiry_seconds)
         kind = status.task.status if status is not None else None
+        floor = await self.routine_floor(target.name) if kind is StatusKind.IN_QUEUE else 0.0
         next_at = (
             policy.next_check_at(
                 kind,
@@ -673,6 +678,7 @@ class CaptureService:
                 created_at=now,
                 expires_at=expires_at,
                 error_since=now if kind is StatusKind.ERROR else None,
+                routine_floor=floor,
             )
             if kind is not None
             else policy.after_failure(1, now=now, expires_at=expires_at)
@@ -695,6 +701,21 @@ class CaptureService:
     def watch_policy(self) -> WatchPolicy:
         """How watches are scheduled, leased and expired."""
         return self._watch.policy
+
+    async def routine_floor(self, account: str) -> float:
+        """The shortest pause of a routine check of ``account``'s watches now: its routinely
+        checked watches spread over its budget (``WatchPolicy.routine_floor``).
+
+        Raises:
+            WatchUnavailableError: the store is down or not set up.
+        """
+        policy = self._watch.policy
+        routine = await self._require_store().routine_count(
+            account, error_since_before=self._clock() - policy.retries_seconds
+        )
+        # the budget's pace, in seconds of the watches' clock per call
+        spacing = self.client(account).budget.spacing * self._speed
+        return policy.routine_floor(routine, 1.0 / spacing if spacing > 0 else 0.0)
 
     def _require_store(self) -> WatchStore:
         if self.store is None:

@@ -9,11 +9,23 @@
   so requests leave it in about the order they entered: the earliest-watched request of an
   account is its *head* and is checked every ``head_seconds``; when a check finds a request
   final, the watches created before it are checked at once and the next one soon
-  (:meth:`WatchPolicy.after_final`). If the queue is not in order, the age-based pauses
+  (``next_after_final_seconds``). A request found in ERROR has left the queue too (it was
+  processed; LeadSquared retries it on its own schedule): the same happens, and it no
+  longer counts as anyone's head. If the queue is not in order, the age-based pauses
   still bound how late a notification comes.
+- **Routine checks stay within a share of the budget.** The checks of In-Queue requests
+  that are not the head of their queue (*routine* checks: in a queue that serves in order
+  they only guard against one that does not) are spread so that together they ask for at
+  most ``routine_share`` of the account's budget: with ``N`` such watches and a budget of
+  ``R`` calls per second, none is checked more often than every ``N / (routine_share x R)``
+  seconds (:meth:`WatchPolicy.routine_floor`). A hundred watches cost what a few did; ten
+  thousand never crowd out the head's checks, people's lookups or batches. Requests stuck
+  In-Queue (longer than ``stuck_after_seconds``, the head too) and requests still in ERROR
+  after LeadSquared's last retry count among them.
 - **ERROR.** LeadSquared retries by itself after 30 s, 2, 7, 15, 30, 45 and 60 min, 1.5, 2
   and 3 h (about nine hours in all): the watch checks shortly after each retry, counted from
-  when it first saw ERROR, instead of polling in between.
+  when it first saw ERROR, instead of polling in between. Past the last retry nothing more
+  is expected: its checks are routine checks (below), at least ``max_seconds`` apart.
 - **A check that failed** (throttled, LeadSquared down): backs off, doubling from
   ``failure_seconds`` up to ``max_seconds``, and never before the error's ``retry_after``.
 - **Expiry.** Nothing is scheduled past the watch's end: the last check is at its expiry.
@@ -56,6 +68,8 @@ class WatchPolicy:
         min_seconds: the shortest pause between two checks of one request.
         max_seconds: the longest pause between two checks of an In-Queue request.
         age_share: an In-Queue request's pause is this share of the watch's age.
+        routine_share: the share of the account's budget that routine checks (In-Queue,
+            not the head of the queue) may ask for together (see the module doc).
         head_seconds: the pause of the earliest-watched In-Queue request of an account.
         next_after_final_seconds: when a request is found final, the next-watched one of
             its account is checked this soon.
@@ -82,8 +96,9 @@ class WatchPolicy:
     min_seconds: float = 5.0
     max_seconds: float = 300.0
     age_share: float = 0.25
+    routine_share: float = 0.25
     head_seconds: float = 5.0
-    next_after_final_seconds: float = 2.0
+    next_after_final_seconds: float = 0.5
     queue_margin_seconds: float = 2.0
     stuck_after_seconds: float = 1800.0
     retry_margin_seconds: float = 15.0
@@ -105,6 +120,18 @@ class WatchPolicy:
             raise ValueError("expiry, lease and poll times must be positive")
         if self.claim_batch < 1:
             raise ValueError("claim_batch must be at least 1")
+        if not 0 < self.routine_share <= 1:
+            raise ValueError("routine_share is a share of the budget: more than 0, at most 1")
+
+    def routine_floor(self, watches: int, calls_per_second: float) -> float:
+        """The shortest pause of a routine check when ``watches`` share ``calls_per_second``.
+
+        ``watches`` routine checks spread over this many seconds ask for ``routine_share``
+        of a budget of ``calls_per_second`` together.
+        """
+        if watches <= 0 or calls_per_second <= 0:
+            return 0.0
+        return watches / (self.routine_share * calls_per_second)
 
     def next_check_at(
         self,
@@ -116,12 +143,20 @@ class WatchPolicy:
         error_since: float | None = None,
         metrics: QueueMetrics | None = None,
         head: bool = False,
+        routine_floor: float = 0.0,
     ) -> float:
-        """When to check a request that is not final yet (never past ``expires_at``)."""
+        """When to check a request that is not final yet (never past ``expires_at``).
+
+        ``routine_floor`` (see :meth:`routine_floor`) lengthens the pause of a request that
+        is In-Queue and not the ``head`` of its queue (or stuck there: in the queue longer
+        than ``stuck_after_seconds``), or in ERROR past LeadSquared's last retry.
+        """
         if status is StatusKind.ERROR and error_since is not None:
             pause = self._after_next_retry(now - error_since)
+            if pause is None:  # LeadSquared has given up retrying: a routine check
+                pause = max(self.max_seconds, routine_floor)
         else:
-            pause = self._in_queue_pause(now - created_at, metrics, head)
+            pause = self._in_queue_pause(now - created_at, metrics, head, routine_floor)
         return min(now + pause, expires_at)
 
     def after_failure(
@@ -134,21 +169,29 @@ class WatchPolicy:
             pause = max(pause, retry_after)
         return min(now + max(pause, self.min_seconds), expires_at)
 
-    def _in_queue_pause(self, age: float, metrics: QueueMetrics | None, head: bool) -> float:
+    def _in_queue_pause(
+        self, age: float, metrics: QueueMetrics | None, head: bool, routine_floor: float
+    ) -> float:
         pause = min(max(age * self.age_share, self.min_seconds), self.max_seconds)
-        if age > self.stuck_after_seconds:  # the queue's figures were wrong for this one
-            return pause
-        if head:
-            pause = min(pause, self.head_seconds)
+        if age > self.stuck_after_seconds:  # the queue's figures were wrong for this one:
+            return max(pause, routine_floor)  # a routine check, by its age
+        # the head is checked often; the others within their share of the budget
+        pause = min(pause, self.head_seconds) if head else max(pause, routine_floor)
         worst = metrics.max_delay_seconds if metrics is not None else None
         if worst is not None and worst > 0:
             pause = min(pause, max(worst + self.queue_margin_seconds, self.min_seconds))
         return pause
 
-    def _after_next_retry(self, in_error: float) -> float:
-        """The pause until just after LeadSquared's next retry of a request in ERROR."""
+    @property
+    def retries_seconds(self) -> float:
+        """How long after a request first shows ERROR its last retry is checked."""
+        return sum(self.retry_pauses) + self.retry_margin_seconds
+
+    def _after_next_retry(self, in_error: float) -> float | None:
+        """The pause until just after LeadSquared's next retry of a request in ERROR
+        (``None`` past the last one)."""
         for retry_at in itertools.accumulate(self.retry_pauses):
             check_at = retry_at + self.retry_margin_seconds
             if check_at > in_error + self.min_seconds:
                 return check_at - in_error
-        return self.max_seconds  # past the schedule: LeadSquared has given up retrying
+        return None

@@ -8,7 +8,8 @@ Each bot and MCP process (and the CLI's ``watch``) runs one :class:`Watcher`. It
 2. **check** each through the budget's *watch* lane (people asking now go first; batches
    come after), and write the result fenced by the lease token;
 3. **schedule** the next check from what is known (``WatchPolicy``): the watch's age, the
-   queue's worst-case delay, the queue's order, LeadSquared's retry schedule for ERROR;
+   queue's worst-case delay, the queue's order, LeadSquared's retry schedule for ERROR,
+   and how many watches share the account's budget (routine checks stay within a share);
 4. when the status is final (or the watch expired, or the id turned out not to exist),
    **end** the watch and **deliver** the notices this process can deliver (its front door's
    :class:`~shared.service.watch_views.Notifier` for each subscriber kind), each under its
@@ -146,6 +147,8 @@ class Watcher:
         self._caller = Caller.watch(WATCHER_PRINCIPAL)
         self._wake = asyncio.Event()
         self._metrics: dict[str, tuple[float, QueueMetrics | None]] = {}
+        self._floors: dict[str, tuple[float, float]] = {}
+        self._delivering: set[asyncio.Future[None]] = set()
         self._store_down = False
         self._stopping = False
         self._last_purge = float("-inf")
@@ -198,6 +201,11 @@ class Watcher:
                 if not done and not self._stopping:
                     await self._idle()
         finally:
+            if self._delivering:  # a notice on its way is finished and recorded first
+                with contextlib.suppress(Exception):
+                    await asyncio.wait(
+                        self._delivering, timeout=self.policy.lease_seconds / self._speed
+                    )
             with contextlib.suppress(WatchUnavailableError, Exception):
                 await asyncio.shield(self.store.release(self.owner))
 
@@ -309,6 +317,7 @@ class Watcher:
         else:
             error_since = None
         queued = kind is StatusKind.IN_QUEUE
+        head = queued and await self.store.is_head(watch)
         next_at = self.policy.next_check_at(
             kind,
             now=self._clock(),
@@ -316,7 +325,8 @@ class Watcher:
             expires_at=watch.expires_at,
             error_since=error_since,
             metrics=await self._queue_metrics(key.account) if queued else None,
-            head=queued and await self.store.is_head(watch),
+            head=head,
+            routine_floor=await self._routine_floor(key.account),
         )
         if await self.store.reschedule(
             claim,
@@ -327,6 +337,14 @@ class Watcher:
             checked=True,
             view_json=view_json,
         ):
+            if kind is StatusKind.ERROR and watch.last_status != StatusKind.ERROR.value:
+                # processed (LeadSquared retries it on its own schedule): it left the queue,
+                # so the watches behind it move up as after a final
+                later = self._clock()
+                await self.store.pull_forward(
+                    watch, now=later, next_at=later + self.policy.next_after_final_seconds
+                )
+                self.poke()
             await self._report(claim, status, None, None, next_at)
         else:
             self.stats.lost_leases += 1
@@ -393,7 +411,27 @@ class Watcher:
         self._metrics[account] = (now, metrics)
         return metrics
 
+    async def _routine_floor(self, account: str) -> float:
+        """The account's routine-check floor, counted at most every ``metrics_seconds``."""
+        now = self._clock()
+        cached = self._floors.get(account)
+        if cached is not None and now - cached[0] < self.policy.metrics_seconds:
+            return cached[1]
+        floor = await self.service.routine_floor(account)
+        self._floors[account] = (now, floor)
+        return floor
+
     async def _deliver(self, delivery: Delivery) -> None:
+        # A delivery is never cut off half-way (this replica stopping, a cancelled step):
+        # the person may have been told already, and a delivery given up before its outcome
+        # is recorded would be sent again by another replica. It runs to its end, shielded,
+        # and ``run`` waits for it before giving this replica's leases up.
+        task = asyncio.ensure_future(self._deliver_and_record(delivery))
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
+        await asyncio.shield(task)
+
+    async def _deliver_and_record(self, delivery: Delivery) -> None:
         notice = WatchNotice.of(delivery.subscriber)
         notifier = self.notifiers[delivery.subscriber.kind]
         try:

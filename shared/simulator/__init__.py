@@ -7,6 +7,12 @@ through :func:`serve_simulator`) and the benchmarks all run against it::
     simulator: Simulator = app.state.simulator
     simulator.set_fault(Fault(kind=FaultKind.SERVER_ERROR, status_code=503, remaining=2))
 
+Submissions are In-Queue for a fixed ``processing_seconds`` by default; a ``QueueModel``
+serves each account's submissions in order at a random pace instead (some through ERROR
+first), so that a burst finishes over minutes::
+
+    app = create_app(SimulatorConfig(queue=QueueModel(rate_per_minute=20, seed=7)))
+
 It can serve several LeadSquared accounts at once, each with its own key, rate window and
 data (the seeded samples too, under ids of its own)::
 
@@ -30,7 +36,13 @@ from shared.simulator.app import (
     mx_throttle_body,
     rate_limited_body,
 )
-from shared.simulator.config import DEFAULT_ACCOUNT, SimulatedAccount, SimulatorConfig
+from shared.simulator.config import (
+    DEFAULT_ACCOUNT,
+    ERROR_RETRY_PAUSES,
+    QueueModel,
+    SimulatedAccount,
+    SimulatorConfig,
+)
 from shared.simulator.faults import Fault, FaultKind, SimulatedConnectionReset
 from shared.simulator.samples import (
     SAMPLES,
@@ -56,6 +68,7 @@ from shared.simulator.window import MovingWindow
 __all__ = [
     "ACCEPTED_MESSAGE",
     "DEFAULT_ACCOUNT",
+    "ERROR_RETRY_PAUSES",
     "GATEWAY_NOT_FOUND_BODY",
     "SAMPLES",
     "UNKNOWN_REQUEST_ID",
@@ -64,6 +77,7 @@ __all__ = [
     "FaultKind",
     "InvalidCaptureBodyError",
     "MovingWindow",
+    "QueueModel",
     "RunningSimulator",
     "Sample",
     "SimulatedAccount",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from shared.simulator.app import create_app
-from shared.simulator.config import SimulatedAccount, SimulatorConfig
+from shared.simulator.config import QueueModel, SimulatedAccount, SimulatorConfig
 from shared.simulator.samples import UNKNOWN_REQUEST_ID, samples_for
 from shared.simulator.server import start_simulator_server
 
@@ -88,6 +88,24 @@ def _parser() -> argparse.ArgumentParser:
         help="how long a submitted capture stays In-Queue",
     )
     parser.add_argument(
+        "--queue-rate",
+        type=float,
+        metavar="PER_MINUTE",
+        help="serve each account's submissions in order at this average rate, at random "
+        "times (instead of a fixed --processing-seconds)",
+    )
+    parser.add_argument(
+        "--error-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="with --queue-rate: this share of submissions (0 to 1) goes through ERROR "
+        "until LeadSquared's first retry (30 s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="with --queue-rate: the seed of the random draws"
+    )
+    parser.add_argument(
         "--send-retry-after",
         action="store_true",
         help="add Retry-After to 429 answers (LeadSquared documents none)",
@@ -99,11 +117,18 @@ def _banner(url: str, config: SimulatorConfig) -> str:
     names = [account.name for account in config.all_accounts]
     first, *others = names
     width = max(len(name) for name in samples_for(first))
+    queue = config.queue
+    processing = (
+        f"processing: {config.processing_seconds:g} s"
+        if queue is None
+        else f"queue: in order at {queue.rate_per_minute:g} per minute"
+        + (f", {queue.error_share:.0%} through ERROR first" if queue.error_share else "")
+    )
     lines = [
         f"LeadSquared async API simulator at {url}",
         f"  accounts: {', '.join(names)}   (each its own x-api-key, window and data)",
         f"  limit: {config.rate_limit_calls} calls in {config.rate_limit_seconds:g} s per "
-        f"account   processing: {config.processing_seconds:g} s",
+        f"account   {processing}",
         f"  status:  {', '.join(config.status_paths)}   (?RequestID=<id>)",
         f"  metrics: {config.metrics_path}   capture: POST {config.capture_path}",
         f"  sample RequestIds of account {first!r}:",
@@ -142,12 +167,20 @@ def parse_options(argv: Sequence[str] | None = None) -> ServeOptions:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        queue = None
+        if args.queue_rate is not None:
+            queue = QueueModel(
+                rate_per_minute=args.queue_rate, error_share=args.error_share, seed=args.seed
+            )
+        elif args.error_share:
+            parser.error("--error-share needs --queue-rate")
         config = SimulatorConfig(
             api_key=args.api_key,
             accounts=tuple(args.accounts),
             rate_limit_calls=args.rate_limit_calls,
             rate_limit_seconds=args.rate_limit_seconds,
             processing_seconds=args.processing_seconds,
+            queue=queue,
             send_retry_after=args.send_retry_after,
         )
     except ValidationError as exc:

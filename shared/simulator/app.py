@@ -13,7 +13,9 @@ GAP undocumented):
 - ``GET <metrics path>``: ``PendingMessages``, ``MaxDelayInSeconds``,
   ``ProcessingratePerMinute`` (DOC, with the docs' odd casing).
 - ``POST <capture path>``: queues a capture and answers its RequestID (DOC); the request is
-  In-Queue for ``processing_seconds``, then final (see :meth:`Simulator.submit`).
+  In-Queue for ``processing_seconds``, then final, or, with ``config.queue``, until its
+  account's queue has processed it in order, perhaps through ERROR first (INF; see
+  :class:`~shared.simulator.config.QueueModel` and :meth:`Simulator.submit`).
 - Every API route needs ``x-api-key`` (DOC): else 401. The key selects one of the accounts
   the simulator serves (``config.all_accounts``: ``"default"``, whose key is
   ``config.api_key``, then ``config.accounts``); a key no account has is refused with the

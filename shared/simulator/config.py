@@ -15,10 +15,31 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["DEFAULT_ACCOUNT", "SimulatedAccount", "SimulatorConfig"]
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "ERROR_RETRY_PAUSES",
+    "QueueModel",
+    "SimulatedAccount",
+    "SimulatorConfig",
+]
 
 #: the name of the first account, the one ``SimulatorConfig.api_key`` belongs to
 DEFAULT_ACCOUNT = "default"
+
+#: LeadSquared's retries of a request in ERROR, in seconds after the previous try (DOC:
+#: 30 s, 2, 7, 15, 30, 45, 60 min, 1.5, 2, 3 h)
+ERROR_RETRY_PAUSES: tuple[float, ...] = (
+    30.0,
+    120.0,
+    420.0,
+    900.0,
+    1800.0,
+    2700.0,
+    3600.0,
+    5400.0,
+    7200.0,
+    10800.0,
+)
 
 
 class SimulatedAccount(BaseModel):
@@ -36,6 +57,61 @@ class SimulatedAccount(BaseModel):
     api_key: str = Field(min_length=1, repr=False)
 
 
+class QueueModel(BaseModel):
+    """A queue that serves each account's submissions at a rate, like LeadSquared's (INF).
+
+    Without it (``SimulatorConfig.queue`` is ``None``) every submission is In-Queue for
+    exactly ``processing_seconds``. With it, each account has one queue:
+
+    - ``in_order`` (the default): submissions are processed one after the other, in the
+      order they arrived, each taking a random service time (exponential, averaging
+      ``60 / rate_per_minute`` s). A burst of submissions therefore finishes at random
+      times spread over minutes, never out of order, and the queue metrics follow:
+      ``PendingMessages`` counts the submissions not processed yet, ``MaxDelayInSeconds``
+      is the time until everything queued now is processed, ``ProcessingratePerMinute``
+      the processed ones of the last ten minutes.
+    - ``in_order=False``: each submission finishes at an independent random moment,
+      uniformly within ``spread_seconds`` after it arrived (a queue that does not serve in
+      order; the metrics are computed the same way).
+    - ``error_share`` of the submissions (chosen at random) go through ERROR first: once
+      processed they answer ERROR ("Unable to Connect to DB") until LeadSquared's
+      ``error_retries``-th retry (``retry_pauses`` after one another), then their final
+      answer. A request in ERROR is no longer pending (it left the queue).
+
+    Every random draw comes from ``seed`` (one generator per account), so a run repeats.
+
+    Attributes:
+        rate_per_minute: the average processing rate of one account's queue.
+        in_order: whether the queue serves in arrival order (see above).
+        spread_seconds: with ``in_order=False``, the longest a submission stays queued.
+        error_share: the share of submissions that go through ERROR first (0 to 1).
+        error_retries: how many of LeadSquared's retries such a request needs (1 to 10).
+        retry_pauses: the retry pauses (DOC: LeadSquared's schedule).
+        seed: the seed of the random draws.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rate_per_minute: float = Field(default=20.0, gt=0)
+    in_order: bool = True
+    spread_seconds: float = Field(default=600.0, gt=0)
+    error_share: float = Field(default=0.0, ge=0, le=1)
+    error_retries: int = Field(default=1, ge=1, le=10)
+    retry_pauses: tuple[float, ...] = ERROR_RETRY_PAUSES
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _enough_retry_pauses(self) -> Self:
+        if len(self.retry_pauses) < self.error_retries or any(p < 0 for p in self.retry_pauses):
+            raise ValueError("retry_pauses needs error_retries pauses, none negative")
+        return self
+
+    @property
+    def mean_service_seconds(self) -> float:
+        """The average time one submission takes to process, in order."""
+        return 60.0 / self.rate_per_minute
+
+
 class SimulatorConfig(BaseModel):
     """How the simulator behaves. Every INF/GAP fact of the upstream API is a knob here.
 
@@ -45,7 +121,10 @@ class SimulatorConfig(BaseModel):
             unique (``"default"`` is taken) and keys distinct, ``api_key`` included.
         rate_limit_calls: calls admitted in any ``rate_limit_seconds`` (DOC: 25 in 5 s).
         rate_limit_seconds: length of the moving window.
-        processing_seconds: how long a submitted capture stays In-Queue (by ``clock``).
+        processing_seconds: how long a submitted capture stays In-Queue (by ``clock``),
+            when there is no ``queue``.
+        queue: a queue served at a rate, in order (see :class:`QueueModel`); ``None``
+            (the default) keeps every submission In-Queue for ``processing_seconds``.
         status_paths: the paths that serve the status API. Both candidates by default (the
             real path is not preserved in the docs); a test can serve only one of them.
         metrics_path: the queue metrics path (DOC).
@@ -61,6 +140,7 @@ class SimulatorConfig(BaseModel):
     rate_limit_calls: int = Field(default=25, ge=1)
     rate_limit_seconds: float = Field(default=5.0, gt=0)
     processing_seconds: float = Field(default=8.0, ge=0)
+    queue: QueueModel | None = None
     status_paths: tuple[str, ...] = ("/opportunity/status", "/opportunity/capture/status")
     metrics_path: str = "/opportunity/capture/metrics"
     capture_path: str = "/opportunity/capture"

@@ -14,8 +14,10 @@ two LeadSquared accounts. Methods that read or change data take ``account`` (a n
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
+import random
 import threading
 import uuid
 from collections.abc import Mapping
@@ -24,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.simulator.config import DEFAULT_ACCOUNT, SimulatorConfig
+from shared.simulator.config import DEFAULT_ACCOUNT, QueueModel, SimulatorConfig
 from shared.simulator.faults import Fault, FaultKind
 from shared.simulator.samples import (
     TASK_TYPE,
@@ -45,6 +47,9 @@ _RATE_PERIOD_SECONDS = 600.0
 _SUCCESS_REASON = "Request was successfully completed"
 _LAST_STEP = "In-Process-Queue"
 _QUEUED_STEP = "In-Process-Queue"
+#: what a request in ERROR answers while LeadSquared retries it (as the ``error`` sample)
+_ERROR_REASON = "Unable to Connect to DB"
+_RETRY_STEP = "Retry-Queue"
 #: the opportunity field the simulator treats as mandatory (the opportunity name)
 _MANDATORY_FIELD = "mx_Custom_1"
 
@@ -106,6 +111,18 @@ class _Submission:
     #: the created opportunity and lead, for later duplicates to point at
     opportunity_id: str | None = None
     prospect_id: str | None = None
+    #: when it leaves the queue (processed once); In-Queue before
+    done_at: float = 0.0
+    #: when its final answer shows; between ``done_at`` and this it answers ERROR
+    final_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Timing:
+    """When one submission leaves the queue and when it is final (see ``QueueModel``)."""
+
+    done_at: float
+    final_at: float
 
 
 @dataclass
@@ -113,15 +130,44 @@ class _AccountData:
     """What one account knows: its samples, its submissions and the answers put for it."""
 
     samples_by_id: Mapping[str, Sample]
+    #: the seed of this account's random draws (queue model)
+    seed: str = ""
     submissions: dict[str, _Submission] = field(default_factory=dict[str, _Submission])
     #: the submissions that created an opportunity, by ``searchby=value`` of their lead
     created_by_search_value: dict[str, _Submission] = field(default_factory=dict[str, _Submission])
     answers: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+    #: when the account's queue has processed everything submitted so far (in order)
+    queue_free_at: float = -math.inf
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.rng.seed(self.seed)
 
     def clear(self) -> None:
         self.submissions.clear()
         self.created_by_search_value.clear()
         self.answers.clear()
+        self.queue_free_at = -math.inf
+        self.rng.seed(self.seed)  # a reset replays the same draws
+
+    def timing(self, now: float, config: SimulatorConfig) -> _Timing:
+        """When a submission arriving ``now`` is processed and final (draws from ``rng``)."""
+        queue = config.queue
+        if queue is None:
+            done = now + config.processing_seconds
+            return _Timing(done, done)
+        if queue.in_order:
+            start = max(now, self.queue_free_at)
+            done = start + self.rng.expovariate(1.0 / queue.mean_service_seconds)
+            self.queue_free_at = done
+        else:
+            done = now + self.rng.uniform(0.0, queue.spread_seconds)
+        return _Timing(done, done + self._error_seconds(queue))
+
+    def _error_seconds(self, queue: QueueModel) -> float:
+        if queue.error_share <= 0 or self.rng.random() >= queue.error_share:
+            return 0.0
+        return sum(queue.retry_pauses[: queue.error_retries])
 
 
 def _lower_keys(mapping: Mapping[Any, Any]) -> dict[str, Any]:
@@ -149,9 +195,11 @@ class Simulator:
         self._lock = threading.Lock()
         self._windows: dict[str, MovingWindow] = {}
         self._fault: Fault | None = None
+        seed = self.config.queue.seed if self.config.queue is not None else 0
         self._accounts = {
             account.name: _AccountData(
-                {sample.request_id: sample for sample in samples_for(account.name).values()}
+                {sample.request_id: sample for sample in samples_for(account.name).values()},
+                seed=f"{seed}:{account.name}",
             )
             for account in self.config.all_accounts
         }
@@ -350,14 +398,22 @@ class Simulator:
             self._data(account).answers[request_id.strip().lower()] = dict(task_status)
 
     def _submission_envelope(self, submission: _Submission, now: float) -> dict[str, Any]:
-        queued = now < submission.submitted_at + self.config.processing_seconds
         task: dict[str, Any] = {"TaskType": TASK_TYPE}
-        if queued:
+        if now < submission.done_at:
             task |= {
                 "Status": "In-Queue",
                 "StatusReason": None,
                 "TaskCurrentStep": _QUEUED_STEP,
                 "TaskLastStep": None,
+                "RequestBody": submission.request_body,
+                "Message": None,
+            }
+        elif now < submission.final_at:
+            task |= {
+                "Status": "ERROR",
+                "StatusReason": _ERROR_REASON,
+                "TaskCurrentStep": _RETRY_STEP,
+                "TaskLastStep": _LAST_STEP,
                 "RequestBody": submission.request_body,
                 "Message": None,
             }
@@ -372,6 +428,17 @@ class Simulator:
             }
         return {"RequestId": submission.request_id, "TaskStatus": task}
 
+    def finish_times(self, account: str = DEFAULT_ACCOUNT) -> dict[str, float]:
+        """When each submission of ``account`` shows its final answer, by RequestId.
+
+        Benchmarks measure how soon after this moment a watcher told someone.
+
+        Raises:
+            UnknownAccountError: ``account`` names no account of the configuration.
+        """
+        with self._lock:
+            return {rid: sub.final_at for rid, sub in self._data(account).submissions.items()}
+
     def metrics(self, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
         """``account``'s queue metrics answer at the current clock, from its queued requests.
 
@@ -382,7 +449,6 @@ class Simulator:
             UnknownAccountError: ``account`` names no account of the configuration.
         """
         now = self.now()
-        processing = self.config.processing_seconds
         with self._lock:
             data = self._data(account)
             submissions = list(data.submissions.values())
@@ -390,7 +456,7 @@ class Simulator:
         max_delay = 0.0
         finished_recently = 0
         for submission in submissions:
-            done_at = submission.submitted_at + processing
+            done_at = submission.done_at
             if now < done_at:
                 pending += 1
                 max_delay = max(max_delay, done_at - now)
@@ -411,7 +477,9 @@ class Simulator:
 
         ``body`` is the JSON text as sent (kept verbatim as ``RequestBody``) or an already
         decoded object (encoded the way the docs show ``RequestBody``). The request is
-        In-Queue for ``processing_seconds`` by the clock, then final; the final answer is
+        In-Queue for ``processing_seconds`` by the clock, then final (with a
+        ``config.queue``: until the account's queue has processed it, maybe through ERROR
+        first; see :class:`~shared.simulator.config.QueueModel`); the final answer is
         decided now, deterministically, from the body:
 
         - no ``OpportunityEventCode``: FAILURE, MXMandatoryAttributeMissingException;
@@ -449,15 +517,19 @@ class Simulator:
         with self._lock:
             data = self._data(account)
             request_id = _new_guid()
+            now = self.now()
             submission = self._decide(
                 data,
                 request_id,
-                self.now(),
+                now,
                 request_body,
                 lead_details,  # pyright: ignore[reportUnknownArgumentType]
                 _lower_keys(opportunity),  # pyright: ignore[reportUnknownArgumentType]
             )
-            data.submissions[request_id] = submission
+            timing = data.timing(now, self.config)
+            data.submissions[request_id] = dataclasses.replace(
+                submission, done_at=timing.done_at, final_at=timing.final_at
+            )
         return request_id
 
     def _decide(

@@ -79,6 +79,8 @@ def _runs_to_the_end(
 _RECHECK_AFTER_SECONDS = 5.0
 #: tries of a transaction that lost a race on a unique index (two replicas adding one watch)
 _ADD_TRIES = 3
+#: the stored status of a request that LeadSquared retries (``StatusKind.ERROR``)
+_ERROR = "ERROR"
 
 
 class WatchStore:
@@ -441,6 +443,27 @@ class WatchStore:
             return [Claim(_watch_record(row), owner, row.lease_token) for row in rows]
 
     @_runs_to_the_end
+    async def routine_count(self, account: str, *, error_since_before: float) -> int:
+        """How many active watches of ``account`` are routinely checked: all but those in
+        ERROR since ``error_since_before`` or later (LeadSquared still retries those)."""
+        async with self._transaction() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(WatchRow)
+                .where(
+                    WatchRow.state == "active",
+                    WatchRow.account == account,
+                    or_(
+                        WatchRow.last_status.is_(None),
+                        WatchRow.last_status != _ERROR,
+                        WatchRow.error_since.is_(None),
+                        WatchRow.error_since < error_since_before,
+                    ),
+                )
+            )
+            return count or 0
+
+    @_runs_to_the_end
     async def next_due_at(self) -> float | None:
         """When the next active watch is due, or its lease ends (``None``: no active watch)."""
         now = self.clock()
@@ -525,7 +548,8 @@ class WatchStore:
 
     @_runs_to_the_end
     async def is_head(self, watch: WatchRecord) -> bool:
-        """Whether ``watch`` is the earliest-created active watch of its account and family."""
+        """Whether ``watch`` is the earliest-created active watch of its account and family
+        still in the queue (one last seen in ERROR has left it: LeadSquared retries it)."""
         async with self._transaction() as session:
             earlier = await session.scalar(
                 select(func.count())
@@ -536,8 +560,9 @@ class WatchStore:
 
     @_runs_to_the_end
     async def pull_forward(self, watch: WatchRecord, *, now: float, next_at: float) -> int:
-        """A request was found final: check the watches of its queue created before it now,
-        and the next one created after it by ``next_at`` (a queue serves in order).
+        """A request left the queue (found final, or in ERROR): check the watches of its
+        queue created before it now, and the next one created after it by ``next_at`` (a
+        queue serves in order). Watches last seen in ERROR are left to their retry schedule.
 
         Returns:
             How many watches were moved earlier.
